@@ -1,0 +1,150 @@
+//! `partnerwatch demo`: the whole pipeline with no configuration — the simulator, the shipped
+//! rules and templates, a console channel and an inbox folder — on a simulated clock.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use jiff::SignedDuration;
+
+use crate::clock::ManualClock;
+use crate::config::{ChannelConfig, Config, EnvString, Every, ReferralsConfig, Secret};
+use crate::pipeline::{Assets, Pipeline};
+use crate::sim::{SimConfig, Simulator};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run a fixed short scenario as fast as possible and exit (for scripts and tests).
+    #[arg(long)]
+    pub once: bool,
+    /// Simulated days to run (about four real seconds each).
+    #[arg(long, default_value_t = 14, value_name = "N")]
+    pub days: u32,
+    /// Where the demo keeps its state and inbox; its state/ and inbox/ are wiped at start.
+    #[arg(long, default_value = "partnerwatch-demo", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Simulated time between two polls.
+const STEP: SignedDuration = SignedDuration::from_hours(3);
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let sim_config = SimConfig {
+        referrals: 30,
+        page_size: 10,
+        arrivals_per_day: 4.0,
+        ..SimConfig::default()
+    };
+    let clock = ManualClock::new(sim_config.start);
+    let sim = Simulator::start(sim_config, 0).await.context("cannot start the simulator")?;
+    let config = demo_config(&args.dir, &sim)?;
+    let inbox = args.dir.join("inbox");
+    let assets = Assets::shipped(&config.channels)?;
+    let pipeline = Pipeline::build(config, assets, Arc::new(clock.clone()))?;
+    let source = &pipeline.sources[0];
+
+    println!("partnerwatch demo — simulator on http://{}, simulated time starts {}", sim.addr(), clock.now_string());
+    println!("First sweep: a baseline. Existing referrals are remembered, not announced.\n");
+    let report = pipeline.poll(source, false).await?;
+    super::poll::print_report(&report, false);
+
+    let mut events = 0;
+    if args.once {
+        // A fixed scenario: two referrals arrive, one is accepted, one disappears.
+        let accepted = {
+            let mut s = sim.state();
+            s.add_referrals(2);
+            let open: Vec<String> = s
+                .referrals()
+                .iter()
+                .filter(|r| r["status"] == "New")
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect();
+            let accepted = open.first().cloned();
+            if let Some(id) = &accepted {
+                s.patch_referral(id, &serde_json::json!({"status": "Active", "substatus": "Accepted"}));
+            }
+            if let Some(id) = open.get(1) {
+                s.remove_referral(id);
+            }
+            accepted
+        };
+        clock.advance(STEP);
+        println!("\n[{}] two referrals arrive, {} is accepted, another is withdrawn\n", clock.now_string(), accepted.as_deref().unwrap_or("one"));
+        let report = pipeline.poll(source, false).await?;
+        events += report.events.len();
+        pipeline.deliver().await?;
+    } else {
+        let steps = args.days as i64 * 24 / STEP.as_hours();
+        let pause = Duration::from_millis(60_000 / (14 * 24 / STEP.as_hours()) as u64);
+        for _ in 0..steps {
+            let now = clock.advance(STEP);
+            sim.state().advance_to(now);
+            match pipeline.poll(source, false).await {
+                Ok(report) => {
+                    events += report.events.len();
+                    if !report.events.is_empty() {
+                        println!("[{}] {} event(s)", clock.now_string(), report.events.len());
+                    }
+                }
+                Err(e) => eprintln!("[{}] sweep failed: {e}", clock.now_string()),
+            }
+            pipeline.deliver().await?;
+            tokio::time::sleep(pause).await;
+        }
+    }
+    let sent = pipeline.store.deliveries(Some(crate::model::DeliveryStatus::Sent))?.len();
+    println!("\nDone: {events} event(s), {sent} message(s) delivered. The inbox is {}", inbox.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
+    for sub in ["state", "inbox"] {
+        let p = dir.join(sub);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("cannot clear {}", p.display()))?;
+        }
+    }
+    let inbox = dir.join("inbox");
+    let mut channels = BTreeMap::new();
+    channels.insert("log".to_string(), ChannelConfig::Console {});
+    channels.insert(
+        "inbox".to_string(),
+        ChannelConfig::Inbox {
+            dir: EnvString(inbox.to_string_lossy().into_owned()),
+        },
+    );
+    Ok(Config {
+        file: PathBuf::from("(demo)"),
+        state_dir: dir.join("state"),
+        timezone: jiff::tz::TimeZone::UTC,
+        auth: crate::config::AuthConfig {
+            static_token: Some(Secret::new(sim.token())),
+            ..Default::default()
+        },
+        referrals: Some(ReferralsConfig {
+            base_url: EnvString(sim.referrals_base_url()),
+            every: Every(Duration::from_secs(3 * 3600)),
+            filter: None,
+        }),
+        channels,
+        rules_dir: PathBuf::from("rules"),
+        templates_dir: PathBuf::from("templates"),
+        delivery: Default::default(),
+        http: crate::http::HttpConfig {
+            backoff: Every(Duration::from_millis(100)),
+            ..Default::default()
+        },
+    })
+}
+
+impl ManualClock {
+    fn now_string(&self) -> String {
+        use crate::clock::Clock;
+        self.now().strftime("%a %Y-%m-%d %H:%M UTC").to_string()
+    }
+}

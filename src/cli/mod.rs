@@ -1,0 +1,125 @@
+//! The command line (DESIGN §2). Every flag is defined once here with its documentation,
+//! which is what `--help` shows. Commands live in their own modules; errors reach the user as
+//! one `error:` line that says what to fix, with exit status 1 (2 for usage mistakes).
+
+mod check;
+mod demo;
+mod poll;
+mod run;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// partnerwatch watches your Microsoft Partner Center referrals (and, as they land, Partner
+/// Insights and license usage), detects what changed, and tells the right people through
+/// Microsoft Teams, email, Telegram, webhooks or the console.
+///
+/// Start with `partnerwatch demo`: it needs no configuration and no Microsoft credentials.
+#[derive(Debug, Parser)]
+#[command(name = "partnerwatch", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "PARTNERWATCH_CONFIG", default_value = "partnerwatch.yaml", value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// How log lines are written to standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// More log output (-v debug, -vv trace). RUST_LOG, if set, wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the whole pipeline with zero configuration against the built-in simulator, on a
+    /// simulated clock: referrals arrive, change and close, and every notification is printed
+    /// and written to an inbox folder.
+    Demo(demo::DemoArgs),
+    /// The daemon: polls each source on its `every` schedule and delivers, until SIGTERM or
+    /// Ctrl-C (the work in flight is finished first).
+    Run,
+    /// One poll cycle of every source (or one), then delivers and exits. Exits 1 if a sweep failed.
+    Poll(poll::PollArgs),
+    /// Validates the configuration, rules and templates (rendering every template against a
+    /// sample event); exits 1 with file:line:column on any error.
+    Check,
+    /// Runs the Partner Center simulator alone, to try a configuration against.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => demo::demo(args).await,
+        Command::Run => run::run(&cli.config).await,
+        Command::Poll(args) => poll::poll(&cli.config, args).await,
+        Command::Check => check::check(&cli.config),
+        Command::Simulate(args) => simulate::simulate(args).await,
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.quiet, cli.verbose, &cli.command) {
+        (true, _, _) => "warn",
+        (false, 0, Command::Demo(_)) => "warn",
+        (false, 0, _) => "info",
+        (false, 1, _) => "partnerwatch=debug,info",
+        _ => "partnerwatch=trace,debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads the configuration, naming the file when it is missing.
+fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Config> {
+    if !path.exists() {
+        anyhow::bail!(
+            "no configuration at {} — pass --config FILE, set PARTNERWATCH_CONFIG, or start from examples/partnerwatch.yaml (or try `partnerwatch demo`, which needs none)",
+            path.display()
+        );
+    }
+    Ok(crate::config::Config::load(path)?)
+}

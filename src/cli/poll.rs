@@ -1,0 +1,79 @@
+//! `partnerwatch poll`: one cycle, deliver, exit.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::clock::SystemClock;
+use crate::pipeline::{Assets, Pipeline, PollReport};
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Poll only this source (e.g. referrals).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Print what would be sent and commit nothing: no state is written, nothing is delivered.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config_path)?;
+    let assets = Assets::from_config(&config)?;
+    let pipeline = Pipeline::build(config, assets, Arc::new(SystemClock))?;
+    let names: Vec<&'static str> = pipeline.sources.iter().map(|s| s.name()).collect();
+    if let Some(only) = &args.source {
+        if !names.contains(&only.as_str()) {
+            anyhow::bail!("no source named {only:?} is configured (configured: {})", names.join(", "));
+        }
+    }
+    if names.is_empty() {
+        anyhow::bail!("no sources configured: add sources.referrals to {}", config_path.display());
+    }
+    let mut failed = false;
+    for source in &pipeline.sources {
+        if args.source.as_deref().is_some_and(|only| only != source.name()) {
+            continue;
+        }
+        match pipeline.poll(source, args.dry_run).await {
+            Ok(report) => print_report(&report, args.dry_run),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {}: sweep failed, nothing was changed: {e}", source.name());
+            }
+        }
+    }
+    if !args.dry_run {
+        let delivered = pipeline.deliver().await?;
+        println!(
+            "delivered {} message(s){}{}",
+            delivered.sent,
+            if delivered.retrying > 0 { format!(", {} to retry", delivered.retrying) } else { String::new() },
+            if delivered.dead > 0 { format!(", {} dead-lettered", delivered.dead) } else { String::new() },
+        );
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+pub(super) fn print_report(r: &PollReport, dry_run: bool) {
+    use crate::model::EventKind as K;
+    println!(
+        "{}: {} records in {} page(s), {} unchanged{}; events: {} new, {} changed, {} removed",
+        r.source,
+        r.records,
+        r.pages,
+        r.unchanged,
+        if r.baseline { " (baseline: remembered, not announced)" } else { "" },
+        r.count(K::ReferralNew),
+        r.count(K::ReferralChanged),
+        r.count(K::ReferralRemoved),
+    );
+    if dry_run {
+        for d in &r.deliveries {
+            println!("── would send {} · rule {} → {} ──\n{}\n", d.kind, d.rule, d.channel, d.message.body.trim_end());
+        }
+        println!("dry run: {} message(s) would be sent; nothing was committed", r.deliveries.len());
+    }
+}

@@ -1,0 +1,76 @@
+//! `partnerwatch run`: the daemon.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::clock::SystemClock;
+use crate::pipeline::{Assets, Pipeline};
+
+/// How often the outbox is looked at for retries between polls.
+const DELIVERY_TICK: Duration = Duration::from_secs(5);
+
+pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config_path)?;
+    let assets = Assets::from_config(&config)?;
+    let pipeline = Pipeline::build(config, assets, Arc::new(SystemClock))?;
+    if pipeline.sources.is_empty() {
+        anyhow::bail!("no sources configured: add sources.referrals to {}", config_path.display());
+    }
+    let stop = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(wait_for_signal(Arc::clone(&stop)));
+    tracing::info!(sources = pipeline.sources.len(), "partnerwatch running; Ctrl-C or SIGTERM stops it");
+
+    // Deliveries left pending by an earlier run (a crash, a stop) go out first.
+    deliver(&pipeline).await;
+    let mut next_due: Vec<Instant> = pipeline.sources.iter().map(|_| Instant::now()).collect();
+    loop {
+        for (i, source) in pipeline.sources.iter().enumerate() {
+            if next_due[i] > Instant::now() {
+                continue;
+            }
+            next_due[i] = Instant::now() + source.every();
+            if let Err(e) = pipeline.poll(source, false).await {
+                tracing::error!(source = source.name(), error = %e, "sweep failed; nothing was changed, next try on schedule");
+            }
+        }
+        deliver(&pipeline).await;
+        let wake = next_due.iter().min().copied().unwrap_or_else(Instant::now).min(Instant::now() + DELIVERY_TICK);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = stop.notified() => break,
+        }
+    }
+    pipeline.store.flush()?;
+    tracing::info!("stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn deliver(pipeline: &Pipeline) {
+    match pipeline.deliver().await {
+        Ok(r) if r.sent + r.retrying + r.dead > 0 => {
+            tracing::info!(sent = r.sent, retrying = r.retrying, dead = r.dead, "delivered")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM. The loop notices between steps, so work in flight finishes.
+async fn wait_for_signal(stop: Arc<tokio::sync::Notify>) {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stop requested; finishing the work in flight");
+    stop.notify_one();
+}

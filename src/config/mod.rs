@@ -1,0 +1,363 @@
+//! The configuration file (`partnerwatch.yaml`, DESIGN §3): what to poll, how to sign in,
+//! where messages go. Read with serde-saphyr so that every mistake is reported as
+//! `file:line:column: what is wrong`; `${NAME}` is expanded from the environment as values
+//! are read (see [`env`]). Secrets are held as [`Secret`] and never printed.
+
+pub mod duration;
+pub mod env;
+pub mod secret;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub use duration::Every;
+pub use env::EnvString;
+pub use secret::Secret;
+
+/// A mistake in a file the user wrote, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+    }
+}
+
+impl Located {
+    /// An error at the place a [`Spanned`] value was read from.
+    pub fn at<T>(file: &Path, spanned: &Spanned<T>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a configuration, rule or template could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    At(Located),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<Located>),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Parses one YAML file into `T`, turning serde-saphyr's error into `file:line:column: …`.
+/// The message never quotes the file's text, so a secret written into it is not echoed.
+pub fn parse_yaml<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    serde_saphyr::from_str(text).map_err(|err| {
+        let (line, column) = err
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        ConfigError::At(Located {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: yaml_message(&err),
+        })
+    })
+}
+
+/// The first line of a serde-saphyr error without its own position suffix.
+fn yaml_message(err: &serde_saphyr::Error) -> String {
+    let text = err.without_snippet().to_string();
+    let first = text.lines().next().unwrap_or("invalid YAML").trim();
+    match first.rfind(" at line ") {
+        Some(pos) => first[..pos].to_string(),
+        None => first.to_string(),
+    }
+}
+
+/// Reads a file, naming it in the error.
+pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `partnerwatch.yaml` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    state_dir: Option<EnvString>,
+    #[serde(default)]
+    timezone: Option<Spanned<EnvString>>,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default)]
+    sources: RawSources,
+    #[serde(default)]
+    channels: BTreeMap<String, Spanned<ChannelConfig>>,
+    #[serde(default)]
+    rules: Option<EnvString>,
+    #[serde(default)]
+    templates: Option<EnvString>,
+    #[serde(default)]
+    delivery: DeliveryConfig,
+    #[serde(default)]
+    http: crate::http::HttpConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSources {
+    #[serde(default)]
+    referrals: Option<ReferralsConfig>,
+}
+
+/// `auth:` — how partnerwatch gets bearer tokens.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub tenant_id: Option<EnvString>,
+    pub client_id: Option<EnvString>,
+    pub client_secret: Option<Secret>,
+    pub authority: Option<EnvString>,
+    /// A bearer token used as is for every source.
+    pub static_token: Option<Secret>,
+}
+
+/// `sources.referrals:` — the Partner Center Referrals API v1.0.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralsConfig {
+    #[serde(default = "default_referrals_url")]
+    pub base_url: EnvString,
+    #[serde(default = "default_referrals_every")]
+    pub every: Every,
+    /// An OData `$filter`, e.g. `direction eq 'Incoming'`.
+    #[serde(default)]
+    pub filter: Option<EnvString>,
+}
+
+fn default_referrals_url() -> EnvString {
+    EnvString("https://api.partner.microsoft.com/v1.0".into())
+}
+
+fn default_referrals_every() -> Every {
+    Every(std::time::Duration::from_secs(300))
+}
+
+/// One entry of `channels:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ChannelConfig {
+    /// Prints each message to standard output.
+    Console {},
+    /// Writes each message as a file into a folder.
+    Inbox { dir: EnvString },
+    /// POSTs the event and the rendered message as JSON.
+    Webhook { url: Secret },
+    /// A Microsoft Teams Workflows webhook.
+    Teams { webhook_url: Secret },
+    /// SMTP email.
+    Email {
+        smtp_url: Secret,
+        from: EnvString,
+        to: Vec<EnvString>,
+    },
+    /// A Telegram chat through a bot.
+    Telegram {
+        bot_token: Secret,
+        chat_id: EnvString,
+        #[serde(default)]
+        api_url: Option<EnvString>,
+    },
+}
+
+impl ChannelConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChannelConfig::Console {} => "console",
+            ChannelConfig::Inbox { .. } => "inbox",
+            ChannelConfig::Webhook { .. } => "webhook",
+            ChannelConfig::Teams { .. } => "teams",
+            ChannelConfig::Email { .. } => "email",
+            ChannelConfig::Telegram { .. } => "telegram",
+        }
+    }
+}
+
+/// `delivery:` — how hard the outbox tries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Attempts before a delivery is dead-lettered.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// The first retry waits this long; each further one twice as long.
+    #[serde(default = "default_backoff")]
+    pub backoff: Every,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_attempts(),
+            backoff: default_backoff(),
+        }
+    }
+}
+
+fn default_attempts() -> u32 {
+    8
+}
+
+fn default_backoff() -> Every {
+    Every(std::time::Duration::from_secs(30))
+}
+
+/// A loaded, checked configuration with paths made absolute against the file's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub state_dir: PathBuf,
+    pub timezone: jiff::tz::TimeZone,
+    pub auth: AuthConfig,
+    pub referrals: Option<ReferralsConfig>,
+    pub channels: BTreeMap<String, ChannelConfig>,
+    pub rules_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub delivery: DeliveryConfig,
+    pub http: crate::http::HttpConfig,
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_file(path)?;
+        Self::from_yaml(path, &text)
+    }
+
+    /// Parses configuration text that was read from `file`.
+    pub fn from_yaml(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = parse_yaml(file, text)?;
+        let base = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let resolve = |value: Option<EnvString>, default: &str| -> PathBuf {
+            let p = PathBuf::from(value.map(|v| v.0).unwrap_or_else(|| default.to_string()));
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+        let timezone = match &raw.timezone {
+            None => jiff::tz::TimeZone::UTC,
+            Some(tz) => jiff::tz::TimeZone::get(&tz.value).map_err(|e| {
+                ConfigError::At(Located::at(
+                    file,
+                    tz,
+                    format!("unknown time zone {:?} ({e}); use an IANA name like Europe/Berlin", tz.value.0),
+                ))
+            })?,
+        };
+        let mut channels = BTreeMap::new();
+        for (name, spanned) in raw.channels {
+            let mut channel = spanned.value;
+            if let ChannelConfig::Inbox { dir } = &mut channel {
+                let p = PathBuf::from(&dir.0);
+                if p.is_relative() {
+                    dir.0 = base.join(p).to_string_lossy().into_owned();
+                }
+            }
+            channels.insert(name, channel);
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            state_dir: resolve(raw.state_dir, "state"),
+            timezone,
+            auth: raw.auth,
+            referrals: raw.sources.referrals,
+            channels,
+            rules_dir: resolve(raw.rules, "rules"),
+            templates_dir: resolve(raw.templates, "templates"),
+            delivery: raw.delivery,
+            http: raw.http,
+        })
+    }
+
+    /// The names of the configured sources, in polling order.
+    pub fn source_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.referrals.is_some() {
+            names.push("referrals");
+        }
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_reported_with_file_line_and_column() {
+        let text = "state_dir: ./s\nsources:\n  referals:\n    every: 5m\n";
+        let err = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("pw.yaml:3:"), "{msg}");
+        assert!(msg.contains("referals"), "{msg}");
+    }
+
+    #[test]
+    fn bad_duration_names_its_place() {
+        let text = "sources:\n  referrals:\n    every: 5 minutes\n";
+        let msg = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err().to_string();
+        assert!(msg.starts_with("pw.yaml:3:"), "{msg}");
+        assert!(msg.contains("unknown unit"), "{msg}");
+    }
+
+    #[test]
+    fn missing_environment_variable_is_named_not_echoed() {
+        let text = "auth:\n  static_token: ${PW_TEST_SURELY_UNSET_TOKEN}\n";
+        let msg = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err().to_string();
+        assert!(msg.starts_with("pw.yaml:2:"), "{msg}");
+        assert!(msg.contains("PW_TEST_SURELY_UNSET_TOKEN is not set"), "{msg}");
+    }
+
+    #[test]
+    fn literal_secret_in_a_bad_file_is_not_echoed() {
+        let text = "auth:\n  static_token: s3cr3t-value-xyz\n  bogus: [\n";
+        let msg = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err().to_string();
+        assert!(!msg.contains("s3cr3t-value-xyz"), "{msg}");
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_config_file() {
+        let text = "channels:\n  box: { type: inbox, dir: out }\n";
+        let cfg = Config::from_yaml(Path::new("/etc/pw/partnerwatch.yaml"), text).unwrap();
+        assert_eq!(cfg.state_dir, PathBuf::from("/etc/pw/state"));
+        assert_eq!(cfg.rules_dir, PathBuf::from("/etc/pw/rules"));
+        match &cfg.channels["box"] {
+            ChannelConfig::Inbox { dir } => assert_eq!(dir.0, "/etc/pw/out"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Detectors: compare a complete new record set with the stored one (and, later, with the
+//! clock) and produce [`Event`](crate::model::Event)s.
+//!
+//! [`sweep::SweepDiff`] does the comparison while pages stream in: an unchanged record costs a
+//! hash compare against the store, nothing else; removals come from the set of ids seen.
+//! [`diff`] turns two versions of a record into field-level changes; the per-dataset modules
+//! turn record changes into events. Must never: announce anything for a baseline sweep except
+//! time-based events, or derive removals from an incomplete sweep.
+
+pub mod diff;
+pub mod referrals;
+pub mod sweep;
+
+pub use sweep::{RecordChange, SweepDiff, SweepOutcome};

@@ -1,0 +1,253 @@
+//! The one HTTP layer every source uses: a shared reqwest client (rustls), per-call
+//! timeouts, retries with exponential backoff and jitter on 5xx and transport errors,
+//! `Retry-After` honoured on 429/503, a `client-request-id` on every call, and the
+//! Partner Center error body (`errorStatus`, `message`, `dependencyErrorCode`) surfaced in
+//! errors. Must never: put a token or a secret URL into an error or a log line.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::{Every, Secret};
+
+/// `http:` in the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Retries of one call after the first attempt.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The first retry waits this long, each further one twice as long (with jitter).
+    #[serde(default = "default_backoff")]
+    pub backoff: Every,
+    /// How long one call may take.
+    #[serde(default = "default_timeout")]
+    pub timeout: Every,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            retries: default_retries(),
+            backoff: default_backoff(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_retries() -> u32 {
+    4
+}
+fn default_backoff() -> Every {
+    Every(Duration::from_secs(2))
+}
+fn default_timeout() -> Every {
+    Every(Duration::from_secs(60))
+}
+
+/// The longest `Retry-After` partnerwatch waits inside one sweep; a longer one fails the
+/// sweep, which is tried again on the next schedule.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// Why a call failed, after its retries.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{what}: cannot reach the server: {error}")]
+    Transport { what: String, error: String },
+    #[error("{what}: the server answered {status}{}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(), request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+    Status {
+        what: String,
+        status: StatusCode,
+        detail: Option<String>,
+        request_id: Option<String>,
+    },
+}
+
+impl HttpError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            HttpError::Transport { .. } => None,
+        }
+    }
+}
+
+/// The shared client.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    config: HttpConfig,
+}
+
+impl Http {
+    pub fn new(config: HttpConfig) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("partnerwatch/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the HTTP client builds with rustls");
+        Self { client, config }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// GETs `url` with a bearer token and returns the body of a 2xx answer, retrying what
+    /// is worth retrying. `what` names the call in errors ("referrals page 3").
+    pub async fn get(&self, url: &Url, token: &Secret, what: &str) -> Result<bytes::Bytes, HttpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request_id = new_request_id();
+            let result = self
+                .client
+                .get(url.clone())
+                .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+                .header(ACCEPT, "application/json")
+                .header("client-request-id", &request_id)
+                .timeout(self.config.timeout.as_duration())
+                .send()
+                .await;
+            let (error, wait) = match result {
+                Err(e) => {
+                    let error = HttpError::Transport {
+                        what: what.to_string(),
+                        error: token.redact(&e.without_url().to_string()),
+                    };
+                    (error, None)
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let server_id = response
+                        .headers()
+                        .get("request-id")
+                        .or_else(|| response.headers().get("x-ms-request-id"))
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    if status.is_success() {
+                        match response.bytes().await {
+                            Ok(body) => {
+                                tracing::debug!(%what, %status, client_request_id = %request_id, request_id = server_id.as_deref().unwrap_or("-"), bytes = body.len(), "GET ok");
+                                return Ok(body);
+                            }
+                            Err(e) => (
+                                HttpError::Transport {
+                                    what: what.to_string(),
+                                    error: format!("the answer broke off: {}", e.without_url()),
+                                },
+                                None,
+                            ),
+                        }
+                    } else {
+                        let wait = retry_after(response.headers());
+                        let body = response.text().await.unwrap_or_default();
+                        let error = HttpError::Status {
+                            what: what.to_string(),
+                            status,
+                            detail: error_detail(&body).map(|d| token.redact(&d)),
+                            request_id: server_id,
+                        };
+                        let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                            || status.is_server_error()
+                            || status == StatusCode::REQUEST_TIMEOUT;
+                        if !retryable {
+                            return Err(error);
+                        }
+                        (error, wait)
+                    }
+                }
+            };
+            if attempt > self.config.retries {
+                return Err(error);
+            }
+            let wait = match wait {
+                Some(w) if w > MAX_RETRY_AFTER => return Err(error),
+                Some(w) => w,
+                None => crate::notify::outbox::backoff(self.config.backoff.as_duration(), attempt),
+            };
+            tracing::warn!(%error, attempt, retry_in_ms = wait.as_millis() as u64, "call failed; retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A fresh id for the `client-request-id` header.
+fn new_request_id() -> String {
+    let v: u128 = rand::random();
+    format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", (v >> 96) as u32, (v >> 80) as u16, (v >> 68) as u16 & 0xfff, (v >> 52) as u16, v as u64 & 0xffff_ffff_ffff)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let delta = when.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
+}
+
+/// The useful part of an error body: Partner Center's `errorStatus`/`message`/
+/// `dependencyErrorCode`, OData's `error.code`/`error.message`, or the start of the text.
+fn error_detail(body: &str) -> Option<String> {
+    let body = body.trim();
+    if body.is_empty() {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        let s = |v: &serde_json::Value| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string()));
+        let mut parts = Vec::new();
+        for key in ["errorStatus", "code"] {
+            if let Some(x) = v.get(key).and_then(s) {
+                parts.push(x);
+            }
+        }
+        if let Some(err) = v.get("error") {
+            if let Some(x) = err.get("code").and_then(s) {
+                parts.push(x);
+            }
+            if let Some(x) = err.get("message").and_then(s) {
+                parts.push(x);
+            }
+        }
+        if let Some(x) = v.get("message").and_then(s) {
+            parts.push(x);
+        }
+        if let Some(x) = v.get("dependencyErrorCode").and_then(s) {
+            parts.push(format!("dependencyErrorCode {x}"));
+        }
+        if !parts.is_empty() {
+            return Some(parts.join(": "));
+        }
+    }
+    Some(body.chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn error_body_is_summarised() {
+        let body = r#"{"errorStatus":"TooManyRequests","message":"slow down","dependencyErrorCode":42}"#;
+        assert_eq!(error_detail(body).unwrap(), "TooManyRequests: slow down: dependencyErrorCode 42");
+        assert_eq!(error_detail("<html>oops</html>").unwrap(), "<html>oops</html>");
+    }
+}

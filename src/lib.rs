@@ -1,0 +1,24 @@
+//! partnerwatch: polls the Microsoft Partner Center and Partner Insights APIs, keeps every
+//! snapshot in sled, detects what changed and tells the right people.
+//!
+//! The modules follow the data flow of DESIGN.md §1:
+//! `clock` → `sources` (over `http` and `auth`) → `store` → `detect` → `rules` (with
+//! `templates`) → `notify` (the outbox and the channels). `pipeline` drives one cycle through
+//! all of them; `sim` is the local Partner Center used by the demo and the tests; `cli` is the
+//! command line.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod detect;
+pub mod http;
+pub mod model;
+pub mod notify;
+pub mod pipeline;
+pub mod rules;
+pub mod shipped;
+pub mod sim;
+pub mod sources;
+pub mod store;
+pub mod templates;

@@ -1,0 +1,63 @@
+//! The shapes that flow through partnerwatch: API records (kept as the API returned them,
+//! plus typed views where the code needs to understand a field), and [`Event`]s.
+
+pub mod delivery;
+pub mod event;
+pub mod referral;
+
+pub use delivery::{Delivery, DeliveryStatus, Message};
+pub use event::{Change, Event, EventKind};
+
+/// Declares an API enum that keeps values the docs do not list (`Other`) and reads any casing.
+macro_rules! api_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            /// A value the API documentation does not list, kept as sent.
+            Other(String),
+        }
+
+        impl $name {
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => stringify!($variant),)+
+                    $name::Other(s) => s,
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $(if s.eq_ignore_ascii_case(stringify!($variant)) {
+                    return Ok($name::$variant);
+                })+
+                Ok($name::Other(s.to_string()))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok(s.parse().unwrap_or_else(|never: std::convert::Infallible| match never {}))
+            }
+        }
+    };
+}
+pub(crate) use api_enum;

@@ -1,0 +1,121 @@
+//! The outbox: deliveries are written to the store before they are sent (by the sweep
+//! commit) and marked after, so a crash repeats at most the message in flight. Each channel
+//! works through its own queue, so a slow or failing channel never holds back another.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{Channel, SendOutcome};
+use crate::clock::SharedClock;
+use crate::config::DeliveryConfig;
+use crate::model::{Delivery, DeliveryStatus};
+use crate::store::{Store, StoreError};
+
+/// What one pass over the outbox did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+impl DeliveryReport {
+    fn add(&mut self, other: DeliveryReport) {
+        self.sent += other.sent;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+    }
+}
+
+/// Sends every pending delivery that is due, one task per channel.
+pub async fn deliver_due(
+    store: &Store,
+    channels: &Arc<BTreeMap<String, Channel>>,
+    config: &DeliveryConfig,
+    clock: &SharedClock,
+) -> Result<DeliveryReport, StoreError> {
+    let now = clock.now();
+    let mut queues: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+    for d in store.deliveries(Some(DeliveryStatus::Pending))? {
+        if d.next_attempt_at <= now {
+            queues.entry(d.channel.clone()).or_default().push(d);
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (channel, queue) in queues {
+        let store = store.clone();
+        let channels = Arc::clone(channels);
+        let config = config.clone();
+        let clock = Arc::clone(clock);
+        tasks.spawn(async move { deliver_queue(&store, &channels, &channel, queue, &config, &clock).await });
+    }
+    let mut report = DeliveryReport::default();
+    while let Some(joined) = tasks.join_next().await {
+        report.add(joined.expect("delivery task panicked")?);
+    }
+    Ok(report)
+}
+
+async fn deliver_queue(
+    store: &Store,
+    channels: &BTreeMap<String, Channel>,
+    channel_name: &str,
+    queue: Vec<Delivery>,
+    config: &DeliveryConfig,
+    clock: &SharedClock,
+) -> Result<DeliveryReport, StoreError> {
+    let mut report = DeliveryReport::default();
+    let Some(channel) = channels.get(channel_name) else {
+        for mut d in queue {
+            d.status = DeliveryStatus::Dead;
+            d.last_error = Some(format!("channel {channel_name:?} is no longer configured"));
+            store.update_delivery(&d)?;
+            report.dead += 1;
+        }
+        return Ok(report);
+    };
+    for mut d in queue {
+        let event = store.event(&d.event_id)?;
+        let outcome = channel.send(&d, event.as_ref()).await;
+        d.attempts += 1;
+        let now = clock.now();
+        match outcome {
+            SendOutcome::Delivered(detail) => {
+                d.status = DeliveryStatus::Sent;
+                d.sent_at = Some(now);
+                d.last_error = None;
+                tracing::debug!(delivery = d.id, channel = channel_name, %detail, "delivered");
+                report.sent += 1;
+            }
+            SendOutcome::Retry { after, error } if d.attempts < config.max_attempts => {
+                let wait = after.unwrap_or_else(|| backoff(config.backoff.as_duration(), d.attempts));
+                d.next_attempt_at = now.saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)).unwrap_or(Timestamp::MAX);
+                tracing::warn!(delivery = d.id, channel = channel_name, attempt = d.attempts, retry_in_s = wait.as_secs(), %error, "delivery failed; will retry");
+                d.last_error = Some(error);
+                report.retrying += 1;
+                store.update_delivery(&d)?;
+                // Later messages of this channel wait too, so they keep their order.
+                break;
+            }
+            SendOutcome::Retry { error, .. } | SendOutcome::Failed(error) => {
+                d.status = DeliveryStatus::Dead;
+                tracing::error!(delivery = d.id, channel = channel_name, attempts = d.attempts, %error, "delivery dead-lettered; `partnerwatch outbox --dead` lists it");
+                d.last_error = Some(error);
+                report.dead += 1;
+            }
+        }
+        store.update_delivery(&d)?;
+    }
+    Ok(report)
+}
+
+/// Exponential backoff with jitter: `base · 2^(attempt-1)`, ±20 %, at most an hour.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = exp.min(Duration::from_secs(3600));
+    let jitter = rand::random_range(0.8..1.2);
+    capped.mul_f64(jitter)
+}

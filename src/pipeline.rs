@@ -1,0 +1,173 @@
+//! One cycle of the data flow (DESIGN §1) for one source: sweep → diff against the store →
+//! detect events → rules plan deliveries → one atomic commit → deliver from the outbox.
+//! `partnerwatch poll`, `run` and `demo` all drive this same code.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::Timestamp;
+
+use crate::auth::TokenProvider;
+use crate::clock::SharedClock;
+use crate::config::{ChannelConfig, Config, ConfigError};
+use crate::detect::{self, SweepDiff};
+use crate::http::Http;
+use crate::model::{Delivery, Event, EventKind};
+use crate::notify::outbox::{self, DeliveryReport};
+use crate::notify::{self, Channel};
+use crate::rules::RuleSet;
+use crate::sources::{referrals::ReferralsSource, Source, SourceError};
+use crate::store::{CommitReport, Store};
+use crate::templates::Templates;
+
+/// Rules and templates, from the configured folders or from the set shipped in the binary.
+#[derive(Debug)]
+pub struct Assets {
+    pub templates: Templates,
+    pub rules: RuleSet,
+}
+
+impl Assets {
+    /// Loads the folders named by the configuration.
+    pub fn from_config(config: &Config) -> Result<Assets, ConfigError> {
+        let templates = Templates::load_dir(&config.templates_dir)?;
+        let rules = RuleSet::load_dir(&config.rules_dir, &config.channels, &templates)?;
+        Ok(Assets { templates, rules })
+    }
+
+    /// The rules and templates shipped inside the binary, checked against `channels`.
+    pub fn shipped(channels: &BTreeMap<String, ChannelConfig>) -> Result<Assets, ConfigError> {
+        let templates = Templates::from_sources(Path::new("templates"), crate::shipped::templates())?;
+        let rules = RuleSet::from_sources(crate::shipped::rules(), channels, &templates)?;
+        Ok(Assets { templates, rules })
+    }
+}
+
+/// What one poll of one source did.
+#[derive(Debug, Default, Clone)]
+pub struct PollReport {
+    pub source: &'static str,
+    pub baseline: bool,
+    pub pages: u32,
+    pub records: usize,
+    pub unchanged: usize,
+    pub events: Vec<Event>,
+    pub deliveries: Vec<Delivery>,
+    pub commit: Option<CommitReport>,
+}
+
+impl PollReport {
+    pub fn count(&self, kind: EventKind) -> usize {
+        self.events.iter().filter(|e| e.kind == kind).count()
+    }
+}
+
+/// Everything a cycle needs, built once.
+#[derive(Debug)]
+pub struct Pipeline {
+    pub config: Config,
+    pub store: Store,
+    pub sources: Vec<Source>,
+    pub assets: Assets,
+    pub channels: Arc<BTreeMap<String, Channel>>,
+    pub clock: SharedClock,
+}
+
+impl Pipeline {
+    /// Opens the store and builds the sources and channels of `config`.
+    pub fn build(config: Config, assets: Assets, clock: SharedClock) -> anyhow::Result<Pipeline> {
+        let http = Http::new(config.http.clone());
+        let channels = notify::build_all(&config.channels, http.client())?;
+        let mut sources = Vec::new();
+        if let Some(referrals) = &config.referrals {
+            let tokens = TokenProvider::from_config(&config.auth)?;
+            let source = ReferralsSource::new(referrals, http.clone(), tokens).map_err(anyhow::Error::msg)?;
+            sources.push(Source::Referrals(source));
+        }
+        std::fs::create_dir_all(&config.state_dir)
+            .with_context(|| format!("cannot create the state folder {}", config.state_dir.display()))?;
+        restrict_to_owner(&config.state_dir);
+        let store = Store::open(&config.state_dir)?;
+        Ok(Pipeline {
+            config,
+            store,
+            sources,
+            assets,
+            channels: Arc::new(channels),
+            clock,
+        })
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name() == name)
+    }
+
+    /// Sweeps one source and commits what changed, with the deliveries it asks for. With
+    /// `dry_run` nothing is written. A failed sweep returns the error and changes nothing.
+    pub async fn poll(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
+        let dataset = source.name();
+        let mut diff = SweepDiff::new(dataset, self.store.records(dataset)?);
+        let stats = source.sweep(&mut diff).await?;
+        let outcome = diff.finish()?;
+        let now = self.clock.now();
+        let baseline = self.store.baseline_at(dataset)?.is_none();
+        let events = match source {
+            Source::Referrals(_) => detect::referrals::detect(&outcome.changes, baseline, now),
+        };
+        let deliveries = self.plan(&events, now);
+        let mut report = PollReport {
+            source: dataset,
+            baseline,
+            pages: stats.pages,
+            records: outcome.seen,
+            unchanged: outcome.unchanged,
+            events,
+            deliveries,
+            commit: None,
+        };
+        if !dry_run {
+            let mut commit = outcome.commit;
+            commit.events = report.events.clone();
+            commit.deliveries = report.deliveries.clone();
+            commit.completed_at = Some(now);
+            report.commit = Some(self.store.commit_sweep(&commit)?);
+        }
+        tracing::info!(
+            source = dataset,
+            baseline,
+            pages = report.pages,
+            records = report.records,
+            unchanged = report.unchanged,
+            events = report.events.len(),
+            deliveries = report.deliveries.len(),
+            dry_run,
+            "sweep complete"
+        );
+        Ok(report)
+    }
+
+    fn plan(&self, events: &[Event], now: Timestamp) -> Vec<Delivery> {
+        events
+            .iter()
+            .flat_map(|e| self.assets.rules.plan(e, &self.assets.templates, &self.config.channels, now))
+            .collect()
+    }
+
+    /// Sends what is due in the outbox.
+    pub async fn deliver(&self) -> anyhow::Result<DeliveryReport> {
+        Ok(outbox::deliver_due(&self.store, &self.channels, &self.config.delivery, &self.clock).await?)
+    }
+}
+
+/// The state folder holds tokens: only its owner may read it.
+fn restrict_to_owner(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot restrict the state folder to its owner");
+        }
+    }
+}

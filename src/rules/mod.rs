@@ -1,0 +1,288 @@
+//! Rules (`rules/*.yaml`, DESIGN §4): which events go to which channels with which template.
+//! Every file is a YAML list of rules; every mistake is reported as `file:line:column`.
+//! A rule's `on` (one kind, a list, or globs such as `referral.*`) is resolved against the
+//! known event kinds when the rule is loaded, so a typo is an error, not a silent no-match.
+//!
+//! Keys this version does not implement yet (`when`, `before`, `throttle`, `group`,
+//! `quiet_hours`) are refused with a clear error rather than ignored: a rule that silently
+//! sends more than its author wrote is worse than one that does not load.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::config::{ChannelConfig, ConfigError, Located};
+use crate::model::{Delivery, DeliveryStatus, Event, EventKind};
+use crate::notify::format_for;
+use crate::templates::Templates;
+
+/// `on:` as written: one pattern or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OnSpec {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDef {
+    name: Spanned<String>,
+    on: Spanned<OnSpec>,
+    channels: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    template: Option<Spanned<String>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    when: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    before: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    throttle: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    group: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    quiet_hours: Option<Spanned<serde_json::Value>>,
+}
+
+/// A loaded rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub kinds: HashSet<EventKind>,
+    pub channels: Vec<String>,
+    /// The template it names; `None` means the event kind's default.
+    pub template: Option<String>,
+    pub enabled: bool,
+    pub file: PathBuf,
+}
+
+impl Rule {
+    pub fn matches(&self, event: &Event) -> bool {
+        self.enabled && self.kinds.contains(&event.kind)
+    }
+
+    pub fn template_for(&self, kind: EventKind) -> String {
+        self.template.clone().unwrap_or_else(|| kind.default_template())
+    }
+}
+
+/// All rules, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// Loads every `*.yaml`/`*.yml` file of `dir`, checked against the channels and templates.
+    pub fn load_dir(
+        dir: &Path,
+        channels: &BTreeMap<String, ChannelConfig>,
+        templates: &Templates,
+    ) -> Result<RuleSet, ConfigError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let sources = files
+            .into_iter()
+            .map(|path| crate::config::read_file(&path).map(|text| (path, text)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_sources(sources, channels, templates)
+    }
+
+    /// Loads rules from (file, text) pairs.
+    pub fn from_sources(
+        sources: impl IntoIterator<Item = (PathBuf, String)>,
+        channels: &BTreeMap<String, ChannelConfig>,
+        templates: &Templates,
+    ) -> Result<RuleSet, ConfigError> {
+        let mut rules = Vec::new();
+        let mut errors = Vec::new();
+        let mut names: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+        for (file, text) in sources {
+            let defs: Vec<RuleDef> = match crate::config::parse_yaml(&file, &text) {
+                Ok(defs) => defs,
+                Err(ConfigError::At(located)) => {
+                    errors.push(located);
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            for def in defs {
+                match compile(&file, def, channels, templates, &mut names) {
+                    Ok(rule) => rules.push(rule),
+                    Err(mut errs) => errors.append(&mut errs),
+                }
+            }
+        }
+        match errors.len() {
+            0 => Ok(RuleSet { rules }),
+            1 => Err(ConfigError::At(errors.remove(0))),
+            _ => Err(ConfigError::Many(errors)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// The deliveries one event asks for: one per matching rule and channel, rendered now.
+    pub fn plan(
+        &self,
+        event: &Event,
+        templates: &Templates,
+        channels: &BTreeMap<String, ChannelConfig>,
+        now: Timestamp,
+    ) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for rule in self.rules.iter().filter(|r| r.matches(event)) {
+            let template = rule.template_for(event.kind);
+            for channel in &rule.channels {
+                let Some(config) = channels.get(channel) else { continue };
+                let message = templates.render_or_fallback(&template, format_for(config), event);
+                out.push(Delivery {
+                    id: 0,
+                    event_id: event.id.clone(),
+                    kind: event.kind,
+                    rule: rule.name.clone(),
+                    channel: channel.clone(),
+                    message,
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    created_at: now,
+                    next_attempt_at: now,
+                    last_error: None,
+                    sent_at: None,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn compile(
+    file: &Path,
+    def: RuleDef,
+    channels: &BTreeMap<String, ChannelConfig>,
+    templates: &Templates,
+    names: &mut BTreeMap<String, (PathBuf, u64)>,
+) -> Result<Rule, Vec<Located>> {
+    let mut errors = Vec::new();
+    let not_yet = [
+        ("when", &def.when),
+        ("before", &def.before),
+        ("throttle", &def.throttle),
+        ("group", &def.group),
+        ("quiet_hours", &def.quiet_hours),
+    ];
+    for (key, value) in not_yet {
+        if let Some(v) = value {
+            errors.push(Located::at(
+                file,
+                v,
+                format!("rule {:?}: `{key}` is not supported by this version of partnerwatch yet; remove it", def.name.value),
+            ));
+        }
+    }
+    let name = def.name.value.clone();
+    if name.trim().is_empty() {
+        errors.push(Located::at(file, &def.name, "a rule needs a non-empty name"));
+    } else if let Some((other, line)) = names.get(&name) {
+        errors.push(Located::at(
+            file,
+            &def.name,
+            format!("rule name {name:?} is already used in {}:{line}; names are unique across all rule files", other.display()),
+        ));
+    } else {
+        names.insert(name.clone(), (file.to_path_buf(), def.name.referenced.line()));
+    }
+
+    let patterns = match &def.on.value {
+        OnSpec::One(p) => vec![p.clone()],
+        OnSpec::Many(ps) => ps.clone(),
+    };
+    let mut kinds = HashSet::new();
+    if patterns.is_empty() {
+        errors.push(Located::at(file, &def.on, format!("rule {name:?}: `on` names no event kind")));
+    }
+    for pattern in &patterns {
+        match globset::Glob::new(pattern) {
+            Err(e) => errors.push(Located::at(file, &def.on, format!("rule {name:?}: bad pattern {pattern:?}: {e}"))),
+            Ok(glob) => {
+                let matcher = glob.compile_matcher();
+                let before = kinds.len();
+                kinds.extend(EventKind::ALL.iter().copied().filter(|k| matcher.is_match(k.as_str())));
+                if kinds.len() == before && !EventKind::ALL.iter().any(|k| matcher.is_match(k.as_str())) {
+                    errors.push(Located::at(
+                        file,
+                        &def.on,
+                        format!("rule {name:?}: {pattern:?} matches no event kind (e.g. referral.new, referral.*, system.*)"),
+                    ));
+                }
+            }
+        }
+    }
+
+    if def.channels.value.is_empty() {
+        errors.push(Located::at(file, &def.channels, format!("rule {name:?}: `channels` is empty")));
+    }
+    let known: Vec<&str> = channels.keys().map(String::as_str).collect();
+    for channel in &def.channels.value {
+        if !channels.contains_key(&channel.value) {
+            errors.push(Located::at(
+                file,
+                channel,
+                format!("unknown channel {:?} (known: {})", channel.value, if known.is_empty() { "none configured".to_string() } else { known.join(", ") }),
+            ));
+        }
+    }
+
+    // Every template this rule will render must exist in the format of each of its channels.
+    for channel in def.channels.value.iter().filter_map(|c| channels.get(&c.value)) {
+        let format = format_for(channel);
+        match &def.template {
+            Some(t) => {
+                if !templates.has(&t.value, format) {
+                    errors.push(Located::at(
+                        file,
+                        t,
+                        format!("rule {name:?}: template {:?} has no {} form in {} (expected {}.{}.hbs)", t.value, format.suffix(), templates.origin().display(), t.value, format.suffix()),
+                    ));
+                }
+            }
+            None => {
+                for kind in &kinds {
+                    let t = kind.default_template();
+                    if !templates.has(&t, format) {
+                        errors.push(Located::at(
+                            file,
+                            &def.on,
+                            format!("rule {name:?}: no template for {kind}: add {t}.{}.hbs to {} or set `template`", format.suffix(), templates.origin().display()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Rule {
+        name,
+        kinds,
+        channels: def.channels.value.into_iter().map(|c| c.value).collect(),
+        template: def.template.map(|t| t.value),
+        enabled: def.enabled.unwrap_or(true),
+        file: file.to_path_buf(),
+    })
+}

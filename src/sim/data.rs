@@ -1,0 +1,288 @@
+//! Generated referrals that look like the real thing: every property of the Referral
+//! resource (api-docs/referrals-resources.txt), enum values from the docs, and customer names
+//! and notes full of the characters that break naive messages — quotes, HTML, Markdown,
+//! newlines and emoji. Their life follows the documented status transitions on the
+//! simulator's clock: New → Active/Accepted → Closed/Won|Lost, New → Closed/Declined, and
+//! New → Closed/Expired 14 days after arrival if nobody answered.
+
+use jiff::{SignedDuration, Timestamp};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, RngCore};
+use serde_json::{json, Map, Value};
+
+/// The documented response window.
+pub const RESPONSE_WINDOW: SignedDuration = SignedDuration::from_hours(14 * 24);
+
+const CUSTOMERS: &[&str] = &[
+    "Fabrikam Customer Inc",
+    "Contoso Pharmaceuticals",
+    "O'Brien & Sons \"Premium\" Ltd.",
+    "<script>alert('x')</script> Widgets",
+    "**Northwind** _Traders_ [sale](http://example.com)",
+    "Café Lumière 🚀 GmbH",
+    "Tailspin Toys <b>Europe</b>",
+    "Wide World Importers",
+    "Adventure Works Cycles",
+    "Alpine Ski House — Zürich",
+    "Woodgrove Bank & Trust",
+    "Litware, Inc.",
+    "Proseware `code` Systems",
+    "Lamna Healthcare 🏥",
+    "Trey Research\nNew Line Division",
+    "Coho Winery 🍷 \"Reserve\"",
+];
+
+const NOTES: &[&str] = &[
+    "We are interested in deploying Microsoft 365 and are looking for support in training our employees. Can you help?",
+    "Customer wants a Copilot pilot for 250 seats.\nBudget approved for Q3.\n- Teams Phone\n- Intune",
+    "Migrating 40 VMs to Azure; \"lift & shift\" first, then modernise. <i>Urgent</i>.",
+    "Needs help with **Dynamics 365 Sales**; see https://contoso.example/rfp?id=7&x=<y>",
+    "Security review after an incident 😬 — Defender + Sentinel.",
+    "",
+];
+
+const CITIES: &[(&str, &str, &str, &str)] = &[
+    ("Redmond", "WA", "98052", "US"),
+    ("Berlin", "BE", "10115", "DE"),
+    ("London", "", "EC1A 1BB", "GB"),
+    ("Paris", "", "75001", "FR"),
+    ("Sydney", "NSW", "2000", "AU"),
+    ("Toronto", "ON", "M5H 2N2", "CA"),
+];
+
+const PRODUCTS: &[&str] = &["Azure", "Microsoft365", "Dynamics365Enterprise", "Teams", "PowerBI", "SQL", "Windows", "Surface"];
+const SERVICES: &[&str] = &["ConsultingAndProfessional", "DeploymentOrMigration", "LearningAndCertification", "ManagedServices", "Licensing"];
+const INDUSTRIES: &[&str] = &["Education", "Financial Services", "Healthcare", "Manufacturing", "Retail & Consumer Goods", "Government"];
+const SOLUTIONS: &[(&str, &str)] = &[
+    ("SOL-Microsoft365", "Microsoft365"),
+    ("SOL-CloudMigration", "CloudMigration"),
+    ("SOL-ThreatProtection", "ThreatProtection"),
+    ("SOL-Dynamics365forSales", "Dynamics365forSales"),
+];
+const SIZES: &[&str] = &["1to50employees", "51to500employees", "Morethan500employees", "251to1000employees", "1001to5000employees"];
+const CURRENCIES: &[&str] = &["USD", "EUR", "GBP"];
+const FIRST: &[&str] = &["Ana", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gus", "Hana"];
+const LAST: &[&str] = &["Müller", "O'Neil", "Smith", "Nakamura", "García", "Okafor"];
+const LOST_REASONS: &[&str] = &["Customer chose a competitor", "Budget cut", "No response from customer", "Timing: project postponed"];
+
+/// The Partner Center wire form of a time: `2020-10-30T21:03:00.0000000Z`.
+pub fn api_time(t: Timestamp) -> String {
+    format!("{}.0000000Z", t.strftime("%Y-%m-%dT%H:%M:%S"))
+}
+
+/// Reads an API time back.
+pub fn parse_api_time(s: &str) -> Option<Timestamp> {
+    s.parse().ok()
+}
+
+fn uuid(rng: &mut StdRng) -> String {
+    let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        (v >> 96) as u32,
+        (v >> 80) as u16,
+        (v >> 68) as u16 & 0xfff,
+        ((v >> 52) as u16 & 0x3fff) | 0x8000,
+        v as u64 & 0xffff_ffff_ffff
+    )
+}
+
+fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    items.choose(rng).expect("non-empty list")
+}
+
+fn member(rng: &mut StdRng, domain: &str) -> Value {
+    let first = pick(rng, FIRST);
+    let last = pick(rng, LAST);
+    json!({
+        "firstName": first,
+        "lastName": last,
+        "phoneNumber": format!("+1 425 555 {:04}", rng.random_range(0..10_000)),
+        "email": format!("{}.{}@{domain}", first.to_lowercase(), last.to_lowercase().replace('\'', "")),
+        "contactPreference": { "locale": "en-US", "disableNotifications": rng.random_bool(0.1) }
+    })
+}
+
+/// A fresh referral that arrived at `created`, in state New/Pending.
+pub fn new_referral(rng: &mut StdRng, created: Timestamp, base_url: &str) -> Value {
+    let id = uuid(rng);
+    let engagement = uuid(rng);
+    let customer = *pick(rng, CUSTOMERS);
+    let (city, state, postal, country) = *pick(rng, CITIES);
+    let incoming = rng.random_bool(0.85);
+    let shared = rng.random_bool(0.6);
+    let (sol_id, sol_name) = *pick(rng, SOLUTIONS);
+    let currency = *pick(rng, CURRENCIES);
+    let deal_value = rng.random_range(1..200) * 1000;
+    let closing = created + SignedDuration::from_hours(24 * rng.random_range(30..180));
+    let qualification = *pick(rng, &["Direct", "MarketingQualified", "SalesQualified", "None"]);
+    let invited_by = if shared {
+        json!({ "organizationId": uuid(rng), "organizationName": "Microsoft" })
+    } else {
+        json!({ "organizationId": uuid(rng), "organizationName": "Litware Partner Co. \"LPC\"" })
+    };
+    json!({
+        "id": id,
+        "engagementId": engagement,
+        "organizationId": "7d23e5ca-19dc-4eaa-aac8-5e6b559f0d1d",
+        "organizationName": "Contoso Company",
+        "name": format!("{} – {}", customer.lines().next().unwrap_or(customer), sol_name),
+        "externalReferenceId": format!("D365-{:06}", rng.random_range(0..1_000_000)),
+        "createdDateTime": api_time(created),
+        "updatedDateTime": api_time(created),
+        "expirationDateTime": api_time(created + RESPONSE_WINDOW),
+        "acceptedDateTime": null,
+        "status": "New",
+        "substatus": if incoming { "Pending" } else { "Received" },
+        "statusReason": null,
+        "type": if shared { "Shared" } else { "Independent" },
+        "qualification": qualification,
+        "direction": if incoming { "Incoming" } else { "Outgoing" },
+        "referralSource": null,
+        "callToAction": null,
+        "customerProfile": {
+            "name": customer,
+            "address": {
+                "addressLine1": "One Microsoft Way",
+                "addressLine2": "",
+                "city": city,
+                "state": state,
+                "postalCode": postal,
+                "country": country,
+                "region": null
+            },
+            "size": pick(rng, SIZES),
+            "team": [member(rng, "customer.example")],
+            "ids": { "external": format!("CUST-{}", rng.random_range(1000..9999)) }
+        },
+        "consent": {
+            "consentToToShareInfoWithOthers": rng.random_bool(0.7),
+            "consentToContact": true,
+            "consentToShareReferralWithMicrosoftSellers": rng.random_bool(0.8),
+            "consentToMicrosoftToContactSpecificPartners": rng.random_bool(0.5)
+        },
+        "details": {
+            "notes": pick(rng, NOTES),
+            "dealValue": deal_value,
+            "currency": currency,
+            "closingDateTime": api_time(closing),
+            "requirements": {
+                "industries": [ { "id": pick(rng, INDUSTRIES) } ],
+                "products": [ { "id": pick(rng, PRODUCTS) } ],
+                "services": [ { "id": pick(rng, SERVICES) } ],
+                "solutions": [ { "id": sol_id, "name": sol_name, "type": "Category", "solutionType": "1P", "publisherName": "Microsoft" } ],
+                "offers": [],
+                "additionalRequirements": { "attributes": [ { "id": pick(rng, &["Yes", "No", "HaveNotDecided"]), "type": "CustomerMarketplaceIntent" } ] }
+            }
+        },
+        "team": [member(rng, "contoso.example")],
+        "inviteContext": { "notes": "Please engage quickly — customer is \"ready to buy\".", "invitedBy": invited_by },
+        "eTag": format!("\"{:016x}\"", rng.next_u64()),
+        "target": { "id": uuid(rng), "type": "SolutionProfile" },
+        "mpnId": format!("{}", rng.random_range(1_000_000..9_999_999)),
+        "registrationStatus": "None",
+        "registrations": [],
+        "links": {
+            "relatedReferrals": { "uri": format!("{base_url}/v1.0/engagements/referrals?$filter=engagementId eq '{engagement}'"), "method": "GET" },
+            "self": { "uri": format!("{base_url}/v1.0/engagements/referrals/{id}"), "method": "GET" }
+        }
+    })
+}
+
+fn set(r: &mut Value, key: &str, value: Value) {
+    if let Some(obj) = r.as_object_mut() {
+        obj.insert(key.to_string(), value);
+    }
+}
+
+fn str_field<'a>(r: &'a Value, key: &str) -> &'a str {
+    r.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Marks a referral as updated at `now`: new `updatedDateTime` and `eTag`.
+pub fn touch(rng: &mut StdRng, r: &mut Value, now: Timestamp) {
+    set(r, "updatedDateTime", json!(api_time(now)));
+    set(r, "eTag", json!(format!("\"{:016x}\"", rng.next_u64())));
+}
+
+/// Moves a referral to `status`/`substatus` at `now`.
+pub fn transition(rng: &mut StdRng, r: &mut Value, now: Timestamp, status: &str, substatus: &str) {
+    set(r, "status", json!(status));
+    set(r, "substatus", json!(substatus));
+    if substatus == "Accepted" {
+        set(r, "acceptedDateTime", json!(api_time(now)));
+    }
+    if substatus == "Lost" || substatus == "Declined" {
+        set(r, "statusReason", json!(pick(rng, LOST_REASONS)));
+    }
+    touch(rng, r, now);
+}
+
+/// One simulated hour in the life of a referral ending at `now`. Returns true if it changed.
+pub fn live_one_hour(rng: &mut StdRng, r: &mut Value, now: Timestamp) -> bool {
+    let status = str_field(r, "status").to_string();
+    match status.as_str() {
+        "New" => {
+            let deadline = r
+                .get("expirationDateTime")
+                .and_then(Value::as_str)
+                .and_then(parse_api_time);
+            if deadline.is_some_and(|d| d <= now) {
+                transition(rng, r, now, "Closed", "Expired");
+                return true;
+            }
+            let roll: f64 = rng.random();
+            if roll < 0.012 {
+                transition(rng, r, now, "Active", "Accepted");
+                true
+            } else if roll < 0.015 {
+                transition(rng, r, now, "Closed", "Declined");
+                true
+            } else {
+                false
+            }
+        }
+        "Active" => {
+            let roll: f64 = rng.random();
+            if roll < 0.004 {
+                transition(rng, r, now, "Closed", "Won");
+                true
+            } else if roll < 0.007 {
+                transition(rng, r, now, "Closed", "Lost");
+                true
+            } else if roll < 0.010 {
+                let details = r.get_mut("details").and_then(Value::as_object_mut);
+                if let Some(d) = details {
+                    let v = d.get("dealValue").and_then(Value::as_i64).unwrap_or(0);
+                    d.insert("dealValue".into(), json!(v + 5000));
+                }
+                touch(rng, r, now);
+                true
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Applies a JSON merge patch (RFC 7396).
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let t = target.as_object_mut().expect("object");
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}

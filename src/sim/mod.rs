@@ -1,0 +1,287 @@
+//! The built-in Partner Center simulator: an axum server on 127.0.0.1 that serves the
+//! Referrals API v1.0 list endpoint as `api-docs/` describe it — OData `$filter`,
+//! `$orderby`, `$top`, `@odata.count`, `@odata.nextLink` with an opaque `$skiptoken` (and,
+//! like the documentation's sample, a next link whose scheme and path differ from the
+//! request's) — over generated referrals whose state moves on the simulator's own clock.
+//!
+//! Tests drive it in process through [`Simulator`]; anyone can drive a running one over
+//! HTTP under `/_sim/` (advance the clock, add, change or delete referrals, inject faults).
+//! It requires `Authorization: Bearer <token>` and answers 401 without.
+
+pub mod data;
+pub mod odata;
+mod server;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use jiff::{SignedDuration, Timestamp};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a simulator starts.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of every random choice: the same seed gives the same referrals and the same life.
+    pub seed: u64,
+    /// Referrals that exist at the start, created over the 30 days before `start`.
+    pub referrals: usize,
+    /// Records per page unless `$top` asks for fewer.
+    pub page_size: usize,
+    /// The bearer token it accepts.
+    pub token: String,
+    /// The simulated time at the start.
+    pub start: Timestamp,
+    /// New referrals per simulated day.
+    pub arrivals_per_day: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            referrals: 40,
+            page_size: 100,
+            token: "partnerwatch-sim-token".into(),
+            start: "2026-11-23T08:00:00Z".parse().expect("valid time"),
+            arrivals_per_day: 3.0,
+        }
+    }
+}
+
+/// What to do to a list request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer with this status (and `Retry-After` seconds, if given).
+    Status {
+        status: u16,
+        #[serde(default)]
+        retry_after: Option<u64>,
+    },
+    /// Answer 200 with a body that is not valid JSON.
+    Malformed,
+    /// Wait this long before answering normally.
+    Delay { ms: u64 },
+}
+
+/// A fault injected into list requests: on page `page` (every page if absent), `times` times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    #[serde(default)]
+    pub page: Option<u32>,
+    #[serde(flatten)]
+    pub action: FaultAction,
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Counters a test can read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Requests to the referrals list endpoint, including refused ones.
+    pub list_requests: u64,
+    /// Of those, the ones answered 200 with a page.
+    pub pages_served: u64,
+    pub unauthorized: u64,
+    pub faults_applied: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Cursor {
+    filter: Option<odata::Filter>,
+    order: odata::OrderBy,
+    top: usize,
+    offset: usize,
+    page: u32,
+}
+
+/// The simulator's world.
+#[derive(Debug)]
+pub struct SimState {
+    pub now: Timestamp,
+    rng: StdRng,
+    referrals: Vec<Value>,
+    arrivals_per_day: f64,
+    page_size: usize,
+    token: String,
+    cursors: HashMap<String, Cursor>,
+    faults: Vec<Fault>,
+    pub stats: SimStats,
+    base_url: String,
+}
+
+impl SimState {
+    fn new(config: &SimConfig, base_url: String) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let mut referrals = Vec::with_capacity(config.referrals);
+        // Spread the existing referrals over the last 30 days, oldest first, and let each
+        // live its life up to now so that states are as varied as in a real tenant.
+        let span_hours = 30 * 24;
+        for i in 0..config.referrals {
+            let age = span_hours - (i as i64 * span_hours / config.referrals.max(1) as i64);
+            let created = config.start - SignedDuration::from_hours(age);
+            let mut r = data::new_referral(&mut rng, created, &base_url);
+            let mut t = created;
+            while t < config.start {
+                t += SignedDuration::from_hours(1);
+                data::live_one_hour(&mut rng, &mut r, t.min(config.start));
+            }
+            referrals.push(r);
+        }
+        Self {
+            now: config.start,
+            rng,
+            referrals,
+            arrivals_per_day: config.arrivals_per_day,
+            page_size: config.page_size.max(1),
+            token: config.token.clone(),
+            cursors: HashMap::new(),
+            faults: Vec::new(),
+            stats: SimStats::default(),
+            base_url,
+        }
+    }
+
+    /// Moves the clock to `to`, hour by hour: referrals arrive, are accepted, won, lost,
+    /// declined, and expire 14 days after arrival if still New. Returns how many changed.
+    pub fn advance_to(&mut self, to: Timestamp) -> usize {
+        let mut changed = 0;
+        while self.now < to {
+            let step_end = (self.now + SignedDuration::from_hours(1)).min(to);
+            let fraction = step_end.duration_since(self.now).as_secs_f64() / 3600.0;
+            self.now = step_end;
+            for r in &mut self.referrals {
+                if data::live_one_hour(&mut self.rng, r, step_end) {
+                    changed += 1;
+                }
+            }
+            let p = (self.arrivals_per_day / 24.0 * fraction).min(1.0);
+            if rand::Rng::random_bool(&mut self.rng, p) {
+                let r = data::new_referral(&mut self.rng, step_end, &self.base_url);
+                self.referrals.push(r);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Adds `count` new referrals arriving now; returns their ids.
+    pub fn add_referrals(&mut self, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                let r = data::new_referral(&mut self.rng, self.now, &self.base_url);
+                let id = r["id"].as_str().expect("generated id").to_string();
+                self.referrals.push(r);
+                id
+            })
+            .collect()
+    }
+
+    /// Applies a JSON merge patch to a referral and marks it updated. False if unknown.
+    pub fn patch_referral(&mut self, id: &str, patch: &Value) -> bool {
+        let now = self.now;
+        match self.referrals.iter_mut().find(|r| r["id"] == id) {
+            Some(r) => {
+                data::merge_patch(r, patch);
+                data::touch(&mut self.rng, r, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a referral. False if unknown.
+    pub fn remove_referral(&mut self, id: &str) -> bool {
+        let before = self.referrals.len();
+        self.referrals.retain(|r| r["id"] != id);
+        self.referrals.len() != before
+    }
+
+    /// Replaces a referral with raw JSON as it should be served (for odd-input tests).
+    pub fn insert_raw(&mut self, record: Value) {
+        self.referrals.push(record);
+    }
+
+    pub fn referrals(&self) -> &[Value] {
+        &self.referrals
+    }
+
+    pub fn add_fault(&mut self, fault: Fault) {
+        self.faults.push(fault);
+    }
+
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
+    /// The fault to apply to page `page`, if any, using up one of its `times`.
+    fn take_fault(&mut self, page: u32) -> Option<FaultAction> {
+        let i = self
+            .faults
+            .iter()
+            .position(|f| f.times > 0 && f.page.is_none_or(|p| p == page))?;
+        let f = &mut self.faults[i];
+        f.times -= 1;
+        let action = f.action.clone();
+        if f.times == 0 {
+            self.faults.remove(i);
+        }
+        self.stats.faults_applied += 1;
+        Some(action)
+    }
+}
+
+/// A running simulator.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    state: Arc<Mutex<SimState>>,
+    addr: SocketAddr,
+    token: String,
+}
+
+impl Simulator {
+    /// Starts a simulator on `127.0.0.1:port` (0 picks a free port) in the current runtime.
+    pub async fn start(config: SimConfig, port: u16) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let state = Arc::new(Mutex::new(SimState::new(&config, base_url)));
+        let app = server::router(Arc::clone(&state));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "simulator stopped");
+            }
+        });
+        Ok(Simulator {
+            state,
+            addr,
+            token: config.token,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Referrals API base URL, as `sources.referrals.base_url` takes it.
+    pub fn referrals_base_url(&self) -> String {
+        format!("http://{}/v1.0", self.addr)
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The simulator's state, to read or change it.
+    pub fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().expect("simulator state lock")
+    }
+}

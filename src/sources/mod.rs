@@ -1,0 +1,80 @@
+//! Sources: each fetches every page of one dataset and hands the records, as the API
+//! returned them, to a [`RecordSink`] while they stream in. A sweep either completes — every
+//! page read, the page chain intact, the count reached — or fails as a whole; the caller
+//! commits nothing for a failed sweep (DESIGN §6, guarantee 1).
+
+pub mod paging;
+pub mod referrals;
+
+use crate::auth::AuthError;
+use crate::http::HttpError;
+use crate::store::StoreError;
+
+/// Where a source puts each record of a sweep.
+pub trait RecordSink {
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), StoreError>;
+}
+
+impl RecordSink for crate::detect::SweepDiff {
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), StoreError> {
+        self.ingest(id, raw)
+    }
+}
+
+/// Why a sweep did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{dataset} page {page}: the answer is not the JSON the API documents: {error}")]
+    Malformed {
+        dataset: &'static str,
+        page: u32,
+        error: String,
+    },
+    #[error("{dataset}: broken page chain after page {page}: {reason}")]
+    Chain {
+        dataset: &'static str,
+        page: u32,
+        reason: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a complete sweep read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepStats {
+    pub pages: u32,
+    pub records: u64,
+    /// Records skipped because they carry no id.
+    pub without_id: u64,
+}
+
+/// A configured source.
+#[derive(Debug)]
+pub enum Source {
+    Referrals(referrals::ReferralsSource),
+}
+
+impl Source {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Referrals(_) => referrals::DATASET,
+        }
+    }
+
+    pub fn every(&self) -> std::time::Duration {
+        match self {
+            Source::Referrals(s) => s.every,
+        }
+    }
+
+    pub async fn sweep(&self, sink: &mut dyn RecordSink) -> Result<SweepStats, SourceError> {
+        match self {
+            Source::Referrals(s) => s.sweep(sink).await,
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The sled database in the state folder: per dataset the latest version of each record
+//! (with a content hash, so an unchanged record costs a compare and no write), the event log,
+//! the outbox and small metadata. A sweep is committed in one transaction — records, events
+//! and deliveries together — and flushed once, so a crash leaves either all of it or none.
+//!
+//! Must never: write anything for a sweep that did not complete.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::model::{Delivery, DeliveryStatus, Event};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state database in {path}: {source} (is another partnerwatch running on the same state_dir?)")]
+    Open { path: String, source: sled::Error },
+    #[error("state database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt entry in the state database ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+/// The version of a record the store holds: its content hash and the JSON as returned.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub hash: u128,
+    pub raw: sled::IVec,
+}
+
+impl StoredRecord {
+    fn encode(hash: u128, raw: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16 + raw.len());
+        v.extend_from_slice(&hash.to_le_bytes());
+        v.extend_from_slice(raw);
+        v
+    }
+
+    fn decode(bytes: sled::IVec) -> Result<Self, StoreError> {
+        if bytes.len() < 16 {
+            return Err(StoreError::Corrupt {
+                what: "record",
+                detail: format!("{} bytes", bytes.len()),
+            });
+        }
+        let hash = u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"));
+        Ok(StoredRecord {
+            hash,
+            raw: bytes.subslice(16, bytes.len() - 16),
+        })
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value, StoreError> {
+        serde_json::from_slice(&self.raw).map_err(|e| StoreError::Corrupt {
+            what: "record",
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Everything one complete sweep changes, applied atomically by [`Store::commit_sweep`].
+#[derive(Debug, Default)]
+pub struct SweepCommit {
+    pub dataset: String,
+    /// Records that are new or whose content changed: (id, hash, raw JSON).
+    pub upserts: Vec<(String, u128, Vec<u8>)>,
+    pub removals: Vec<String>,
+    pub events: Vec<Event>,
+    /// Deliveries, each belonging to one of `events` (by `event_id`); their ids are assigned here.
+    pub deliveries: Vec<Delivery>,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// What a commit actually wrote: events already in the log (same id) are skipped along with
+/// their deliveries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    pub events_written: usize,
+    pub events_already_known: usize,
+    pub deliveries_written: usize,
+}
+
+/// The state database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    events: sled::Tree,
+    event_ids: sled::Tree,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        Ok(Store {
+            events: db.open_tree("events")?,
+            event_ids: db.open_tree("event_ids")?,
+            outbox: db.open_tree("outbox")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("records/{dataset}"))?)
+    }
+
+    /// A read view of one dataset's latest records.
+    pub fn records(&self, dataset: &str) -> Result<Records, StoreError> {
+        Ok(Records(self.records_tree(dataset)?))
+    }
+
+    /// When the dataset's first complete sweep (its baseline) was committed, if it was.
+    pub fn baseline_at(&self, dataset: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.meta_time(&format!("baseline/{dataset}"))
+    }
+
+    /// When the dataset's last complete sweep was committed.
+    pub fn last_sweep_at(&self, dataset: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.meta_time(&format!("last_sweep/{dataset}"))
+    }
+
+    fn meta_time(&self, key: &str) -> Result<Option<Timestamp>, StoreError> {
+        match self.meta.get(key)? {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Some)
+                .ok_or(StoreError::Corrupt {
+                    what: "meta",
+                    detail: key.to_string(),
+                }),
+        }
+    }
+
+    /// Applies one complete sweep — records, events, deliveries, sweep markers — in a single
+    /// transaction, then flushes. Events whose id is already in the log are skipped, and so
+    /// are their deliveries.
+    pub fn commit_sweep(&self, commit: &SweepCommit) -> Result<CommitReport, StoreError> {
+        let records = self.records_tree(&commit.dataset)?;
+        let mut record_batch = sled::Batch::default();
+        for (id, hash, raw) in &commit.upserts {
+            record_batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
+        }
+        for id in &commit.removals {
+            record_batch.remove(id.as_bytes());
+        }
+        let encoded_events: Vec<(String, Vec<u8>)> = commit
+            .events
+            .iter()
+            .map(|e| (e.id.clone(), serde_json::to_vec(e).expect("events serialize")))
+            .collect();
+
+        let result = (&records, &self.events, &self.event_ids, &self.outbox, &self.meta)
+            .transaction(|(records, events, event_ids, outbox, meta)| {
+                records.apply_batch(&record_batch)?;
+                let mut report = CommitReport::default();
+                let mut known = std::collections::HashSet::new();
+                for (id, bytes) in &encoded_events {
+                    if event_ids.get(id.as_bytes())?.is_some() {
+                        report.events_already_known += 1;
+                        known.insert(id.as_str());
+                        continue;
+                    }
+                    let seq = events.generate_id()?.to_be_bytes();
+                    events.insert(&seq, bytes.as_slice())?;
+                    event_ids.insert(id.as_bytes(), &seq)?;
+                    report.events_written += 1;
+                }
+                for delivery in &commit.deliveries {
+                    if known.contains(delivery.event_id.as_str()) {
+                        continue;
+                    }
+                    let mut delivery = delivery.clone();
+                    delivery.id = outbox.generate_id()? + 1;
+                    let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
+                    outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+                    report.deliveries_written += 1;
+                }
+                if let Some(at) = commit.completed_at {
+                    let key = format!("baseline/{}", commit.dataset);
+                    if meta.get(key.as_bytes())?.is_none() {
+                        meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
+                    }
+                    let key = format!("last_sweep/{}", commit.dataset);
+                    meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(report)
+            });
+        let report = result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })?;
+        self.db.flush()?;
+        Ok(report)
+    }
+
+    /// The deliveries with the given status, oldest first.
+    pub fn deliveries(&self, status: Option<DeliveryStatus>) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.outbox.iter() {
+            let (_, bytes) = item?;
+            let d: Delivery = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                what: "delivery",
+                detail: e.to_string(),
+            })?;
+            if status.is_none_or(|s| s == d.status) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a delivery's new state and flushes, so that "sent" survives a crash.
+    pub fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
+        self.outbox.insert(delivery.id.to_be_bytes(), bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// One event by id.
+    pub fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        let Some(seq) = self.event_ids.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        match self.events.get(seq)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(decode_event(&bytes)?)),
+        }
+    }
+
+    /// Every event in the log, in the order they were stored.
+    pub fn events(&self) -> Result<Vec<Event>, StoreError> {
+        self.events
+            .iter()
+            .map(|item| decode_event(&item?.1))
+            .collect()
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: "event",
+        detail: e.to_string(),
+    })
+}
+
+/// A read view of one dataset's latest records.
+#[derive(Debug, Clone)]
+pub struct Records(sled::Tree);
+
+impl Records {
+    pub fn get(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        self.0.get(id.as_bytes())?.map(StoredRecord::decode).transpose()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every (id, record), in id order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
+        self.0.iter().map(|item| {
+            let (k, v) = item?;
+            let id = String::from_utf8(k.to_vec()).map_err(|e| StoreError::Corrupt {
+                what: "record id",
+                detail: e.to_string(),
+            })?;
+            Ok((id, StoredRecord::decode(v)?))
+        })
+    }
+}
