@@ -36,7 +36,9 @@ impl ManualClock {
 
     pub fn advance(&self, by: SignedDuration) -> Timestamp {
         let mut now = self.0.lock().expect("clock lock");
-        *now = now.saturating_add(by).expect("duration fits in a timestamp");
+        *now = now
+            .saturating_add(by)
+            .expect("duration fits in a timestamp");
         *now
     }
 }

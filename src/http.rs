@@ -99,7 +99,12 @@ impl Http {
 
     /// GETs `url` with a bearer token and returns the body of a 2xx answer, retrying what
     /// is worth retrying. `what` names the call in errors ("referrals page 3").
-    pub async fn get(&self, url: &Url, token: &Secret, what: &str) -> Result<bytes::Bytes, HttpError> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        token: &Secret,
+        what: &str,
+    ) -> Result<bytes::Bytes, HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -179,7 +184,14 @@ impl Http {
 /// A fresh id for the `client-request-id` header.
 fn new_request_id() -> String {
     let v: u128 = rand::random();
-    format!("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", (v >> 96) as u32, (v >> 80) as u16, (v >> 68) as u16 & 0xfff, (v >> 52) as u16, v as u64 & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        (v >> 96) as u32,
+        (v >> 80) as u16,
+        (v >> 68) as u16 & 0xfff,
+        (v >> 52) as u16,
+        v as u64 & 0xffff_ffff_ffff
+    )
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -201,7 +213,11 @@ fn error_detail(body: &str) -> Option<String> {
         return None;
     }
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
-        let s = |v: &serde_json::Value| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string()));
+        let s = |v: &serde_json::Value| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        };
         let mut parts = Vec::new();
         for key in ["errorStatus", "code"] {
             if let Some(x) = v.get(key).and_then(s) {
@@ -238,7 +254,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
@@ -246,8 +265,15 @@ mod tests {
 
     #[test]
     fn error_body_is_summarised() {
-        let body = r#"{"errorStatus":"TooManyRequests","message":"slow down","dependencyErrorCode":42}"#;
-        assert_eq!(error_detail(body).unwrap(), "TooManyRequests: slow down: dependencyErrorCode 42");
-        assert_eq!(error_detail("<html>oops</html>").unwrap(), "<html>oops</html>");
+        let body =
+            r#"{"errorStatus":"TooManyRequests","message":"slow down","dependencyErrorCode":42}"#;
+        assert_eq!(
+            error_detail(body).unwrap(),
+            "TooManyRequests: slow down: dependencyErrorCode 42"
+        );
+        assert_eq!(
+            error_detail("<html>oops</html>").unwrap(),
+            "<html>oops</html>"
+        );
     }
 }

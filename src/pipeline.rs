@@ -39,7 +39,8 @@ impl Assets {
 
     /// The rules and templates shipped inside the binary, checked against `channels`.
     pub fn shipped(channels: &BTreeMap<String, ChannelConfig>) -> Result<Assets, ConfigError> {
-        let templates = Templates::from_sources(Path::new("templates"), crate::shipped::templates())?;
+        let templates =
+            Templates::from_sources(Path::new("templates"), crate::shipped::templates())?;
         let rules = RuleSet::from_sources(crate::shipped::rules(), channels, &templates)?;
         Ok(Assets { templates, rules })
     }
@@ -83,11 +84,16 @@ impl Pipeline {
         let mut sources = Vec::new();
         if let Some(referrals) = &config.referrals {
             let tokens = TokenProvider::from_config(&config.auth)?;
-            let source = ReferralsSource::new(referrals, http.clone(), tokens).map_err(anyhow::Error::msg)?;
+            let source = ReferralsSource::new(referrals, http.clone(), tokens)
+                .map_err(anyhow::Error::msg)?;
             sources.push(Source::Referrals(source));
         }
-        std::fs::create_dir_all(&config.state_dir)
-            .with_context(|| format!("cannot create the state folder {}", config.state_dir.display()))?;
+        std::fs::create_dir_all(&config.state_dir).with_context(|| {
+            format!(
+                "cannot create the state folder {}",
+                config.state_dir.display()
+            )
+        })?;
         restrict_to_owner(&config.state_dir);
         let store = Store::open(&config.state_dir)?;
         Ok(Pipeline {
@@ -151,13 +157,23 @@ impl Pipeline {
     fn plan(&self, events: &[Event], now: Timestamp) -> Vec<Delivery> {
         events
             .iter()
-            .flat_map(|e| self.assets.rules.plan(e, &self.assets.templates, &self.config.channels, now))
+            .flat_map(|e| {
+                self.assets
+                    .rules
+                    .plan(e, &self.assets.templates, &self.config.channels, now)
+            })
             .collect()
     }
 
     /// Sends what is due in the outbox.
     pub async fn deliver(&self) -> anyhow::Result<DeliveryReport> {
-        Ok(outbox::deliver_due(&self.store, &self.channels, &self.config.delivery, &self.clock).await?)
+        Ok(outbox::deliver_due(
+            &self.store,
+            &self.channels,
+            &self.config.delivery,
+            &self.clock,
+        )
+        .await?)
     }
 }
 

@@ -27,15 +27,19 @@ mod tests {
     #[test]
     fn embedded_files_match_the_folders() {
         for (dir, embedded) in [("templates", super::templates()), ("rules", super::rules())] {
-            let on_disk: BTreeSet<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + dir)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
+            let on_disk: BTreeSet<String> =
+                std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
             let listed: BTreeSet<String> = embedded
                 .iter()
                 .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
                 .collect();
-            assert_eq!(on_disk, listed, "update src/shipped.rs to embed every file of {dir}/");
+            assert_eq!(
+                on_disk, listed,
+                "update src/shipped.rs to embed every file of {dir}/"
+            );
         }
     }
 }

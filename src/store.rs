@@ -160,10 +160,21 @@ impl Store {
         let encoded_events: Vec<(String, Vec<u8>)> = commit
             .events
             .iter()
-            .map(|e| (e.id.clone(), serde_json::to_vec(e).expect("events serialize")))
+            .map(|e| {
+                (
+                    e.id.clone(),
+                    serde_json::to_vec(e).expect("events serialize"),
+                )
+            })
             .collect();
 
-        let result = (&records, &self.events, &self.event_ids, &self.outbox, &self.meta)
+        let result = (
+            &records,
+            &self.events,
+            &self.event_ids,
+            &self.outbox,
+            &self.meta,
+        )
             .transaction(|(records, events, event_ids, outbox, meta)| {
                 records.apply_batch(&record_batch)?;
                 let mut report = CommitReport::default();
@@ -269,7 +280,10 @@ pub struct Records(sled::Tree);
 
 impl Records {
     pub fn get(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        self.0.get(id.as_bytes())?.map(StoredRecord::decode).transpose()
+        self.0
+            .get(id.as_bytes())?
+            .map(StoredRecord::decode)
+            .transpose()
     }
 
     pub fn len(&self) -> usize {

@@ -76,8 +76,13 @@ impl Templates {
         let mut t = Self::empty(origin.to_path_buf());
         let mut errors = Vec::new();
         for (path, text) in sources {
-            let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let Some(stem) = file_name.strip_suffix(".hbs") else { continue };
+            let file_name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(stem) = file_name.strip_suffix(".hbs") else {
+                continue;
+            };
             let Some((name, format)) = stem.rsplit_once('.') else {
                 errors.push(Located {
                     file: path.clone(),
@@ -121,7 +126,8 @@ impl Templates {
     }
 
     pub fn has(&self, name: &str, format: Format) -> bool {
-        self.text.has_template(&format!("{name}.{}", format.suffix()))
+        self.text
+            .has_template(&format!("{name}.{}", format.suffix()))
     }
 
     /// Template names (without format).

@@ -6,7 +6,9 @@ use crate::config::{AuthConfig, Secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("no credentials configured: set auth.static_token (a bearer token) in the configuration")]
+    #[error(
+        "no credentials configured: set auth.static_token (a bearer token) in the configuration"
+    )]
     NotConfigured,
     #[error("auth: Entra ID sign-in (tenant_id/client_id/client_secret) is not available in this version yet; set auth.static_token")]
     EntraNotYet,

@@ -28,7 +28,9 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
         let mut kinds: Vec<EventKind> = rule.kinds.iter().copied().collect();
         kinds.sort();
         for kind in kinds {
-            let Some(event) = sample_event(kind) else { continue };
+            let Some(event) = sample_event(kind) else {
+                continue;
+            };
             for channel in &rule.channels {
                 let format = format_for(&config.channels[channel]);
                 let template = rule.template_for(kind);
@@ -36,7 +38,11 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
                     Ok(_) => rendered += 1,
                     Err(e) => errors.push(format!(
                         "{}: rule {:?} ({kind} → {channel}): {e}",
-                        assets.templates.origin().join(format!("{template}.{}.hbs", format.suffix())).display(),
+                        assets
+                            .templates
+                            .origin()
+                            .join(format!("{template}.{}.hbs", format.suffix()))
+                            .display(),
                         rule.name
                     )),
                 }
@@ -54,12 +60,38 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|r| format!("referrals every {}", r.every))
         .collect();
-    let channels: Vec<String> = config.channels.iter().map(|(n, c)| format!("{n} ({})", c.type_name())).collect();
+    let channels: Vec<String> = config
+        .channels
+        .iter()
+        .map(|(n, c)| format!("{n} ({})", c.type_name()))
+        .collect();
     println!("{}: OK", config.file.display());
-    println!("  sources:   {}", if sources.is_empty() { "none".into() } else { sources.join(", ") });
-    println!("  channels:  {}", if channels.is_empty() { "none".into() } else { channels.join(", ") });
-    println!("  rules:     {} from {}", assets.rules.rules.len(), config.rules_dir.display());
-    println!("  templates: {} from {}, {rendered} rendering(s) against sample events", assets.templates.names().count(), config.templates_dir.display());
+    println!(
+        "  sources:   {}",
+        if sources.is_empty() {
+            "none".into()
+        } else {
+            sources.join(", ")
+        }
+    );
+    println!(
+        "  channels:  {}",
+        if channels.is_empty() {
+            "none".into()
+        } else {
+            channels.join(", ")
+        }
+    );
+    println!(
+        "  rules:     {} from {}",
+        assets.rules.rules.len(),
+        config.rules_dir.display()
+    );
+    println!(
+        "  templates: {} from {}, {rendered} rendering(s) against sample events",
+        assets.templates.names().count(),
+        config.templates_dir.display()
+    );
     println!("  state:     {}", config.state_dir.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -68,7 +100,11 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
 pub fn sample_event(kind: EventKind) -> Option<Event> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let now: Timestamp = "2026-11-23T08:00:00Z".parse().expect("valid time");
-    let record = crate::sim::data::new_referral(&mut rng, now - jiff::SignedDuration::from_hours(48), "https://api.partner.microsoft.com");
+    let record = crate::sim::data::new_referral(
+        &mut rng,
+        now - jiff::SignedDuration::from_hours(48),
+        "https://api.partner.microsoft.com",
+    );
     let entity_id = record["id"].as_str().unwrap_or_default().to_string();
     let (previous, changes) = match kind {
         EventKind::ReferralNew | EventKind::ReferralRemoved => (None, Vec::new()),

@@ -40,14 +40,20 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..SimConfig::default()
     };
     let clock = ManualClock::new(sim_config.start);
-    let sim = Simulator::start(sim_config, 0).await.context("cannot start the simulator")?;
+    let sim = Simulator::start(sim_config, 0)
+        .await
+        .context("cannot start the simulator")?;
     let config = demo_config(&args.dir, &sim)?;
     let inbox = args.dir.join("inbox");
     let assets = Assets::shipped(&config.channels)?;
     let pipeline = Pipeline::build(config, assets, Arc::new(clock.clone()))?;
     let source = &pipeline.sources[0];
 
-    println!("partnerwatch demo — simulator on http://{}, simulated time starts {}", sim.addr(), clock.now_string());
+    println!(
+        "partnerwatch demo — simulator on http://{}, simulated time starts {}",
+        sim.addr(),
+        clock.now_string()
+    );
     println!("First sweep: a baseline. Existing referrals are remembered, not announced.\n");
     let report = pipeline.poll(source, false).await?;
     super::poll::print_report(&report, false);
@@ -57,16 +63,19 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         // A fixed scenario: two referrals arrive, one is accepted, one disappears.
         let accepted = {
             let mut s = sim.state();
-            s.add_referrals(2);
             let open: Vec<String> = s
                 .referrals()
                 .iter()
                 .filter(|r| r["status"] == "New")
                 .filter_map(|r| r["id"].as_str().map(str::to_string))
                 .collect();
+            s.add_referrals(2);
             let accepted = open.first().cloned();
             if let Some(id) = &accepted {
-                s.patch_referral(id, &serde_json::json!({"status": "Active", "substatus": "Accepted"}));
+                s.patch_referral(
+                    id,
+                    &serde_json::json!({"status": "Active", "substatus": "Accepted"}),
+                );
             }
             if let Some(id) = open.get(1) {
                 s.remove_referral(id);
@@ -74,7 +83,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             accepted
         };
         clock.advance(STEP);
-        println!("\n[{}] two referrals arrive, {} is accepted, another is withdrawn\n", clock.now_string(), accepted.as_deref().unwrap_or("one"));
+        println!(
+            "\n[{}] two referrals arrive, {} is accepted, another is withdrawn\n",
+            clock.now_string(),
+            accepted.as_deref().unwrap_or("one")
+        );
         let report = pipeline.poll(source, false).await?;
         events += report.events.len();
         pipeline.deliver().await?;
@@ -97,8 +110,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tokio::time::sleep(pause).await;
         }
     }
-    let sent = pipeline.store.deliveries(Some(crate::model::DeliveryStatus::Sent))?.len();
-    println!("\nDone: {events} event(s), {sent} message(s) delivered. The inbox is {}", inbox.display());
+    let sent = pipeline
+        .store
+        .deliveries(Some(crate::model::DeliveryStatus::Sent))?
+        .len();
+    println!(
+        "\nDone: {events} event(s), {sent} message(s) delivered. The inbox is {}",
+        inbox.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,10 +19,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 /// Start with `partnerwatch demo`: it needs no configuration and no Microsoft credentials.
 #[derive(Debug, Parser)]
-#[command(name = "partnerwatch", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "partnerwatch",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(long, global = true, env = "PARTNERWATCH_CONFIG", default_value = "partnerwatch.yaml", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PARTNERWATCH_CONFIG",
+        default_value = "partnerwatch.yaml",
+        value_name = "FILE"
+    )]
     pub config: PathBuf,
 
     /// How log lines are written to standard error.
@@ -69,7 +80,11 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -106,7 +121,9 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -26,22 +26,35 @@ pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode
     let names: Vec<&'static str> = pipeline.sources.iter().map(|s| s.name()).collect();
     if let Some(only) = &args.source {
         if !names.contains(&only.as_str()) {
-            anyhow::bail!("no source named {only:?} is configured (configured: {})", names.join(", "));
+            anyhow::bail!(
+                "no source named {only:?} is configured (configured: {})",
+                names.join(", ")
+            );
         }
     }
     if names.is_empty() {
-        anyhow::bail!("no sources configured: add sources.referrals to {}", config_path.display());
+        anyhow::bail!(
+            "no sources configured: add sources.referrals to {}",
+            config_path.display()
+        );
     }
     let mut failed = false;
     for source in &pipeline.sources {
-        if args.source.as_deref().is_some_and(|only| only != source.name()) {
+        if args
+            .source
+            .as_deref()
+            .is_some_and(|only| only != source.name())
+        {
             continue;
         }
         match pipeline.poll(source, args.dry_run).await {
             Ok(report) => print_report(&report, args.dry_run),
             Err(e) => {
                 failed = true;
-                eprintln!("error: {}: sweep failed, nothing was changed: {e}", source.name());
+                eprintln!(
+                    "error: {}: sweep failed, nothing was changed: {e}",
+                    source.name()
+                );
             }
         }
     }
@@ -50,11 +63,23 @@ pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode
         println!(
             "delivered {} message(s){}{}",
             delivered.sent,
-            if delivered.retrying > 0 { format!(", {} to retry", delivered.retrying) } else { String::new() },
-            if delivered.dead > 0 { format!(", {} dead-lettered", delivered.dead) } else { String::new() },
+            if delivered.retrying > 0 {
+                format!(", {} to retry", delivered.retrying)
+            } else {
+                String::new()
+            },
+            if delivered.dead > 0 {
+                format!(", {} dead-lettered", delivered.dead)
+            } else {
+                String::new()
+            },
         );
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub(super) fn print_report(r: &PollReport, dry_run: bool) {
@@ -65,15 +90,28 @@ pub(super) fn print_report(r: &PollReport, dry_run: bool) {
         r.records,
         r.pages,
         r.unchanged,
-        if r.baseline { " (baseline: remembered, not announced)" } else { "" },
+        if r.baseline {
+            " (baseline: remembered, not announced)"
+        } else {
+            ""
+        },
         r.count(K::ReferralNew),
         r.count(K::ReferralChanged),
         r.count(K::ReferralRemoved),
     );
     if dry_run {
         for d in &r.deliveries {
-            println!("── would send {} · rule {} → {} ──\n{}\n", d.kind, d.rule, d.channel, d.message.body.trim_end());
+            println!(
+                "── would send {} · rule {} → {} ──\n{}\n",
+                d.kind,
+                d.rule,
+                d.channel,
+                d.message.body.trim_end()
+            );
         }
-        println!("dry run: {} message(s) would be sent; nothing was committed", r.deliveries.len());
+        println!(
+            "dry run: {} message(s) would be sent; nothing was committed",
+            r.deliveries.len()
+        );
     }
 }

@@ -18,11 +18,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let assets = Assets::from_config(&config)?;
     let pipeline = Pipeline::build(config, assets, Arc::new(SystemClock))?;
     if pipeline.sources.is_empty() {
-        anyhow::bail!("no sources configured: add sources.referrals to {}", config_path.display());
+        anyhow::bail!(
+            "no sources configured: add sources.referrals to {}",
+            config_path.display()
+        );
     }
     let stop = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(wait_for_signal(Arc::clone(&stop)));
-    tracing::info!(sources = pipeline.sources.len(), "partnerwatch running; Ctrl-C or SIGTERM stops it");
+    tracing::info!(
+        sources = pipeline.sources.len(),
+        "partnerwatch running; Ctrl-C or SIGTERM stops it"
+    );
 
     // Deliveries left pending by an earlier run (a crash, a stop) go out first.
     deliver(&pipeline).await;
@@ -38,7 +44,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
         deliver(&pipeline).await;
-        let wake = next_due.iter().min().copied().unwrap_or_else(Instant::now).min(Instant::now() + DELIVERY_TICK);
+        let wake = next_due
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_else(Instant::now)
+            .min(Instant::now() + DELIVERY_TICK);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = stop.notified() => break,
@@ -52,7 +63,12 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 async fn deliver(pipeline: &Pipeline) {
     match pipeline.deliver().await {
         Ok(r) if r.sent + r.retrying + r.dead > 0 => {
-            tracing::info!(sent = r.sent, retrying = r.retrying, dead = r.dead, "delivered")
+            tracing::info!(
+                sent = r.sent,
+                retrying = r.retrying,
+                dead = r.dead,
+                "delivered"
+            )
         }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
@@ -63,7 +79,8 @@ async fn deliver(pipeline: &Pipeline) {
 async fn wait_for_signal(stop: Arc<tokio::sync::Notify>) {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -26,9 +26,9 @@ impl std::str::FromStr for Every {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (digits, unit) = s.split_at(split);
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration: write a number and a unit, like 30s, 5m, 6h or 7d"))?;
+        let n: u64 = digits.parse().map_err(|_| {
+            format!("{s:?} is not a duration: write a number and a unit, like 30s, 5m, 6h or 7d")
+        })?;
         let millis = match unit.trim() {
             "ms" => n,
             "s" => n.saturating_mul(1000),
@@ -74,12 +74,21 @@ mod tests {
 
     #[test]
     fn parses_every_documented_unit() {
-        for (text, millis) in [("30s", 30_000), ("5m", 300_000), ("6h", 21_600_000), ("7d", 604_800_000), ("250ms", 250)] {
+        for (text, millis) in [
+            ("30s", 30_000),
+            ("5m", 300_000),
+            ("6h", 21_600_000),
+            ("7d", 604_800_000),
+            ("250ms", 250),
+        ] {
             let every: Every = text.parse().unwrap();
             assert_eq!(every.0.as_millis(), millis);
             assert_eq!(every.to_string(), text);
         }
-        assert!("5 minutes".parse::<Every>().unwrap_err().contains("unknown unit"));
+        assert!("5 minutes"
+            .parse::<Every>()
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!("m".parse::<Every>().is_err());
     }
 }

@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn expands_names_and_keeps_special_characters() {
         assert_eq!(expand("Bearer ${TOKEN}!", env).unwrap(), "Bearer a#b: c!");
-        assert_eq!(expand("cost $5 and $${TOKEN}", env).unwrap(), "cost $5 and ${TOKEN}");
+        assert_eq!(
+            expand("cost $5 and $${TOKEN}", env).unwrap(),
+            "cost $5 and ${TOKEN}"
+        );
     }
 
     #[test]

@@ -30,7 +30,14 @@ pub struct Located {
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
     }
 }
 
@@ -274,7 +281,10 @@ impl Config {
                 ConfigError::At(Located::at(
                     file,
                     tz,
-                    format!("unknown time zone {:?} ({e}); use an IANA name like Europe/Berlin", tz.value.0),
+                    format!(
+                        "unknown time zone {:?} ({e}); use an IANA name like Europe/Berlin",
+                        tz.value.0
+                    ),
                 ))
             })?,
         };
@@ -329,7 +339,9 @@ mod tests {
     #[test]
     fn bad_duration_names_its_place() {
         let text = "sources:\n  referrals:\n    every: 5 minutes\n";
-        let msg = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err().to_string();
+        let msg = Config::from_yaml(Path::new("pw.yaml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("pw.yaml:3:"), "{msg}");
         assert!(msg.contains("unknown unit"), "{msg}");
     }
@@ -337,15 +349,22 @@ mod tests {
     #[test]
     fn missing_environment_variable_is_named_not_echoed() {
         let text = "auth:\n  static_token: ${PW_TEST_SURELY_UNSET_TOKEN}\n";
-        let msg = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err().to_string();
+        let msg = Config::from_yaml(Path::new("pw.yaml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("pw.yaml:2:"), "{msg}");
-        assert!(msg.contains("PW_TEST_SURELY_UNSET_TOKEN is not set"), "{msg}");
+        assert!(
+            msg.contains("PW_TEST_SURELY_UNSET_TOKEN is not set"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn literal_secret_in_a_bad_file_is_not_echoed() {
         let text = "auth:\n  static_token: s3cr3t-value-xyz\n  bogus: [\n";
-        let msg = Config::from_yaml(Path::new("pw.yaml"), text).unwrap_err().to_string();
+        let msg = Config::from_yaml(Path::new("pw.yaml"), text)
+            .unwrap_err()
+            .to_string();
         assert!(!msg.contains("s3cr3t-value-xyz"), "{msg}");
     }
 

@@ -47,7 +47,11 @@ fn walk(path: &mut String, old: &Value, new: &Value, out: &mut Vec<Change>) {
         }
         (a, b) if a == b => {}
         (a, b) => out.push(Change {
-            path: if path.is_empty() { "/".into() } else { path.clone() },
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.clone()
+            },
             old: a.clone(),
             new: b.clone(),
         }),
@@ -76,7 +80,8 @@ mod tests {
     #[test]
     fn nested_values_arrays_and_escaped_keys() {
         let old = json!({"a": 1, "d": {"v": 10, "n": "x"}, "t": [1, 2], "k/x": "p", "gone": true});
-        let new = json!({"a": 1, "d": {"v": 20, "n": "x"}, "t": [1, 3, 4], "k/x": "q", "added": "y"});
+        let new =
+            json!({"a": 1, "d": {"v": 20, "n": "x"}, "t": [1, 3, 4], "k/x": "q", "added": "y"});
         let got: Vec<(String, Value, Value)> = changes(&old, &new)
             .into_iter()
             .map(|c| (c.path, c.old, c.new))

@@ -42,7 +42,11 @@ pub fn detect(changes: &[RecordChange], baseline: bool, now: Timestamp) -> Vec<E
                 ),
                 (None, None) => unreachable!("a change has at least one side"),
             };
-            let mut parts: Vec<&[u8]> = vec![kind.as_str().as_bytes(), SOURCE.as_bytes(), c.entity_id.as_bytes()];
+            let mut parts: Vec<&[u8]> = vec![
+                kind.as_str().as_bytes(),
+                SOURCE.as_bytes(),
+                c.entity_id.as_bytes(),
+            ];
             parts.extend(id_parts.iter().map(|p| p.as_slice()));
             Event {
                 id: event_id(&parts),

@@ -20,7 +20,10 @@ pub enum SendOutcome {
     /// The far end took it; the text says what it answered.
     Delivered(String),
     /// Worth trying again, after the far end's `Retry-After` if it gave one.
-    Retry { after: Option<Duration>, error: String },
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
     /// Trying again will not help (a 4xx other than 429, a bad address).
     Failed(String),
 }
@@ -35,7 +38,11 @@ pub enum Channel {
 
 impl Channel {
     /// Builds the channel `name` from its configuration.
-    pub fn build(name: &str, config: &ChannelConfig, http: &reqwest::Client) -> Result<Channel, ConfigError> {
+    pub fn build(
+        name: &str,
+        config: &ChannelConfig,
+        http: &reqwest::Client,
+    ) -> Result<Channel, ConfigError> {
         Ok(match config {
             ChannelConfig::Console {} => Channel::Console(console::Console),
             ChannelConfig::Inbox { dir } => Channel::Inbox(inbox::Inbox::new(dir.0.clone().into())),

@@ -50,7 +50,9 @@ pub async fn deliver_due(
         let channels = Arc::clone(channels);
         let config = config.clone();
         let clock = Arc::clone(clock);
-        tasks.spawn(async move { deliver_queue(&store, &channels, &channel, queue, &config, &clock).await });
+        tasks.spawn(async move {
+            deliver_queue(&store, &channels, &channel, queue, &config, &clock).await
+        });
     }
     let mut report = DeliveryReport::default();
     while let Some(joined) = tasks.join_next().await {
@@ -91,8 +93,11 @@ async fn deliver_queue(
                 report.sent += 1;
             }
             SendOutcome::Retry { after, error } if d.attempts < config.max_attempts => {
-                let wait = after.unwrap_or_else(|| backoff(config.backoff.as_duration(), d.attempts));
-                d.next_attempt_at = now.saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)).unwrap_or(Timestamp::MAX);
+                let wait =
+                    after.unwrap_or_else(|| backoff(config.backoff.as_duration(), d.attempts));
+                d.next_attempt_at = now
+                    .saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
+                    .unwrap_or(Timestamp::MAX);
                 tracing::warn!(delivery = d.id, channel = channel_name, attempt = d.attempts, retry_in_s = wait.as_secs(), %error, "delivery failed; will retry");
                 d.last_error = Some(error);
                 report.retrying += 1;

@@ -40,7 +40,10 @@ impl Webhook {
 
 /// Turns an HTTP answer into a retry decision: 2xx delivered; 429, 5xx and transport errors
 /// retried (after `Retry-After` if given); any other status failed for good.
-pub async fn classify(response: reqwest::Result<reqwest::Response>, secret: &Secret) -> SendOutcome {
+pub async fn classify(
+    response: reqwest::Result<reqwest::Response>,
+    secret: &Secret,
+) -> SendOutcome {
     let response = match response {
         Ok(r) => r,
         Err(e) => {

@@ -67,7 +67,9 @@ impl Rule {
     }
 
     pub fn template_for(&self, kind: EventKind) -> String {
-        self.template.clone().unwrap_or_else(|| kind.default_template())
+        self.template
+            .clone()
+            .unwrap_or_else(|| kind.default_template())
     }
 }
 
@@ -148,7 +150,9 @@ impl RuleSet {
         for rule in self.rules.iter().filter(|r| r.matches(event)) {
             let template = rule.template_for(event.kind);
             for channel in &rule.channels {
-                let Some(config) = channels.get(channel) else { continue };
+                let Some(config) = channels.get(channel) else {
+                    continue;
+                };
                 let message = templates.render_or_fallback(&template, format_for(config), event);
                 out.push(Delivery {
                     id: 0,
@@ -196,7 +200,11 @@ fn compile(
     }
     let name = def.name.value.clone();
     if name.trim().is_empty() {
-        errors.push(Located::at(file, &def.name, "a rule needs a non-empty name"));
+        errors.push(Located::at(
+            file,
+            &def.name,
+            "a rule needs a non-empty name",
+        ));
     } else if let Some((other, line)) = names.get(&name) {
         errors.push(Located::at(
             file,
@@ -204,7 +212,10 @@ fn compile(
             format!("rule name {name:?} is already used in {}:{line}; names are unique across all rule files", other.display()),
         ));
     } else {
-        names.insert(name.clone(), (file.to_path_buf(), def.name.referenced.line()));
+        names.insert(
+            name.clone(),
+            (file.to_path_buf(), def.name.referenced.line()),
+        );
     }
 
     let patterns = match &def.on.value {
@@ -213,16 +224,31 @@ fn compile(
     };
     let mut kinds = HashSet::new();
     if patterns.is_empty() {
-        errors.push(Located::at(file, &def.on, format!("rule {name:?}: `on` names no event kind")));
+        errors.push(Located::at(
+            file,
+            &def.on,
+            format!("rule {name:?}: `on` names no event kind"),
+        ));
     }
     for pattern in &patterns {
         match globset::Glob::new(pattern) {
-            Err(e) => errors.push(Located::at(file, &def.on, format!("rule {name:?}: bad pattern {pattern:?}: {e}"))),
+            Err(e) => errors.push(Located::at(
+                file,
+                &def.on,
+                format!("rule {name:?}: bad pattern {pattern:?}: {e}"),
+            )),
             Ok(glob) => {
                 let matcher = glob.compile_matcher();
                 let before = kinds.len();
-                kinds.extend(EventKind::ALL.iter().copied().filter(|k| matcher.is_match(k.as_str())));
-                if kinds.len() == before && !EventKind::ALL.iter().any(|k| matcher.is_match(k.as_str())) {
+                kinds.extend(
+                    EventKind::ALL
+                        .iter()
+                        .copied()
+                        .filter(|k| matcher.is_match(k.as_str())),
+                );
+                if kinds.len() == before
+                    && !EventKind::ALL.iter().any(|k| matcher.is_match(k.as_str()))
+                {
                     errors.push(Located::at(
                         file,
                         &def.on,
@@ -234,7 +260,11 @@ fn compile(
     }
 
     if def.channels.value.is_empty() {
-        errors.push(Located::at(file, &def.channels, format!("rule {name:?}: `channels` is empty")));
+        errors.push(Located::at(
+            file,
+            &def.channels,
+            format!("rule {name:?}: `channels` is empty"),
+        ));
     }
     let known: Vec<&str> = channels.keys().map(String::as_str).collect();
     for channel in &def.channels.value {
@@ -242,13 +272,26 @@ fn compile(
             errors.push(Located::at(
                 file,
                 channel,
-                format!("unknown channel {:?} (known: {})", channel.value, if known.is_empty() { "none configured".to_string() } else { known.join(", ") }),
+                format!(
+                    "unknown channel {:?} (known: {})",
+                    channel.value,
+                    if known.is_empty() {
+                        "none configured".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
             ));
         }
     }
 
     // Every template this rule will render must exist in the format of each of its channels.
-    for channel in def.channels.value.iter().filter_map(|c| channels.get(&c.value)) {
+    for channel in def
+        .channels
+        .value
+        .iter()
+        .filter_map(|c| channels.get(&c.value))
+    {
         let format = format_for(channel);
         match &def.template {
             Some(t) => {

@@ -51,20 +51,55 @@ const CITIES: &[(&str, &str, &str, &str)] = &[
     ("Toronto", "ON", "M5H 2N2", "CA"),
 ];
 
-const PRODUCTS: &[&str] = &["Azure", "Microsoft365", "Dynamics365Enterprise", "Teams", "PowerBI", "SQL", "Windows", "Surface"];
-const SERVICES: &[&str] = &["ConsultingAndProfessional", "DeploymentOrMigration", "LearningAndCertification", "ManagedServices", "Licensing"];
-const INDUSTRIES: &[&str] = &["Education", "Financial Services", "Healthcare", "Manufacturing", "Retail & Consumer Goods", "Government"];
+const PRODUCTS: &[&str] = &[
+    "Azure",
+    "Microsoft365",
+    "Dynamics365Enterprise",
+    "Teams",
+    "PowerBI",
+    "SQL",
+    "Windows",
+    "Surface",
+];
+const SERVICES: &[&str] = &[
+    "ConsultingAndProfessional",
+    "DeploymentOrMigration",
+    "LearningAndCertification",
+    "ManagedServices",
+    "Licensing",
+];
+const INDUSTRIES: &[&str] = &[
+    "Education",
+    "Financial Services",
+    "Healthcare",
+    "Manufacturing",
+    "Retail & Consumer Goods",
+    "Government",
+];
 const SOLUTIONS: &[(&str, &str)] = &[
     ("SOL-Microsoft365", "Microsoft365"),
     ("SOL-CloudMigration", "CloudMigration"),
     ("SOL-ThreatProtection", "ThreatProtection"),
     ("SOL-Dynamics365forSales", "Dynamics365forSales"),
 ];
-const SIZES: &[&str] = &["1to50employees", "51to500employees", "Morethan500employees", "251to1000employees", "1001to5000employees"];
+const SIZES: &[&str] = &[
+    "1to50employees",
+    "51to500employees",
+    "Morethan500employees",
+    "251to1000employees",
+    "1001to5000employees",
+];
 const CURRENCIES: &[&str] = &["USD", "EUR", "GBP"];
-const FIRST: &[&str] = &["Ana", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gus", "Hana"];
+const FIRST: &[&str] = &[
+    "Ana", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gus", "Hana",
+];
 const LAST: &[&str] = &["Müller", "O'Neil", "Smith", "Nakamura", "García", "Okafor"];
-const LOST_REASONS: &[&str] = &["Customer chose a competitor", "Budget cut", "No response from customer", "Timing: project postponed"];
+const LOST_REASONS: &[&str] = &[
+    "Customer chose a competitor",
+    "Budget cut",
+    "No response from customer",
+    "Timing: project postponed",
+];
 
 /// The Partner Center wire form of a time: `2020-10-30T21:03:00.0000000Z`.
 pub fn api_time(t: Timestamp) -> String {
@@ -116,7 +151,10 @@ pub fn new_referral(rng: &mut StdRng, created: Timestamp, base_url: &str) -> Val
     let currency = *pick(rng, CURRENCIES);
     let deal_value = rng.random_range(1..200) * 1000;
     let closing = created + SignedDuration::from_hours(24 * rng.random_range(30..180));
-    let qualification = *pick(rng, &["Direct", "MarketingQualified", "SalesQualified", "None"]);
+    let qualification = *pick(
+        rng,
+        &["Direct", "MarketingQualified", "SalesQualified", "None"],
+    );
     let invited_by = if shared {
         json!({ "organizationId": uuid(rng), "organizationName": "Microsoft" })
     } else {
@@ -233,10 +271,10 @@ pub fn live_one_hour(rng: &mut StdRng, r: &mut Value, now: Timestamp) -> bool {
                 return true;
             }
             let roll: f64 = rng.random();
-            if roll < 0.012 {
+            if roll < 0.004 {
                 transition(rng, r, now, "Active", "Accepted");
                 true
-            } else if roll < 0.015 {
+            } else if roll < 0.005 {
                 transition(rng, r, now, "Closed", "Declined");
                 true
             } else {

@@ -13,7 +13,11 @@ pub enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
-    Compare { path: Vec<String>, op: Op, value: Value },
+    Compare {
+        path: Vec<String>,
+        op: Op,
+        value: Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +147,14 @@ impl Parser {
                         "le" => Op::Le,
                         other => return Err(format!("unsupported operator {other:?}")),
                     },
-                    Some(Token::Open) => return Err(format!("unsupported function or lambda {path:?}(…)")),
-                    other => return Err(format!("expected an operator after {path:?}, found {other:?}")),
+                    Some(Token::Open) => {
+                        return Err(format!("unsupported function or lambda {path:?}(…)"))
+                    }
+                    other => {
+                        return Err(format!(
+                            "expected an operator after {path:?}, found {other:?}"
+                        ))
+                    }
                 };
                 let value = match self.next() {
                     Some(Token::Str(s)) => Value::String(s),
@@ -156,7 +166,11 @@ impl Parser {
                             .map(Value::Number)
                             .map_err(|_| format!("bad literal {n:?}"))?,
                     },
-                    other => return Err(format!("expected a literal after the operator, found {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "expected a literal after the operator, found {other:?}"
+                        ))
+                    }
                 };
                 Ok(Filter::Compare {
                     path: path.split('/').map(str::to_string).collect(),
@@ -171,7 +185,10 @@ impl Parser {
 
 impl Filter {
     pub fn parse(s: &str) -> Result<Filter, String> {
-        let mut p = Parser { tokens: tokenize(s)?, pos: 0 };
+        let mut p = Parser {
+            tokens: tokenize(s)?,
+            pos: 0,
+        };
         let f = p.or()?;
         if p.pos < p.tokens.len() {
             return Err(format!("unexpected {:?}", p.tokens[p.pos]));
@@ -204,8 +221,11 @@ impl Filter {
 pub fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(record, |v, key| {
         let obj = v.as_object()?;
-        obj.get(key)
-            .or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+        obj.get(key).or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
     })
 }
 
@@ -233,7 +253,9 @@ impl OrderBy {
         let canonical = ["createdDateTime", "updatedDateTime"]
             .into_iter()
             .find(|f| f.eq_ignore_ascii_case(field))
-            .ok_or_else(|| format!("$orderby supports createdDateTime and updatedDateTime, not {field:?}"))?;
+            .ok_or_else(|| {
+                format!("$orderby supports createdDateTime and updatedDateTime, not {field:?}")
+            })?;
         let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
             None | Some("asc") => false,
             Some("desc") => true,
@@ -266,7 +288,11 @@ mod tests {
         for f in yes {
             assert!(Filter::parse(f).unwrap().matches(&r), "{f}");
         }
-        let no = ["status eq 'Closed'", "direction eq 'Outgoing' or type eq 'Independent'", "details/dealValue gt 5000"];
+        let no = [
+            "status eq 'Closed'",
+            "direction eq 'Outgoing' or type eq 'Independent'",
+            "details/dealValue gt 5000",
+        ];
         for f in no {
             assert!(!Filter::parse(f).unwrap().matches(&r), "{f}");
         }
@@ -277,7 +303,13 @@ mod tests {
 
     #[test]
     fn orderby_fields() {
-        assert_eq!(OrderBy::parse("createdDateTime desc").unwrap(), OrderBy { field: "createdDateTime".into(), descending: true });
+        assert_eq!(
+            OrderBy::parse("createdDateTime desc").unwrap(),
+            OrderBy {
+                field: "createdDateTime".into(),
+                descending: true
+            }
+        );
         assert!(OrderBy::parse("name").is_err());
     }
 }

@@ -23,7 +23,10 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/_sim/advance", post(advance))
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/referrals", post(add_referrals))
-        .route("/_sim/referrals/{id}", delete(remove_referral).patch(patch_referral))
+        .route(
+            "/_sim/referrals/{id}",
+            delete(remove_referral).patch(patch_referral),
+        )
         .route("/_sim/stats", get(stats))
         .with_state(state)
 }
@@ -41,7 +44,11 @@ enum Answer {
     Error(StatusCode, String, String),
 }
 
-async fn list_referrals(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn list_referrals(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let request_id = format!("{:016x}", rand::random::<u64>());
     let host = headers
         .get(header::HOST)
@@ -61,7 +68,10 @@ async fn list_referrals(State(state): State<Shared>, headers: HeaderMap, RawQuer
             (Answer::Unauthorized, None)
         } else {
             match list_page(&mut s, query.as_deref().unwrap_or(""), &host) {
-                Err(msg) => (Answer::Error(StatusCode::BAD_REQUEST, "BadRequest".into(), msg), None),
+                Err(msg) => (
+                    Answer::Error(StatusCode::BAD_REQUEST, "BadRequest".into(), msg),
+                    None,
+                ),
                 Ok((page_no, body)) => match s.take_fault(page_no) {
                     Some(FaultAction::Delay { ms }) => {
                         s.stats.pages_served += 1;
@@ -83,8 +93,13 @@ async fn list_referrals(State(state): State<Shared>, headers: HeaderMap, RawQuer
     let mut response = match answer {
         Answer::Page(body) => Json(body).into_response(),
         Answer::Unauthorized => {
-            let mut r = odata_error(StatusCode::UNAUTHORIZED, "Unauthorized", "A valid bearer token is required.");
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
+            let mut r = odata_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "A valid bearer token is required.",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
             r
         }
         Answer::Error(status, code, msg) => odata_error(status, &code, &msg),
@@ -94,7 +109,10 @@ async fn list_referrals(State(state): State<Shared>, headers: HeaderMap, RawQuer
             "{\"@odata.count\": 3, \"value\": [ {\"id\": \"broken\", \"status\": \"New\"",
         )
             .into_response(),
-        Answer::Fault(FaultAction::Status { status, retry_after }) => {
+        Answer::Fault(FaultAction::Status {
+            status,
+            retry_after,
+        }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut r = (
                 status,
@@ -102,7 +120,10 @@ async fn list_referrals(State(state): State<Shared>, headers: HeaderMap, RawQuer
             )
                 .into_response();
             if let Some(secs) = retry_after {
-                r.headers_mut().insert(header::RETRY_AFTER, secs.to_string().parse().expect("header"));
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    secs.to_string().parse().expect("header"),
+                );
             }
             r
         }
@@ -116,7 +137,9 @@ async fn list_referrals(State(state): State<Shared>, headers: HeaderMap, RawQuer
 
 /// Builds the page a query asks for: (page number, body).
 fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), String> {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let param = |name: &str| {
         params
             .iter()
@@ -130,7 +153,10 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
             .cloned()
             .ok_or_else(|| format!("unknown or expired $skiptoken {token:?}"))?,
         None => {
-            let filter = param("$filter").map(|f| Filter::parse(&f)).transpose().map_err(|e| format!("$filter: {e}"))?;
+            let filter = param("$filter")
+                .map(|f| Filter::parse(&f))
+                .transpose()
+                .map_err(|e| format!("$filter: {e}"))?;
             let order = match param("$orderby") {
                 Some(o) => OrderBy::parse(&o)?,
                 None => OrderBy {
@@ -139,7 +165,9 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
                 },
             };
             let top = match param("$top") {
-                Some(t) => t.parse::<usize>().map_err(|_| format!("$top must be a number, not {t:?}"))?,
+                Some(t) => t
+                    .parse::<usize>()
+                    .map_err(|_| format!("$top must be a number, not {t:?}"))?,
                 None => s.page_size,
             };
             Cursor {
@@ -156,9 +184,16 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
         .iter()
         .filter(|r| cursor.filter.as_ref().is_none_or(|f| f.matches(r)))
         .collect();
-    let key = |r: &&Value| r.get(&cursor.order.field).and_then(Value::as_str).unwrap_or("").to_string();
+    let key = |r: &&Value| {
+        r.get(&cursor.order.field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     matching.sort_by(|a, b| {
-        let ord = key(a).cmp(&key(b)).then_with(|| a["id"].as_str().cmp(&b["id"].as_str()));
+        let ord = key(a)
+            .cmp(&key(b))
+            .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()));
         if cursor.order.descending {
             ord.reverse()
         } else {
@@ -167,7 +202,10 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
     });
     let total = matching.len();
     let end = (cursor.offset + cursor.top).min(total);
-    let items: Vec<Value> = matching[cursor.offset.min(total)..end].iter().map(|r| (*r).clone()).collect();
+    let items: Vec<Value> = matching[cursor.offset.min(total)..end]
+        .iter()
+        .map(|r| (*r).clone())
+        .collect();
     let mut body = json!({
         "@odata.context": format!("http://{host}/v1.0/$metadata#Referrals"),
         "@odata.count": total,
@@ -205,7 +243,13 @@ async fn advance(State(state): State<Shared>, Json(req): Json<AdvanceRequest>) -
     let to = match (req.to, req.hours) {
         (Some(to), _) => to,
         (None, Some(h)) => s.now + SignedDuration::from_hours(h),
-        (None, None) => return odata_error(StatusCode::BAD_REQUEST, "BadRequest", "give \"hours\" or \"to\""),
+        (None, None) => {
+            return odata_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "give \"hours\" or \"to\"",
+            )
+        }
     };
     let changed = s.advance_to(to);
     Json(json!({ "now": s.now, "changed": changed })).into_response()
@@ -232,12 +276,23 @@ fn one() -> usize {
 }
 
 async fn add_referrals(State(state): State<Shared>, Json(req): Json<AddRequest>) -> Response {
-    let ids = state.lock().expect("simulator state lock").add_referrals(req.count);
+    let ids = state
+        .lock()
+        .expect("simulator state lock")
+        .add_referrals(req.count);
     Json(json!({ "ids": ids })).into_response()
 }
 
-async fn patch_referral(State(state): State<Shared>, Path(id): Path<String>, Json(patch): Json<Value>) -> Response {
-    if state.lock().expect("simulator state lock").patch_referral(&id, &patch) {
+async fn patch_referral(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Json(patch): Json<Value>,
+) -> Response {
+    if state
+        .lock()
+        .expect("simulator state lock")
+        .patch_referral(&id, &patch)
+    {
         StatusCode::NO_CONTENT.into_response()
     } else {
         odata_error(StatusCode::NOT_FOUND, "NotFound", "no such referral")
@@ -245,7 +300,11 @@ async fn patch_referral(State(state): State<Shared>, Path(id): Path<String>, Jso
 }
 
 async fn remove_referral(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    if state.lock().expect("simulator state lock").remove_referral(&id) {
+    if state
+        .lock()
+        .expect("simulator state lock")
+        .remove_referral(&id)
+    {
         StatusCode::NO_CONTENT.into_response()
     } else {
         odata_error(StatusCode::NOT_FOUND, "NotFound", "no such referral")

@@ -49,10 +49,18 @@ struct IdOnly<'a> {
 }
 
 impl ReferralsSource {
-    pub fn new(config: &ReferralsConfig, http: Http, tokens: TokenProvider) -> Result<Self, String> {
+    pub fn new(
+        config: &ReferralsConfig,
+        http: Http,
+        tokens: TokenProvider,
+    ) -> Result<Self, String> {
         let base = config.base_url.trim_end_matches('/');
-        let endpoint = Url::parse(&format!("{base}/engagements/referrals"))
-            .map_err(|e| format!("sources.referrals.base_url {:?} is not a URL: {e}", config.base_url.0))?;
+        let endpoint = Url::parse(&format!("{base}/engagements/referrals")).map_err(|e| {
+            format!(
+                "sources.referrals.base_url {:?} is not a URL: {e}",
+                config.base_url.0
+            )
+        })?;
         Ok(Self {
             every: config.every.as_duration(),
             endpoint,
@@ -84,7 +92,10 @@ impl ReferralsSource {
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
-            let body = self.http.get(&url, &token, &format!("{DATASET} page {page_no}")).await?;
+            let body = self
+                .http
+                .get(&url, &token, &format!("{DATASET} page {page_no}"))
+                .await?;
             let page: Page = serde_json::from_slice(&body).map_err(|e| SourceError::Malformed {
                 dataset: DATASET,
                 page: page_no,
@@ -105,16 +116,21 @@ impl ReferralsSource {
                     }
                     None => {
                         stats.without_id += 1;
-                        tracing::warn!(dataset = DATASET, page = page_no, "skipping a record without an id");
+                        tracing::warn!(
+                            dataset = DATASET,
+                            page = page_no,
+                            "skipping a record without an id"
+                        );
                     }
                 }
             }
             let Some(link) = page.next_link else { break };
-            let next = next_page_url(&self.endpoint, &link).map_err(|reason| SourceError::Chain {
-                dataset: DATASET,
-                page: page_no,
-                reason,
-            })?;
+            let next =
+                next_page_url(&self.endpoint, &link).map_err(|reason| SourceError::Chain {
+                    dataset: DATASET,
+                    page: page_no,
+                    reason,
+                })?;
             if !queries_seen.insert(next.query().unwrap_or_default().to_string()) {
                 return Err(SourceError::Chain {
                     dataset: DATASET,
@@ -137,7 +153,9 @@ impl ReferralsSource {
                 return Err(SourceError::Chain {
                     dataset: DATASET,
                     page: stats.pages,
-                    reason: format!("@odata.count promised {expected} records, the pages held {received}"),
+                    reason: format!(
+                        "@odata.count promised {expected} records, the pages held {received}"
+                    ),
                 });
             }
         }

@@ -1,0 +1,266 @@
+//! The `partnerwatch` binary as a user runs it: real processes, a real state folder.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn partnerwatch() -> Command {
+    let mut cmd = Command::cargo_bin("partnerwatch").unwrap();
+    cmd.env_remove("PARTNERWATCH_CONFIG").env_remove("RUST_LOG");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A simulator on its own runtime, so the test thread can run processes against it.
+fn sim_runtime(
+    referrals: usize,
+    page_size: usize,
+) -> (tokio::runtime::Runtime, partnerwatch::sim::Simulator) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(common::sim(referrals, page_size));
+    (rt, sim)
+}
+
+#[test]
+fn restart_on_the_same_state_reannounces_nothing() {
+    let (_rt, sim) = sim_runtime(45, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let inbox = dir.path().join("inbox");
+    let poll = || run(partnerwatch().arg("--config").arg(&config).arg("poll"));
+
+    let (ok, out, err) = poll();
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("baseline"), "{out}");
+    assert!(
+        common::files(&inbox).is_empty(),
+        "the baseline sends nothing"
+    );
+
+    {
+        let mut s = sim.state();
+        s.add_referrals(2);
+        let id = s.referrals()[0]["id"].as_str().unwrap().to_string();
+        s.patch_referral(&id, &serde_json::json!({"details": {"notes": "new notes\nwith <b>HTML</b> & \"quotes\" 🎉"}}));
+    }
+    let (ok, out, err) = poll();
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2 new, 1 changed, 0 removed"), "{out}");
+    assert!(out.contains("delivered 3 message(s)"), "{out}");
+    let after_change = common::files(&inbox);
+    assert_eq!(after_change.len(), 3);
+
+    // New processes on the same state folder: nothing is announced twice.
+    for _ in 0..2 {
+        let (ok, out, err) = poll();
+        assert!(ok, "{out}{err}");
+        assert!(out.contains("0 new, 0 changed, 0 removed"), "{out}");
+        assert!(out.contains("delivered 0 message(s)"), "{out}");
+    }
+    assert_eq!(common::files(&inbox), after_change);
+    let changed = std::fs::read_to_string(
+        inbox.join(after_change.iter().find(|f| f.contains("changed")).unwrap()),
+    )
+    .unwrap();
+    assert!(
+        changed.contains("/details/notes=new notes\nwith <b>HTML</b> & \"quotes\" 🎉"),
+        "{changed}"
+    );
+}
+
+#[test]
+fn failed_sweep_exits_nonzero_and_changes_nothing() {
+    let (_rt, sim) = sim_runtime(30, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let (ok, ..) = run(partnerwatch().arg("--config").arg(&config).arg("poll"));
+    assert!(ok);
+    {
+        let mut s = sim.state();
+        let id = s.referrals()[0]["id"].as_str().unwrap().to_string();
+        s.remove_referral(&id);
+        s.add_fault(partnerwatch::sim::Fault {
+            page: Some(2),
+            action: partnerwatch::sim::FaultAction::Malformed,
+            times: 1,
+        });
+    }
+    let (ok, out, err) = run(partnerwatch().arg("--config").arg(&config).arg("poll"));
+    assert!(!ok, "{out}");
+    assert!(err.contains("referrals page 2"), "{err}");
+    assert!(
+        common::files(&dir.path().join("inbox")).is_empty(),
+        "no false removal was sent"
+    );
+
+    let (ok, out, _) = run(partnerwatch().arg("--config").arg(&config).arg("poll"));
+    assert!(ok);
+    assert!(out.contains("0 new, 0 changed, 1 removed"), "{out}");
+}
+
+#[test]
+fn demo_once_runs_the_whole_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(partnerwatch()
+        .args(["demo", "--once", "--dir"])
+        .arg(dir.path()));
+    assert!(ok, "{out}\n{err}");
+    for kind in ["referral.new", "referral.changed", "referral.removed"] {
+        assert!(
+            out.contains(&format!("── {kind} ·")),
+            "{kind} missing from:\n{out}"
+        );
+    }
+    assert!(out.contains("baseline"), "{out}");
+    let inbox = common::files(&dir.path().join("inbox"));
+    assert_eq!(inbox.len(), 4, "{inbox:?}");
+}
+
+#[test]
+fn check_accepts_the_example_and_names_file_line_column_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/r.yaml"),
+        "- name: a\n  on: referral.new\n  channels: [log]\n",
+    )
+    .unwrap();
+    let config = dir.path().join("pw.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth:\n  static_token: ${{PW_TEST_TOKEN}}\nsources:\n  referrals: {{ every: 5m }}\nchannels:\n  log: {{ type: console }}\nrules: ./rules\ntemplates: {}/templates\n",
+            common::REPO
+        ),
+    )
+    .unwrap();
+
+    let (ok, out, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .env("PW_TEST_TOKEN", "tok-s3cret-123"));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("OK"), "{out}");
+    assert!(!out.contains("tok-s3cret-123") && !err.contains("tok-s3cret-123"));
+
+    let (ok, _, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .env_remove("PW_TEST_TOKEN"));
+    assert!(!ok);
+    assert!(
+        err.contains("pw.yaml:2:") && err.contains("PW_TEST_TOKEN is not set"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("rules/r.yaml"),
+        "- name: a\n  on: referral.new\n  channels: [log, sales-team]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .env("PW_TEST_TOKEN", "x"));
+    assert!(!ok);
+    assert!(
+        err.contains("r.yaml:3:") && err.contains("unknown channel \"sales-team\" (known: log)"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("rules/r.yaml"),
+        "- name: a\n  on: referal.new\n  channels: [log]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .env("PW_TEST_TOKEN", "x"));
+    assert!(!ok);
+    assert!(
+        err.contains("r.yaml:2:") && err.contains("matches no event kind"),
+        "{err}"
+    );
+}
+
+#[test]
+fn example_configuration_checks() {
+    let (ok, out, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(format!("{}/examples/partnerwatch.yaml", common::REPO))
+        .arg("check")
+        .env("PARTNERWATCH_TOKEN", "example-token"));
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn run_polls_on_schedule_and_stops_cleanly_on_sigterm() {
+    let (_rt, sim) = sim_runtime(20, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let mut child = partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The first poll is the baseline; add news and wait for the next scheduled poll to send it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.state().stats.pages_served < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sim.state().add_referrals(1);
+    let inbox = dir.path().join("inbox");
+    while common::files(&inbox).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        common::files(&inbox).len(),
+        1,
+        "the daemon announced the new referral"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(exit.success(), "{stderr}");
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+}

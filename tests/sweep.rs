@@ -1,0 +1,301 @@
+//! The referrals source, the store and the diff against the simulator, in process.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use partnerwatch::model::EventKind;
+use partnerwatch::sim::{Fault, FaultAction};
+use serde_json::json;
+
+#[tokio::test]
+async fn source_follows_every_page_of_250_records_in_7_pages() {
+    let sim = common::sim(250, 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let pipeline = common::pipeline(&path, &common::clock());
+
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    assert_eq!(report.pages, 7);
+    assert_eq!(report.records, 250);
+    assert!(report.baseline);
+    assert!(report.events.is_empty(), "a baseline announces nothing");
+    let stats = sim.state().stats.clone();
+    assert_eq!(stats.list_requests, 7, "one call per page, no more");
+    let stored: BTreeSet<String> = pipeline
+        .store
+        .records("referrals")
+        .unwrap()
+        .iter()
+        .map(|r| r.unwrap().0)
+        .collect();
+    let served: BTreeSet<String> = sim
+        .state()
+        .referrals()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, served);
+}
+
+#[tokio::test]
+async fn second_sweep_yields_exactly_the_expected_events() {
+    let sim = common::sim(60, 25).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let pipeline = common::pipeline(&path, &common::clock());
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    let (added, changed, removed) = {
+        let mut s = sim.state();
+        let ids: Vec<String> = s
+            .referrals()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        s.patch_referral(&ids[3], &json!({"details": {"dealValue": 123456}}));
+        s.patch_referral(
+            &ids[10],
+            &json!({"customerProfile": {"name": "Renamed \"Co\" <b>"}}),
+        );
+        s.remove_referral(&ids[20]);
+        (
+            s.add_referrals(3),
+            vec![ids[3].clone(), ids[10].clone()],
+            ids[20].clone(),
+        )
+    };
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    let of = |kind| -> BTreeSet<String> {
+        report
+            .events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.entity_id.clone())
+            .collect()
+    };
+    assert_eq!(of(EventKind::ReferralNew), added.into_iter().collect());
+    assert_eq!(
+        of(EventKind::ReferralChanged),
+        changed.iter().cloned().collect()
+    );
+    assert_eq!(of(EventKind::ReferralRemoved), BTreeSet::from([removed]));
+    assert_eq!(report.events.len(), 6);
+    assert_eq!(report.unchanged, 60 - 1 - 2);
+
+    let deal = report
+        .events
+        .iter()
+        .find(|e| e.entity_id == changed[0])
+        .unwrap();
+    let change = deal
+        .changes
+        .iter()
+        .find(|c| c.path == "/details/dealValue")
+        .expect("field-level change");
+    assert_eq!(change.new, json!(123456));
+    assert!(deal.previous.is_some());
+    assert!(
+        deal.changes.iter().any(|c| c.path == "/eTag"),
+        "the touch is visible as a change"
+    );
+
+    let commit = report.commit.unwrap();
+    assert_eq!(commit.events_written, 6);
+    assert_eq!(commit.deliveries_written, 6);
+    let delivered = pipeline.deliver().await.unwrap();
+    assert_eq!(delivered.sent, 6);
+    assert_eq!(common::files(&dir.path().join("inbox")).len(), 6);
+
+    // Nothing changed since: nothing to say.
+    let again = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    assert!(again.events.is_empty());
+    assert_eq!(again.unchanged, 62);
+}
+
+#[tokio::test]
+async fn failed_page_yields_no_events_and_no_removals() {
+    let sim = common::sim(100, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let pipeline = common::pipeline(&path, &common::clock());
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    // Records vanish and arrive, but page 3 keeps failing (more often than the retries).
+    let removed: Vec<String> = {
+        let mut s = sim.state();
+        let ids: Vec<String> = s
+            .referrals()
+            .iter()
+            .take(5)
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        for id in &ids {
+            s.remove_referral(id);
+        }
+        s.add_referrals(2);
+        s.add_fault(Fault {
+            page: Some(3),
+            action: FaultAction::Status {
+                status: 500,
+                retry_after: None,
+            },
+            times: 10,
+        });
+        ids
+    };
+    let err = pipeline
+        .poll(&pipeline.sources[0], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("referrals page 3") && err.contains("500"),
+        "{err}"
+    );
+    assert_eq!(
+        pipeline.store.records("referrals").unwrap().len(),
+        100,
+        "no record removed"
+    );
+    assert!(
+        pipeline.store.events().unwrap().is_empty(),
+        "no event stored"
+    );
+    assert!(
+        pipeline.store.deliveries(None).unwrap().is_empty(),
+        "nothing queued"
+    );
+
+    // A malformed page fails the sweep too, and says where.
+    sim.state().clear_faults();
+    sim.state().add_fault(Fault {
+        page: Some(2),
+        action: FaultAction::Malformed,
+        times: 1,
+    });
+    let err = pipeline
+        .poll(&pipeline.sources[0], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("referrals page 2") && err.contains("not the JSON"),
+        "{err}"
+    );
+    assert!(pipeline.store.events().unwrap().is_empty());
+
+    // Once the API behaves, the same changes are found exactly once.
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    let gone: BTreeSet<String> = report
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::ReferralRemoved)
+        .map(|e| e.entity_id.clone())
+        .collect();
+    assert_eq!(gone, removed.into_iter().collect());
+    assert_eq!(report.count(EventKind::ReferralNew), 2);
+}
+
+#[tokio::test]
+async fn throttled_page_is_retried_within_the_sweep() {
+    let sim = common::sim(50, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let pipeline = common::pipeline(&path, &common::clock());
+    sim.state().add_fault(Fault {
+        page: Some(2),
+        action: FaultAction::Status {
+            status: 429,
+            retry_after: Some(0),
+        },
+        times: 1,
+    });
+
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    assert_eq!(report.records, 50);
+    let stats = sim.state().stats.clone();
+    assert_eq!(stats.faults_applied, 1);
+    assert_eq!(stats.list_requests, 4, "3 pages and one retry");
+}
+
+#[tokio::test]
+async fn configured_filter_reaches_the_api() {
+    let sim = common::sim(80, 30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(
+        dir.path(),
+        &sim,
+        "    filter: \"direction eq 'Incoming' and status eq 'New'\"",
+    );
+    let pipeline = common::pipeline(&path, &common::clock());
+
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    let expected = sim
+        .state()
+        .referrals()
+        .iter()
+        .filter(|r| r["direction"] == "Incoming" && r["status"] == "New")
+        .count();
+    assert!(
+        expected > 0 && expected < 80,
+        "the seed gives a mix ({expected})"
+    );
+    assert_eq!(report.records, expected);
+    for item in pipeline.store.records("referrals").unwrap().iter() {
+        let record = item.unwrap().1.json().unwrap();
+        assert_eq!(record["direction"], "Incoming");
+    }
+}
+
+#[tokio::test]
+async fn wrong_token_fails_the_sweep_with_401() {
+    let sim = common::sim(10, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(sim.token(), "not-the-token");
+    std::fs::write(&path, text).unwrap();
+    let pipeline = common::pipeline(&path, &common::clock());
+
+    let err = pipeline
+        .poll(&pipeline.sources[0], false)
+        .await
+        .unwrap_err()
+        .to_string();
+
+    assert!(err.contains("401"), "{err}");
+    assert!(
+        !err.contains("not-the-token"),
+        "the token is not echoed: {err}"
+    );
+    assert_eq!(sim.state().stats.unauthorized, 1, "a 401 is not retried");
+}
+
+#[tokio::test]
+async fn dry_run_commits_nothing() {
+    let sim = common::sim(30, 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let pipeline = common::pipeline(&path, &common::clock());
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    sim.state().add_referrals(2);
+
+    let dry = pipeline.poll(&pipeline.sources[0], true).await.unwrap();
+    assert_eq!(dry.count(EventKind::ReferralNew), 2);
+    assert_eq!(dry.deliveries.len(), 2);
+    assert!(dry.commit.is_none());
+    assert!(pipeline.store.events().unwrap().is_empty());
+
+    let real = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    assert_eq!(
+        real.count(EventKind::ReferralNew),
+        2,
+        "the dry run did not use up the news"
+    );
+}
