@@ -13,10 +13,13 @@ use partnerwatch::clock::Clock;
 use partnerwatch::model::DeliveryStatus;
 use serde_json::Value;
 
+/// Statuses to answer with, in order: (status, Retry-After seconds).
+type Script = Vec<(u16, Option<u64>)>;
+
 /// A webhook receiver that answers with the scripted statuses, then 200, and keeps every body.
 #[derive(Clone, Default)]
 struct Capture {
-    script: Arc<Mutex<Vec<(u16, Option<u64>)>>>,
+    script: Arc<Mutex<Script>>,
     bodies: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -45,7 +48,7 @@ async fn receive(State(c): State<Capture>, body: axum::body::Bytes) -> impl Into
     }
 }
 
-async fn capture_server(script: Vec<(u16, Option<u64>)>) -> (String, Capture) {
+async fn capture_server(script: Script) -> (String, Capture) {
     let capture = Capture {
         script: Arc::new(Mutex::new(script)),
         ..Default::default()
