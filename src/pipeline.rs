@@ -2,7 +2,7 @@
 //! detect events → rules plan deliveries → one atomic commit → deliver from the outbox.
 //! `partnerwatch poll`, `run` and `demo` all drive this same code.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,14 +12,15 @@ use jiff::Timestamp;
 use crate::auth::TokenProvider;
 use crate::clock::SharedClock;
 use crate::config::{ChannelConfig, Config, ConfigError};
-use crate::detect::{self, SweepDiff};
+use crate::detect::expiry::{self, ExpiryState};
+use crate::detect::{self, RecordChange, SweepDiff};
 use crate::http::Http;
 use crate::model::{Delivery, Event, EventKind};
 use crate::notify::outbox::{self, DeliveryReport};
 use crate::notify::{self, Channel};
 use crate::rules::RuleSet;
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
-use crate::store::{CommitReport, Store};
+use crate::store::{CommitReport, Store, StoreError};
 use crate::templates::Templates;
 
 /// Rules and templates, from the configured folders or from the set shipped in the binary.
@@ -119,9 +120,18 @@ impl Pipeline {
         let outcome = diff.finish()?;
         let now = self.clock.now();
         let baseline = self.store.baseline_at(dataset)?.is_none();
-        let events = match source {
-            Source::Referrals(_) => detect::referrals::detect(&outcome.changes, baseline, now),
+        let (events, expiry_updates) = match source {
+            Source::Referrals(_) => {
+                let mut events = detect::referrals::detect(&outcome.changes, baseline, now);
+                let (clock_events, updates) = self.run_expiry_clock(&outcome.changes, now)?;
+                events.extend(clock_events);
+                (events, updates)
+            }
         };
+        // An event already in the log (the same change seen again, or the expiry seen first by
+        // the clock and then by the API) is not announced again.
+        let mut events = events;
+        events.retain(|e| !self.store.has_event(&e.id).unwrap_or(false));
         let deliveries = self.plan(&events, now);
         let mut report = PollReport {
             source: dataset,
@@ -137,6 +147,7 @@ impl Pipeline {
             let mut commit = outcome.commit;
             commit.events = report.events.clone();
             commit.deliveries = report.deliveries.clone();
+            commit.expiry = expiry_updates;
             commit.completed_at = Some(now);
             report.commit = Some(self.store.commit_sweep(&commit)?);
         }
@@ -152,6 +163,57 @@ impl Pipeline {
             "sweep complete"
         );
         Ok(report)
+    }
+
+    /// Moves the referral clock: entries follow this sweep's changes, then every entry is
+    /// checked against `now` and the rules' reminder thresholds.
+    #[allow(clippy::type_complexity)]
+    fn run_expiry_clock(
+        &self,
+        changes: &[RecordChange],
+        now: Timestamp,
+    ) -> Result<(Vec<Event>, Vec<(String, Option<Vec<u8>>)>), StoreError> {
+        let mut states: BTreeMap<String, ExpiryState> = BTreeMap::new();
+        for (id, bytes) in self.store.expiry_entries()? {
+            match serde_json::from_slice(&bytes) {
+                Ok(state) => {
+                    states.insert(id, state);
+                }
+                Err(e) => {
+                    tracing::warn!(referral = %id, error = %e, "dropping an unreadable expiry entry")
+                }
+            }
+        }
+        let mut updates = expiry::updates_from_changes(changes, |id| states.get(id).cloned());
+        for (id, state) in &updates {
+            match state {
+                Some(s) => states.insert(id.clone(), s.clone()),
+                None => states.remove(id),
+            };
+        }
+        let swept: HashMap<&str, &serde_json::Value> = changes
+            .iter()
+            .filter_map(|c| c.new.as_ref().map(|(_, r)| (c.entity_id.as_str(), r)))
+            .collect();
+        let records = self.store.records(detect::referrals::SOURCE)?;
+        let thresholds = self.assets.rules.expiry_thresholds();
+        let (events, clock_updates) = expiry::evaluate(&states, &thresholds, now, |id| {
+            swept
+                .get(id)
+                .map(|r| (*r).clone())
+                .or_else(|| records.get(id).ok().flatten().and_then(|r| r.json().ok()))
+        });
+        updates.extend(clock_updates);
+        let encoded = updates
+            .into_iter()
+            .map(|(id, s)| {
+                (
+                    id,
+                    s.map(|s| serde_json::to_vec(&s).expect("expiry state serializes")),
+                )
+            })
+            .collect();
+        Ok((events, encoded))
     }
 
     fn plan(&self, events: &[Event], now: Timestamp) -> Vec<Delivery> {

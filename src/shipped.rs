@@ -11,7 +11,17 @@ macro_rules! files {
 
 /// The shipped templates, as (path, text).
 pub fn templates() -> Vec<(PathBuf, String)> {
-    files!("templates": "referral_new.text.hbs", "referral_changed.text.hbs", "referral_removed.text.hbs")
+    files!(
+        "templates":
+        "referral_new.text.hbs",
+        "referral_changed.text.hbs",
+        "referral_removed.text.hbs",
+        "referral_expiring.text.hbs",
+        "referral_expired.text.hbs",
+        "referral_status_changed.text.hbs",
+        "referral_closed.text.hbs",
+        "referral_registration_changed.text.hbs",
+    )
 }
 
 /// The shipped rules, as (path, text).

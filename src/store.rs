@@ -71,6 +71,8 @@ pub struct SweepCommit {
     pub events: Vec<Event>,
     /// Deliveries, each belonging to one of `events` (by `event_id`); their ids are assigned here.
     pub deliveries: Vec<Delivery>,
+    /// Entries of the expiry clock: (referral id, new state as JSON, or removal).
+    pub expiry: Vec<(String, Option<Vec<u8>>)>,
     pub completed_at: Option<Timestamp>,
 }
 
@@ -91,6 +93,7 @@ pub struct Store {
     event_ids: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
+    expiry: sled::Tree,
 }
 
 impl Store {
@@ -108,6 +111,7 @@ impl Store {
             event_ids: db.open_tree("event_ids")?,
             outbox: db.open_tree("outbox")?,
             meta: db.open_tree("meta")?,
+            expiry: db.open_tree("expiry")?,
             db,
         })
     }
@@ -168,54 +172,75 @@ impl Store {
             })
             .collect();
 
-        let result = (
+        let mut expiry_batch = sled::Batch::default();
+        for (id, state) in &commit.expiry {
+            match state {
+                Some(bytes) => expiry_batch.insert(id.as_bytes(), bytes.as_slice()),
+                None => expiry_batch.remove(id.as_bytes()),
+            }
+        }
+
+        let trees = (
             &records,
             &self.events,
             &self.event_ids,
             &self.outbox,
             &self.meta,
-        )
-            .transaction(|(records, events, event_ids, outbox, meta)| {
-                records.apply_batch(&record_batch)?;
-                let mut report = CommitReport::default();
-                let mut known = std::collections::HashSet::new();
-                for (id, bytes) in &encoded_events {
-                    if event_ids.get(id.as_bytes())?.is_some() {
-                        report.events_already_known += 1;
-                        known.insert(id.as_str());
-                        continue;
-                    }
-                    let seq = events.generate_id()?.to_be_bytes();
-                    events.insert(&seq, bytes.as_slice())?;
-                    event_ids.insert(id.as_bytes(), &seq)?;
-                    report.events_written += 1;
+            &self.expiry,
+        );
+        let result = trees.transaction(|(records, events, event_ids, outbox, meta, expiry)| {
+            records.apply_batch(&record_batch)?;
+            expiry.apply_batch(&expiry_batch)?;
+            let mut report = CommitReport::default();
+            let mut known = std::collections::HashSet::new();
+            for (id, bytes) in &encoded_events {
+                if event_ids.get(id.as_bytes())?.is_some() {
+                    report.events_already_known += 1;
+                    known.insert(id.as_str());
+                    continue;
                 }
-                for delivery in &commit.deliveries {
-                    if known.contains(delivery.event_id.as_str()) {
-                        continue;
-                    }
-                    let mut delivery = delivery.clone();
-                    delivery.id = outbox.generate_id()? + 1;
-                    let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
-                    outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
-                    report.deliveries_written += 1;
+                let seq = events.generate_id()?.to_be_bytes();
+                events.insert(&seq, bytes.as_slice())?;
+                event_ids.insert(id.as_bytes(), &seq)?;
+                report.events_written += 1;
+            }
+            for delivery in &commit.deliveries {
+                if known.contains(delivery.event_id.as_str()) {
+                    continue;
                 }
-                if let Some(at) = commit.completed_at {
-                    let key = format!("baseline/{}", commit.dataset);
-                    if meta.get(key.as_bytes())?.is_none() {
-                        meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
-                    }
-                    let key = format!("last_sweep/{}", commit.dataset);
+                let mut delivery = delivery.clone();
+                delivery.id = outbox.generate_id()? + 1;
+                let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
+                outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+                report.deliveries_written += 1;
+            }
+            if let Some(at) = commit.completed_at {
+                let key = format!("baseline/{}", commit.dataset);
+                if meta.get(key.as_bytes())?.is_none() {
                     meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
                 }
-                Ok::<_, ConflictableTransactionError<StoreError>>(report)
-            });
+                let key = format!("last_sweep/{}", commit.dataset);
+                meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(report)
+        });
         let report = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
         })?;
         self.db.flush()?;
         Ok(report)
+    }
+
+    /// Every entry of the expiry clock: (referral id, state as JSON).
+    pub fn expiry_entries(&self) -> Result<Vec<(String, sled::IVec)>, StoreError> {
+        self.expiry
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v))
+            })
+            .collect()
     }
 
     /// The deliveries with the given status, oldest first.
@@ -240,6 +265,11 @@ impl Store {
         self.outbox.insert(delivery.id.to_be_bytes(), bytes)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Whether an event with this id is in the log.
+    pub fn has_event(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.event_ids.contains_key(id.as_bytes())?)
     }
 
     /// One event by id.

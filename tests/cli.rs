@@ -47,9 +47,10 @@ fn restart_on_the_same_state_reannounces_nothing() {
     let (ok, out, err) = poll();
     assert!(ok, "{out}{err}");
     assert!(out.contains("baseline"), "{out}");
+    let baseline_files = common::files(&inbox).len();
     assert!(
-        common::files(&inbox).is_empty(),
-        "the baseline sends nothing"
+        !out.contains("referral.new"),
+        "the baseline announces no referral as new: {out}"
     );
 
     {
@@ -60,16 +61,19 @@ fn restart_on_the_same_state_reannounces_nothing() {
     }
     let (ok, out, err) = poll();
     assert!(ok, "{out}{err}");
-    assert!(out.contains("2 new, 1 changed, 0 removed"), "{out}");
+    assert!(
+        out.contains("events: 2 referral.new, 1 referral.changed\n"),
+        "{out}"
+    );
     assert!(out.contains("delivered 3 message(s)"), "{out}");
     let after_change = common::files(&inbox);
-    assert_eq!(after_change.len(), 3);
+    assert_eq!(after_change.len(), baseline_files + 3);
 
     // New processes on the same state folder: nothing is announced twice.
     for _ in 0..2 {
         let (ok, out, err) = poll();
         assert!(ok, "{out}{err}");
-        assert!(out.contains("0 new, 0 changed, 0 removed"), "{out}");
+        assert!(out.contains("events: none"), "{out}");
         assert!(out.contains("delivered 0 message(s)"), "{out}");
     }
     assert_eq!(common::files(&inbox), after_change);
@@ -103,14 +107,15 @@ fn failed_sweep_exits_nonzero_and_changes_nothing() {
     let (ok, out, err) = run(partnerwatch().arg("--config").arg(&config).arg("poll"));
     assert!(!ok, "{out}");
     assert!(err.contains("referrals page 2"), "{err}");
+    let inbox = common::files(&dir.path().join("inbox"));
     assert!(
-        common::files(&dir.path().join("inbox")).is_empty(),
-        "no false removal was sent"
+        inbox.iter().all(|f| !f.contains("removed")),
+        "no false removal was sent: {inbox:?}"
     );
 
     let (ok, out, _) = run(partnerwatch().arg("--config").arg(&config).arg("poll"));
     assert!(ok);
-    assert!(out.contains("0 new, 0 changed, 1 removed"), "{out}");
+    assert!(out.contains("events: 1 referral.removed\n"), "{out}");
 }
 
 #[test]
@@ -120,7 +125,11 @@ fn demo_once_runs_the_whole_pipeline() {
         .args(["demo", "--once", "--dir"])
         .arg(dir.path()));
     assert!(ok, "{out}\n{err}");
-    for kind in ["referral.new", "referral.changed", "referral.removed"] {
+    for kind in [
+        "referral.new",
+        "referral.status_changed",
+        "referral.removed",
+    ] {
         assert!(
             out.contains(&format!("── {kind} ·")),
             "{kind} missing from:\n{out}"
@@ -128,7 +137,16 @@ fn demo_once_runs_the_whole_pipeline() {
     }
     assert!(out.contains("baseline"), "{out}");
     let inbox = common::files(&dir.path().join("inbox"));
-    assert_eq!(inbox.len(), 4, "{inbox:?}");
+    for kind in [
+        "referral_new",
+        "referral_status_changed",
+        "referral_removed",
+    ] {
+        assert!(
+            inbox.iter().any(|f| f.ends_with(&format!("{kind}.txt"))),
+            "no {kind} file in {inbox:?}"
+        );
+    }
 }
 
 #[test]

@@ -20,7 +20,13 @@ async fn source_follows_every_page_of_250_records_in_7_pages() {
     assert_eq!(report.pages, 7);
     assert_eq!(report.records, 250);
     assert!(report.baseline);
-    assert!(report.events.is_empty(), "a baseline announces nothing");
+    assert!(
+        report.events.iter().all(|e| matches!(
+            e.kind,
+            EventKind::ReferralExpiring | EventKind::ReferralExpired
+        )),
+        "a baseline announces nothing but deadlines"
+    );
     let stats = sim.state().stats.clone();
     assert_eq!(stats.list_requests, 7, "one call per page, no more");
     let stored: BTreeSet<String> = pipeline
@@ -46,6 +52,8 @@ async fn second_sweep_yields_exactly_the_expected_events() {
     let path = common::write_config(dir.path(), &sim, "");
     let pipeline = common::pipeline(&path, &common::clock());
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    pipeline.deliver().await.unwrap();
+    let files_before = common::files(&dir.path().join("inbox")).len();
 
     let (added, changed, removed) = {
         let mut s = sim.state();
@@ -107,7 +115,10 @@ async fn second_sweep_yields_exactly_the_expected_events() {
     assert_eq!(commit.deliveries_written, 6);
     let delivered = pipeline.deliver().await.unwrap();
     assert_eq!(delivered.sent, 6);
-    assert_eq!(common::files(&dir.path().join("inbox")).len(), 6);
+    assert_eq!(
+        common::files(&dir.path().join("inbox")).len(),
+        files_before + 6
+    );
 
     // Nothing changed since: nothing to say.
     let again = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
@@ -122,6 +133,8 @@ async fn failed_page_yields_no_events_and_no_removals() {
     let path = common::write_config(dir.path(), &sim, "");
     let pipeline = common::pipeline(&path, &common::clock());
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    pipeline.deliver().await.unwrap();
+    let events_before = pipeline.store.events().unwrap().len();
 
     // Records vanish and arrive, but page 3 keeps failing (more often than the retries).
     let removed: Vec<String> = {
@@ -161,11 +174,15 @@ async fn failed_page_yields_no_events_and_no_removals() {
         "no record removed"
     );
     assert!(
-        pipeline.store.events().unwrap().is_empty(),
+        pipeline.store.events().unwrap().len() == events_before,
         "no event stored"
     );
     assert!(
-        pipeline.store.deliveries(None).unwrap().is_empty(),
+        pipeline
+            .store
+            .deliveries(Some(partnerwatch::model::DeliveryStatus::Pending))
+            .unwrap()
+            .is_empty(),
         "nothing queued"
     );
 
@@ -185,7 +202,7 @@ async fn failed_page_yields_no_events_and_no_removals() {
         err.contains("referrals page 2") && err.contains("not the JSON"),
         "{err}"
     );
-    assert!(pipeline.store.events().unwrap().is_empty());
+    assert_eq!(pipeline.store.events().unwrap().len(), events_before);
 
     // Once the API behaves, the same changes are found exactly once.
     let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
@@ -284,13 +301,15 @@ async fn dry_run_commits_nothing() {
     let path = common::write_config(dir.path(), &sim, "");
     let pipeline = common::pipeline(&path, &common::clock());
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    pipeline.deliver().await.unwrap();
+    let events_before = pipeline.store.events().unwrap().len();
     sim.state().add_referrals(2);
 
     let dry = pipeline.poll(&pipeline.sources[0], true).await.unwrap();
     assert_eq!(dry.count(EventKind::ReferralNew), 2);
     assert_eq!(dry.deliveries.len(), 2);
     assert!(dry.commit.is_none());
-    assert!(pipeline.store.events().unwrap().is_empty());
+    assert_eq!(pipeline.store.events().unwrap().len(), events_before);
 
     let real = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
     assert_eq!(

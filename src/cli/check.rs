@@ -8,7 +8,7 @@ use rand::SeedableRng;
 
 use crate::auth::TokenProvider;
 use crate::http::Http;
-use crate::model::{Change, Event, EventKind};
+use crate::model::{Event, EventKind};
 use crate::notify::format_for;
 use crate::pipeline::Assets;
 use crate::sources::referrals::ReferralsSource;
@@ -96,36 +96,89 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A realistic event of `kind`, for rendering templates without a live API.
+/// A realistic event of `kind`, for rendering templates without a live API. The events come
+/// from the real detectors, fed a generated referral and a scripted change of it.
 pub fn sample_event(kind: EventKind) -> Option<Event> {
+    use crate::detect::{expiry, referrals, RecordChange};
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let now: Timestamp = "2026-11-23T08:00:00Z".parse().expect("valid time");
-    let record = crate::sim::data::new_referral(
+    let old = crate::sim::data::new_referral(
         &mut rng,
         now - jiff::SignedDuration::from_hours(48),
         "https://api.partner.microsoft.com",
     );
-    let entity_id = record["id"].as_str().unwrap_or_default().to_string();
-    let (previous, changes) = match kind {
-        EventKind::ReferralNew | EventKind::ReferralRemoved => (None, Vec::new()),
-        EventKind::ReferralChanged => {
-            let mut old = record.clone();
-            old["details"]["dealValue"] = serde_json::json!(1000);
-            let changes = crate::detect::diff::changes(&old, &record);
-            (Some(old), changes)
+    let id = old["id"].as_str().unwrap_or_default().to_string();
+    let mut new = old.clone();
+    crate::sim::data::transition(&mut rng, &mut new, now, "Closed", "Expired");
+    new["registrationStatus"] = serde_json::json!("Approved");
+    let changes = crate::detect::diff::changes(&old, &new);
+    let script = [
+        RecordChange {
+            entity_id: id.clone(),
+            old: None,
+            new: Some((1, old.clone())),
+            changes: Vec::new(),
+        },
+        RecordChange {
+            entity_id: id.clone(),
+            old: Some((1, old.clone())),
+            new: Some((2, new.clone())),
+            changes,
+        },
+        RecordChange {
+            entity_id: id.clone(),
+            old: Some((2, new)),
+            new: None,
+            changes: Vec::new(),
+        },
+    ];
+    let mut events = Vec::new();
+    for change in &script {
+        events.extend(referrals::detect(std::slice::from_ref(change), false, now));
+    }
+    let deadline = expiry::deadline_of(&old)?;
+    let states = std::collections::BTreeMap::from([(
+        id.clone(),
+        expiry::ExpiryState {
+            deadline,
+            fired: Vec::new(),
+        },
+    )]);
+    let hours_before = deadline - jiff::SignedDuration::from_hours(20);
+    events.extend(
+        expiry::evaluate(&states, &expiry::DEFAULT_THRESHOLDS, hours_before, |_| {
+            Some(old.clone())
+        })
+        .0,
+    );
+    events.into_iter().find(|e| e.kind == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::templates::{Format, Templates};
+
+    /// Every referral event kind has a sample from the real detectors, and every shipped
+    /// template renders it.
+    #[test]
+    fn shipped_templates_render_samples_of_every_referral_kind() {
+        let templates =
+            Templates::from_sources(Path::new("templates"), crate::shipped::templates()).unwrap();
+        let kinds = EventKind::ALL
+            .iter()
+            .filter(|k| k.as_str().starts_with("referral."));
+        for kind in kinds {
+            let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
+            assert_eq!(event.kind, *kind);
+            let message = templates
+                .render(&kind.default_template(), Format::Text, &event)
+                .unwrap();
+            assert!(
+                message.body.contains(&event.entity_id),
+                "{kind}: {}",
+                message.body
+            );
         }
-        _ => return None,
-    };
-    let _: &Vec<Change> = &changes;
-    Some(Event {
-        id: "sample".into(),
-        kind,
-        source: "referrals".into(),
-        entity_id,
-        detected_at: now,
-        record,
-        previous,
-        changes,
-        data: serde_json::json!({}),
-    })
+    }
 }

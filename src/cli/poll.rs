@@ -83,21 +83,30 @@ pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode
 }
 
 pub(super) fn print_report(r: &PollReport, dry_run: bool) {
-    use crate::model::EventKind as K;
+    let mut counts: std::collections::BTreeMap<crate::model::EventKind, usize> = Default::default();
+    for e in &r.events {
+        *counts.entry(e.kind).or_default() += 1;
+    }
+    let events = if counts.is_empty() {
+        "none".to_string()
+    } else {
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "{}: {} records in {} page(s), {} unchanged{}; events: {} new, {} changed, {} removed",
+        "{}: {} records in {} page(s), {} unchanged{}; events: {events}",
         r.source,
         r.records,
         r.pages,
         r.unchanged,
         if r.baseline {
-            " (baseline: remembered, not announced)"
+            " (baseline: remembered, only reminders announced)"
         } else {
             ""
         },
-        r.count(K::ReferralNew),
-        r.count(K::ReferralChanged),
-        r.count(K::ReferralRemoved),
     );
     if dry_run {
         for d in &r.deliveries {

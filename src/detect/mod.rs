@@ -8,6 +8,7 @@
 //! time-based events, or derive removals from an incomplete sweep.
 
 pub mod diff;
+pub mod expiry;
 pub mod referrals;
 pub mod sweep;
 

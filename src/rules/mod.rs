@@ -3,7 +3,7 @@
 //! A rule's `on` (one kind, a list, or globs such as `referral.*`) is resolved against the
 //! known event kinds when the rule is loaded, so a typo is an error, not a silent no-match.
 //!
-//! Keys this version does not implement yet (`when`, `before`, `throttle`, `group`,
+//! Keys this version does not implement yet (`when`, `throttle`, `group`,
 //! `quiet_hours`) are refused with a clear error rather than ignored: a rule that silently
 //! sends more than its author wrote is worse than one that does not load.
 
@@ -14,7 +14,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{ChannelConfig, ConfigError, Located};
+use crate::config::{ChannelConfig, ConfigError, Every, Located};
+use crate::detect::expiry::DEFAULT_THRESHOLDS;
 use crate::model::{Delivery, DeliveryStatus, Event, EventKind};
 use crate::notify::format_for;
 use crate::templates::Templates;
@@ -40,7 +41,7 @@ struct RuleDef {
     #[serde(default)]
     when: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
-    before: Option<Spanned<serde_json::Value>>,
+    before: Option<Spanned<Vec<Every>>>,
     #[serde(default)]
     throttle: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
@@ -58,12 +59,32 @@ pub struct Rule {
     /// The template it names; `None` means the event kind's default.
     pub template: Option<String>,
     pub enabled: bool,
+    /// `before:` — reminder thresholds (seconds) for `referral.expiring`; `None` means the defaults.
+    pub before: Option<Vec<u64>>,
     pub file: PathBuf,
 }
 
 impl Rule {
     pub fn matches(&self, event: &Event) -> bool {
-        self.enabled && self.kinds.contains(&event.kind)
+        if !self.enabled || !self.kinds.contains(&event.kind) {
+            return false;
+        }
+        if event.kind == EventKind::ReferralExpiring {
+            let threshold = event
+                .data
+                .get("threshold_secs")
+                .and_then(serde_json::Value::as_u64);
+            return threshold.is_some_and(|t| self.thresholds().contains(&t));
+        }
+        true
+    }
+
+    /// The reminder thresholds this rule asks for, in seconds.
+    pub fn thresholds(&self) -> Vec<u64> {
+        match &self.before {
+            Some(b) => b.clone(),
+            None => DEFAULT_THRESHOLDS.iter().map(|d| d.as_secs()).collect(),
+        }
     }
 
     pub fn template_for(&self, kind: EventKind) -> String {
@@ -134,6 +155,21 @@ impl RuleSet {
         }
     }
 
+    /// Every reminder threshold of the enabled rules that listen to `referral.expiring`.
+    pub fn expiry_thresholds(&self) -> Vec<std::time::Duration> {
+        let mut all: Vec<u64> = self
+            .rules
+            .iter()
+            .filter(|r| r.enabled && r.kinds.contains(&EventKind::ReferralExpiring))
+            .flat_map(Rule::thresholds)
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter()
+            .map(std::time::Duration::from_secs)
+            .collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
     }
@@ -184,7 +220,6 @@ fn compile(
     let mut errors = Vec::new();
     let not_yet = [
         ("when", &def.when),
-        ("before", &def.before),
         ("throttle", &def.throttle),
         ("group", &def.group),
         ("quiet_hours", &def.quiet_hours),
@@ -317,6 +352,14 @@ fn compile(
             }
         }
     }
+    if let Some(before) = &def.before {
+        if !kinds.contains(&EventKind::ReferralExpiring) {
+            errors.push(Located::at(file, before, format!("rule {name:?}: `before` only applies to referral.expiring, which `on` does not include")));
+        }
+        if before.value.is_empty() || before.value.iter().any(|d| d.as_duration().is_zero()) {
+            errors.push(Located::at(file, before, format!("rule {name:?}: `before` lists reminder times before the deadline, like [7d, 3d, 1d, 6h]")));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -326,6 +369,9 @@ fn compile(
         channels: def.channels.value.into_iter().map(|c| c.value).collect(),
         template: def.template.map(|t| t.value),
         enabled: def.enabled.unwrap_or(true),
+        before: def
+            .before
+            .map(|b| b.value.iter().map(|d| d.as_duration().as_secs()).collect()),
         file: file.to_path_buf(),
     })
 }

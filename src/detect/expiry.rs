@@ -1,0 +1,275 @@
+//! The 14-day clock. A referral that is New/Pending or New/Received must be answered by its
+//! deadline — `expirationDateTime`, else `createdDateTime` + 14 days — or Partner Center
+//! archives it as Expired. For every such referral the store keeps an [`ExpiryState`]; each
+//! complete sweep (the baseline too) checks them against the clock and the reminder
+//! thresholds of the rules that listen (`before: [7d, 3d, 1d, 6h]`):
+//!
+//! - each threshold fires `referral.expiring` once per referral and deadline;
+//! - after downtime only the most urgent crossed threshold fires, the others are marked done;
+//! - a referral that is accepted, declined or closed leaves the clock;
+//! - a deadline that passes while the referral is still New fires `referral.expired` once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::RecordChange;
+use crate::config::Every;
+use crate::model::event::event_id;
+use crate::model::referral::{ReferralStatus, ReferralSubstatus, ReferralView};
+use crate::model::{Event, EventKind};
+
+/// The documented response window.
+pub const RESPONSE_WINDOW: SignedDuration = SignedDuration::from_hours(14 * 24);
+
+/// The thresholds used when a rule listens to `referral.expiring` without `before`.
+pub const DEFAULT_THRESHOLDS: [Duration; 4] = [
+    Duration::from_secs(7 * 86_400),
+    Duration::from_secs(3 * 86_400),
+    Duration::from_secs(86_400),
+    Duration::from_secs(6 * 3600),
+];
+
+/// One referral on the clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryState {
+    pub deadline: Timestamp,
+    /// Thresholds (in seconds) already announced for this deadline.
+    #[serde(default)]
+    pub fired: Vec<u64>,
+}
+
+/// The deadline of a referral that is waiting for an answer; `None` if it is not (any more).
+pub fn deadline_of(record: &Value) -> Option<Timestamp> {
+    let view: ReferralView = serde_json::from_value(record.clone()).ok()?;
+    if view.status != Some(ReferralStatus::New) {
+        return None;
+    }
+    if !matches!(
+        view.substatus,
+        Some(ReferralSubstatus::Pending | ReferralSubstatus::Received)
+    ) {
+        return None;
+    }
+    deadline_from(&view)
+}
+
+fn deadline_from(view: &ReferralView) -> Option<Timestamp> {
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<Timestamp>().ok());
+    parse(&view.expiration_date_time)
+        .or_else(|| parse(&view.created_date_time).map(|c| c + RESPONSE_WINDOW))
+}
+
+/// The clock entries that change with this sweep's record changes: (id, new state or removal).
+pub fn updates_from_changes(
+    changes: &[RecordChange],
+    current: impl Fn(&str) -> Option<ExpiryState>,
+) -> Vec<(String, Option<ExpiryState>)> {
+    let mut out = Vec::new();
+    for c in changes {
+        let deadline = c.new.as_ref().and_then(|(_, r)| deadline_of(r));
+        let existing = current(&c.entity_id);
+        match (deadline, existing) {
+            (None, None) => {}
+            (None, Some(_)) => out.push((c.entity_id.clone(), None)),
+            (Some(d), Some(s)) if s.deadline == d => {}
+            (Some(d), _) => out.push((
+                c.entity_id.clone(),
+                Some(ExpiryState {
+                    deadline: d,
+                    fired: Vec::new(),
+                }),
+            )),
+        }
+    }
+    out
+}
+
+/// Checks every referral on the clock at `now`. Returns the events and the state changes.
+pub fn evaluate(
+    states: &BTreeMap<String, ExpiryState>,
+    thresholds: &[Duration],
+    now: Timestamp,
+    record: impl Fn(&str) -> Option<Value>,
+) -> (Vec<Event>, Vec<(String, Option<ExpiryState>)>) {
+    let mut events = Vec::new();
+    let mut updates = Vec::new();
+    for (id, state) in states {
+        if now >= state.deadline {
+            if let Some(r) = record(id) {
+                events.push(expired_event(
+                    id,
+                    r,
+                    state.deadline,
+                    now,
+                    "the deadline passed without an answer",
+                ));
+            }
+            updates.push((id.clone(), None));
+            continue;
+        }
+        let crossed: Vec<u64> = thresholds
+            .iter()
+            .map(Duration::as_secs)
+            .filter(|t| !state.fired.contains(t))
+            .filter(|t| now >= state.deadline - SignedDuration::from_secs(*t as i64))
+            .collect();
+        let Some(&most_urgent) = crossed.iter().min() else {
+            continue;
+        };
+        if let Some(r) = record(id) {
+            events.push(expiring_event(id, r, state.deadline, most_urgent, now));
+        }
+        let mut next = state.clone();
+        next.fired.extend(crossed);
+        next.fired.sort_unstable();
+        next.fired.dedup();
+        updates.push((id.clone(), Some(next)));
+    }
+    (events, updates)
+}
+
+fn expiring_event(
+    id: &str,
+    record: Value,
+    deadline: Timestamp,
+    threshold: u64,
+    now: Timestamp,
+) -> Event {
+    let left = deadline.duration_since(now);
+    let label = Every(Duration::from_secs(threshold)).to_string();
+    let deadline_s = deadline.to_string();
+    Event {
+        id: event_id(&[
+            b"referral.expiring",
+            b"referrals",
+            id.as_bytes(),
+            deadline_s.as_bytes(),
+            &threshold.to_le_bytes(),
+        ]),
+        kind: EventKind::ReferralExpiring,
+        source: super::referrals::SOURCE.into(),
+        entity_id: id.to_string(),
+        detected_at: now,
+        record,
+        previous: None,
+        changes: Vec::new(),
+        data: json!({
+            "deadline": deadline_s,
+            "hours_left": left.as_hours(),
+            "threshold": label,
+            "threshold_secs": threshold,
+        }),
+    }
+}
+
+/// `referral.expired`, with an id that depends only on the referral and its deadline, so
+/// the clock and the API's own `Expired` substatus announce it once between them.
+pub fn expired_event(
+    id: &str,
+    record: Value,
+    deadline: Timestamp,
+    now: Timestamp,
+    how: &str,
+) -> Event {
+    let deadline_s = deadline.to_string();
+    Event {
+        id: event_id(&[
+            b"referral.expired",
+            b"referrals",
+            id.as_bytes(),
+            deadline_s.as_bytes(),
+        ]),
+        kind: EventKind::ReferralExpired,
+        source: super::referrals::SOURCE.into(),
+        entity_id: id.to_string(),
+        detected_at: now,
+        record,
+        previous: None,
+        changes: Vec::new(),
+        data: json!({ "deadline": deadline_s, "how": how }),
+    }
+}
+
+/// The deadline a referral had, whatever its state now (for `referral.expired` from the API).
+pub fn any_deadline(record: &Value) -> Option<Timestamp> {
+    let view: ReferralView = serde_json::from_value(record.clone()).ok()?;
+    deadline_from(&view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn states(deadline: &str) -> BTreeMap<String, ExpiryState> {
+        BTreeMap::from([(
+            "r1".to_string(),
+            ExpiryState {
+                deadline: t(deadline),
+                fired: vec![],
+            },
+        )])
+    }
+
+    fn rec(_: &str) -> Option<Value> {
+        Some(json!({"id": "r1"}))
+    }
+
+    #[test]
+    fn deadline_prefers_expiration_then_created_plus_14_days() {
+        let r = json!({"status": "New", "substatus": "Pending", "createdDateTime": "2026-11-01T00:00:00.0000000Z"});
+        assert_eq!(deadline_of(&r), Some(t("2026-11-15T00:00:00Z")));
+        let r = json!({"Status": "new", "substatus": "Received", "createdDateTime": "2026-11-01T00:00:00Z", "expirationDateTime": "2026-11-10T12:00:00Z"});
+        assert_eq!(deadline_of(&r), Some(t("2026-11-10T12:00:00Z")));
+        let accepted = json!({"status": "Active", "substatus": "Accepted", "createdDateTime": "2026-11-01T00:00:00Z"});
+        assert_eq!(deadline_of(&accepted), None);
+        assert_eq!(
+            deadline_of(&json!({"status": "New", "substatus": "Pending"})),
+            None
+        );
+    }
+
+    #[test]
+    fn after_downtime_only_the_most_urgent_threshold_fires() {
+        let th = DEFAULT_THRESHOLDS;
+        // 20 hours before the deadline: 7d, 3d and 1d are all crossed; only 1d is announced.
+        let (events, updates) = evaluate(
+            &states("2026-11-23T20:00:00Z"),
+            &th,
+            t("2026-11-23T00:00:00Z"),
+            rec,
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data["threshold"], "1d");
+        assert_eq!(events[0].data["hours_left"], 20);
+        let next = updates[0].1.clone().unwrap();
+        assert_eq!(next.fired, vec![86_400, 3 * 86_400, 7 * 86_400]);
+        // An hour later nothing new; at 5 hours left the 6h reminder fires.
+        let s = BTreeMap::from([("r1".to_string(), next)]);
+        assert!(evaluate(&s, &th, t("2026-11-23T01:00:00Z"), rec)
+            .0
+            .is_empty());
+        let (events, _) = evaluate(&s, &th, t("2026-11-23T15:00:00Z"), rec);
+        assert_eq!(events[0].data["threshold"], "6h");
+    }
+
+    #[test]
+    fn passing_the_deadline_fires_expired_once_and_leaves_the_clock() {
+        let (events, updates) = evaluate(
+            &states("2026-11-23T00:00:00Z"),
+            &DEFAULT_THRESHOLDS,
+            t("2026-11-23T00:00:00Z"),
+            rec,
+        );
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::ReferralExpired);
+        assert_eq!(updates, vec![("r1".to_string(), None)]);
+    }
+}
