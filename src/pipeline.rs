@@ -96,7 +96,7 @@ impl Pipeline {
             )
         })?;
         restrict_to_owner(&config.state_dir);
-        let store = Store::open(&config.state_dir)?;
+        let store = Store::open(&config.state_dir)?.with_history_versions(config.history_versions);
         Ok(Pipeline {
             config,
             store,

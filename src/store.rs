@@ -24,6 +24,16 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
 }
 
+/// Earlier versions kept per record unless configured otherwise.
+pub const DEFAULT_HISTORY_VERSIONS: usize = 20;
+
+fn history_prefix(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 9);
+    key.extend_from_slice(id.as_bytes());
+    key.push(0);
+    key
+}
+
 /// The version of a record the store holds: its content hash and the JSON as returned.
 #[derive(Debug, Clone)]
 pub struct StoredRecord {
@@ -71,6 +81,8 @@ pub struct SweepCommit {
     pub events: Vec<Event>,
     /// Deliveries, each belonging to one of `events` (by `event_id`); their ids are assigned here.
     pub deliveries: Vec<Delivery>,
+    /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
+    pub history: Vec<(String, Vec<u8>)>,
     /// Entries of the expiry clock: (referral id, new state as JSON, or removal).
     pub expiry: Vec<(String, Option<Vec<u8>>)>,
     pub completed_at: Option<Timestamp>,
@@ -94,6 +106,7 @@ pub struct Store {
     outbox: sled::Tree,
     meta: sled::Tree,
     expiry: sled::Tree,
+    history_versions: usize,
 }
 
 impl Store {
@@ -112,12 +125,76 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             meta: db.open_tree("meta")?,
             expiry: db.open_tree("expiry")?,
+            history_versions: DEFAULT_HISTORY_VERSIONS,
             db,
         })
     }
 
     fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(format!("records/{dataset}"))?)
+    }
+
+    fn history_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("history/{dataset}"))?)
+    }
+
+    /// The datasets that have records.
+    pub fn datasets(&self) -> Vec<String> {
+        self.db
+            .tree_names()
+            .iter()
+            .filter_map(|n| {
+                std::str::from_utf8(n)
+                    .ok()?
+                    .strip_prefix("records/")
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Every earlier version of one record, oldest first, with the time it was replaced.
+    pub fn history(
+        &self,
+        dataset: &str,
+        id: &str,
+    ) -> Result<Vec<(Timestamp, serde_json::Value)>, StoreError> {
+        let tree = self.history_tree(dataset)?;
+        let mut out = Vec::new();
+        for item in tree.scan_prefix(history_prefix(id)) {
+            let (_, v) = item?;
+            let corrupt = |detail: String| StoreError::Corrupt {
+                what: "history",
+                detail,
+            };
+            if v.len() < 8 {
+                return Err(corrupt(format!("{} bytes", v.len())));
+            }
+            let millis = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+            let at = Timestamp::from_millisecond(millis).map_err(|e| corrupt(e.to_string()))?;
+            let value = serde_json::from_slice(&v[8..]).map_err(|e| corrupt(e.to_string()))?;
+            out.push((at, value));
+        }
+        Ok(out)
+    }
+
+    /// Keeps at most `keep` earlier versions of each of `ids`.
+    fn trim_history(&self, tree: &sled::Tree, ids: &[&str], keep: usize) -> Result<(), StoreError> {
+        for id in ids {
+            let keys: Vec<sled::IVec> = tree
+                .scan_prefix(history_prefix(id))
+                .keys()
+                .collect::<Result<_, _>>()?;
+            for key in keys.iter().take(keys.len().saturating_sub(keep)) {
+                tree.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets how many earlier versions of each record are kept.
+    pub fn with_history_versions(mut self, versions: usize) -> Self {
+        self.history_versions = versions;
+        self
     }
 
     /// A read view of one dataset's latest records.
@@ -180,7 +257,13 @@ impl Store {
             }
         }
 
+        let history = self.history_tree(&commit.dataset)?;
+        let superseded_at = commit
+            .completed_at
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .as_millisecond();
         let trees = (
+            &history,
             &records,
             &self.events,
             &self.event_ids,
@@ -188,46 +271,58 @@ impl Store {
             &self.meta,
             &self.expiry,
         );
-        let result = trees.transaction(|(records, events, event_ids, outbox, meta, expiry)| {
-            records.apply_batch(&record_batch)?;
-            expiry.apply_batch(&expiry_batch)?;
-            let mut report = CommitReport::default();
-            let mut known = std::collections::HashSet::new();
-            for (id, bytes) in &encoded_events {
-                if event_ids.get(id.as_bytes())?.is_some() {
-                    report.events_already_known += 1;
-                    known.insert(id.as_str());
-                    continue;
+        let result = trees.transaction(
+            |(history, records, events, event_ids, outbox, meta, expiry)| {
+                for (id, raw) in &commit.history {
+                    let mut key = history_prefix(id);
+                    key.extend_from_slice(&history.generate_id()?.to_be_bytes());
+                    let mut value = Vec::with_capacity(8 + raw.len());
+                    value.extend_from_slice(&superseded_at.to_be_bytes());
+                    value.extend_from_slice(raw);
+                    history.insert(key, value)?;
                 }
-                let seq = events.generate_id()?.to_be_bytes();
-                events.insert(&seq, bytes.as_slice())?;
-                event_ids.insert(id.as_bytes(), &seq)?;
-                report.events_written += 1;
-            }
-            for delivery in &commit.deliveries {
-                if known.contains(delivery.event_id.as_str()) {
-                    continue;
+                records.apply_batch(&record_batch)?;
+                expiry.apply_batch(&expiry_batch)?;
+                let mut report = CommitReport::default();
+                let mut known = std::collections::HashSet::new();
+                for (id, bytes) in &encoded_events {
+                    if event_ids.get(id.as_bytes())?.is_some() {
+                        report.events_already_known += 1;
+                        known.insert(id.as_str());
+                        continue;
+                    }
+                    let seq = events.generate_id()?.to_be_bytes();
+                    events.insert(&seq, bytes.as_slice())?;
+                    event_ids.insert(id.as_bytes(), &seq)?;
+                    report.events_written += 1;
                 }
-                let mut delivery = delivery.clone();
-                delivery.id = outbox.generate_id()? + 1;
-                let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
-                outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
-                report.deliveries_written += 1;
-            }
-            if let Some(at) = commit.completed_at {
-                let key = format!("baseline/{}", commit.dataset);
-                if meta.get(key.as_bytes())?.is_none() {
+                for delivery in &commit.deliveries {
+                    if known.contains(delivery.event_id.as_str()) {
+                        continue;
+                    }
+                    let mut delivery = delivery.clone();
+                    delivery.id = outbox.generate_id()? + 1;
+                    let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
+                    outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+                    report.deliveries_written += 1;
+                }
+                if let Some(at) = commit.completed_at {
+                    let key = format!("baseline/{}", commit.dataset);
+                    if meta.get(key.as_bytes())?.is_none() {
+                        meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
+                    }
+                    let key = format!("last_sweep/{}", commit.dataset);
                     meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
                 }
-                let key = format!("last_sweep/{}", commit.dataset);
-                meta.insert(key.as_bytes(), at.to_string().as_bytes())?;
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(report)
-        });
+                Ok::<_, ConflictableTransactionError<StoreError>>(report)
+            },
+        );
         let report = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
         })?;
+        let ids: Vec<&str> = commit.history.iter().map(|(id, _)| id.as_str()).collect();
+        self.trim_history(&history, &ids, self.history_versions)?;
         self.db.flush()?;
         Ok(report)
     }

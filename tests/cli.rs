@@ -53,12 +53,13 @@ fn restart_on_the_same_state_reannounces_nothing() {
         "the baseline announces no referral as new: {out}"
     );
 
-    {
+    let id = {
         let mut s = sim.state();
         s.add_referrals(2);
         let id = s.referrals()[0]["id"].as_str().unwrap().to_string();
         s.patch_referral(&id, &serde_json::json!({"details": {"notes": "new notes\nwith <b>HTML</b> & \"quotes\" 🎉"}}));
-    }
+        id
+    };
     let (ok, out, err) = poll();
     assert!(ok, "{out}{err}");
     assert!(

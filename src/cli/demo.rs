@@ -154,6 +154,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
         rules_dir: PathBuf::from("rules"),
         templates_dir: PathBuf::from("templates"),
         delivery: Default::default(),
+        history_versions: crate::store::DEFAULT_HISTORY_VERSIONS,
         http: crate::http::HttpConfig {
             backoff: Every(Duration::from_millis(100)),
             ..Default::default()

@@ -4,6 +4,7 @@
 
 mod check;
 mod demo;
+mod inspect;
 mod poll;
 mod run;
 mod simulate;
@@ -72,6 +73,10 @@ pub enum Command {
     /// Validates the configuration, rules and templates (rendering every template against a
     /// sample event); exits 1 with file:line:column on any error.
     Check,
+    /// Lists detected events from the state folder.
+    Events(inspect::EventsArgs),
+    /// Every stored version of one record, with a field diff between consecutive versions.
+    History(inspect::HistoryArgs),
     /// Runs the Partner Center simulator alone, to try a configuration against.
     Simulate(simulate::SimulateArgs),
 }
@@ -107,6 +112,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run => run::run(&cli.config).await,
         Command::Poll(args) => poll::poll(&cli.config, args).await,
         Command::Check => check::check(&cli.config),
+        Command::Events(args) => inspect::events(&cli.config, args),
+        Command::History(args) => inspect::history(&cli.config, args),
         Command::Simulate(args) => simulate::simulate(args).await,
     }
 }

@@ -127,6 +127,8 @@ struct RawConfig {
     delivery: DeliveryConfig,
     #[serde(default)]
     http: crate::http::HttpConfig,
+    #[serde(default)]
+    history_versions: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,6 +253,8 @@ pub struct Config {
     pub templates_dir: PathBuf,
     pub delivery: DeliveryConfig,
     pub http: crate::http::HttpConfig,
+    /// Earlier versions kept per record for `partnerwatch history`.
+    pub history_versions: usize,
 }
 
 impl Config {
@@ -310,6 +314,9 @@ impl Config {
             templates_dir: resolve(raw.templates, "templates"),
             delivery: raw.delivery,
             http: raw.http,
+            history_versions: raw
+                .history_versions
+                .unwrap_or(crate::store::DEFAULT_HISTORY_VERSIONS),
         })
     }
 

@@ -34,6 +34,7 @@ pub struct SweepDiff {
     stored: Records,
     seen: HashSet<String>,
     upserts: Vec<(String, u128, Vec<u8>)>,
+    history: Vec<(String, Vec<u8>)>,
     changes: Vec<RecordChange>,
     unchanged: usize,
 }
@@ -50,6 +51,7 @@ impl SweepDiff {
             stored,
             seen: HashSet::new(),
             upserts: Vec::new(),
+            history: Vec::new(),
             changes: Vec::new(),
             unchanged: 0,
         }
@@ -73,13 +75,19 @@ impl SweepDiff {
             what: "swept record",
             detail: e.to_string(),
         })?;
-        let old = stored.map(|s| s.json().map(|v| (s.hash, v))).transpose()?;
+        let old = stored
+            .as_ref()
+            .map(|s| s.json().map(|v| (s.hash, v)))
+            .transpose()?;
         let changes = match &old {
             Some((_, old)) => super::diff::changes(old, &new),
             None => Vec::new(),
         };
         self.upserts.push((id.to_string(), hash, raw.to_vec()));
         // Same content in another spelling (key order, white space): store, announce nothing.
+        if let (Some(s), false) = (&stored, changes.is_empty()) {
+            self.history.push((id.to_string(), s.raw.to_vec()));
+        }
         if old.is_none() || !changes.is_empty() {
             self.changes.push(RecordChange {
                 entity_id: id.to_string(),
@@ -98,6 +106,7 @@ impl SweepDiff {
             let (id, stored) = item?;
             if !self.seen.contains(&id) {
                 let old = stored.json()?;
+                self.history.push((id.clone(), stored.raw.to_vec()));
                 self.changes.push(RecordChange {
                     entity_id: id.clone(),
                     old: Some((stored.hash, old)),
@@ -111,6 +120,7 @@ impl SweepDiff {
             commit: SweepCommit {
                 dataset: self.dataset,
                 upserts: self.upserts,
+                history: self.history,
                 removals,
                 ..Default::default()
             },
