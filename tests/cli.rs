@@ -86,6 +86,57 @@ fn restart_on_the_same_state_reannounces_nothing() {
         changed.contains("/details/notes=new notes\nwith <b>HTML</b> & \"quotes\" 🎉"),
         "{changed}"
     );
+    // The record's history shows both versions and the notes diffed line by line.
+    let (ok, out, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", &id]));
+    assert!(ok, "{err}");
+    assert!(out.contains("2 version(s) kept"), "{out}");
+    assert!(
+        out.contains("── version 1 — replaced") && out.contains("── current"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    + new notes\n    + with <b>HTML</b> & \"quotes\" 🎉"),
+        "{out}"
+    );
+    let (ok, _, err) = run(partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .args(["history", "no-such-id"]));
+    assert!(
+        !ok && err.contains("no record with id \"no-such-id\""),
+        "{err}"
+    );
+
+    // The event log lists what was announced, filtered by kind.
+    let (ok, out, _) =
+        run(partnerwatch()
+            .arg("--config")
+            .arg(&config)
+            .args(["events", "--kind", "referral.new"]));
+    assert!(ok);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().all(|l| l.contains("referral.new")), "{out}");
+    let (ok, out, _) = run(partnerwatch().arg("--config").arg(&config).args([
+        "events",
+        "--json",
+        "--kind",
+        "referral.changed",
+    ]));
+    assert!(ok);
+    let event: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(event["entity_id"], id.as_str());
+    assert_eq!(
+        event["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["path"] == "/details/notes")
+            .count(),
+        1
+    );
 }
 
 #[test]
