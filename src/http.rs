@@ -99,12 +99,15 @@ impl Http {
 
     /// GETs `url` with a bearer token and returns the body of a 2xx answer, retrying what
     /// is worth retrying. `what` names the call in errors ("referrals page 3").
-    pub async fn get(
-        &self,
-        url: &Url,
-        token: &Secret,
-        what: &str,
-    ) -> Result<bytes::Bytes, HttpError> {
+    pub async fn get(&self, url: &Url, token: &Secret, what: &str) -> Result<bytes::Bytes, HttpError> {
+        let mut body = Vec::new();
+        self.get_into(url, token, what, &mut body).await?;
+        Ok(body.into())
+    }
+
+    /// Like [`Http::get`], reading the body into `body` (cleared first), so that a source
+    /// paging through a large dataset reuses one buffer.
+    pub async fn get_into(&self, url: &Url, token: &Secret, what: &str, body: &mut Vec<u8>) -> Result<(), HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -135,10 +138,10 @@ impl Http {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
                     if status.is_success() {
-                        match response.bytes().await {
-                            Ok(body) => {
+                        match read_body(response, body).await {
+                            Ok(()) => {
                                 tracing::debug!(%what, %status, client_request_id = %request_id, request_id = server_id.as_deref().unwrap_or("-"), bytes = body.len(), "GET ok");
-                                return Ok(body);
+                                return Ok(());
                             }
                             Err(e) => (
                                 HttpError::Transport {
@@ -179,6 +182,18 @@ impl Http {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Reads a response body into `body`, chunk by chunk.
+async fn read_body(mut response: reqwest::Response, body: &mut Vec<u8>) -> reqwest::Result<()> {
+    body.clear();
+    if let Some(len) = response.content_length() {
+        body.reserve(len as usize);
+    }
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(())
 }
 
 /// A fresh id for the `client-request-id` header.

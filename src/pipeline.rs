@@ -115,11 +115,15 @@ impl Pipeline {
     /// `dry_run` nothing is written. A failed sweep returns the error and changes nothing.
     pub async fn poll(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
         let dataset = source.name();
-        let mut diff = SweepDiff::new(dataset, self.store.records(dataset)?);
+        let baseline = self.store.baseline_at(dataset)?.is_none();
+        let keep = match source {
+            Source::Referrals(_) => |r: &serde_json::Value| expiry::deadline_of(r).is_some(),
+        };
+        // A dry run must not write, so its baseline is not streamed to the store either.
+        let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?;
         let stats = source.sweep(&mut diff).await?;
         let outcome = diff.finish()?;
         let now = self.clock.now();
-        let baseline = self.store.baseline_at(dataset)?.is_none();
         let (events, expiry_updates) = match source {
             Source::Referrals(_) => {
                 let mut events = detect::referrals::detect(&outcome.changes, baseline, now);

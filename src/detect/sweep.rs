@@ -1,11 +1,22 @@
-//! [`SweepDiff`]: the comparison of one sweep against the store, fed page by page.
-
-use std::collections::HashSet;
+//! [`SweepDiff`]: the comparison of one sweep against the store, fed record by record while
+//! pages stream in.
+//!
+//! The store keeps a content-hash index per dataset ([`Index`]); the sweep loads it and marks
+//! each id seen as its record arrives. An unchanged record therefore costs one hash of its
+//! bytes and one map lookup — it is never parsed and never written. What is unseen at the end
+//! of a *complete* sweep was removed. Only new and changed records are parsed and kept.
+//!
+//! A baseline sweep announces nothing, so its records are written to the store in batches as
+//! they arrive instead of being held until the end; of its records only those a time-based
+//! detector needs (`keep`) are kept as changes.
 
 use serde_json::Value;
 
 use crate::model::Change;
-use crate::store::{Records, StoreError, SweepCommit};
+use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit};
+
+/// A baseline writes its records to the store whenever this many bytes are waiting.
+const BASELINE_BATCH_BYTES: usize = 8 << 20;
 
 /// One record that is new, changed or gone.
 #[derive(Debug, Clone)]
@@ -27,16 +38,41 @@ pub struct SweepOutcome {
     pub unchanged: usize,
 }
 
+/// Why a record could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("record {id}: {error}")]
+    Malformed { id: String, error: String },
+}
+
 /// Compares records as they arrive with the stored ones.
-#[derive(Debug)]
 pub struct SweepDiff {
+    store: Store,
     dataset: String,
     stored: Records,
-    seen: HashSet<String>,
+    index: Index,
+    seen: usize,
+    /// (id, hash) of every new or changed record, for the index.
+    indexed: Vec<(String, u128)>,
+    baseline: bool,
+    keep: fn(&Value) -> bool,
     upserts: Vec<(String, u128, Vec<u8>)>,
+    upsert_bytes: usize,
     history: Vec<(String, Vec<u8>)>,
     changes: Vec<RecordChange>,
     unchanged: usize,
+}
+
+impl std::fmt::Debug for SweepDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SweepDiff")
+            .field("dataset", &self.dataset)
+            .field("baseline", &self.baseline)
+            .field("seen", &self.seen)
+            .finish()
+    }
 }
 
 /// The content hash that decides whether a record changed.
@@ -45,87 +81,104 @@ pub fn content_hash(raw: &[u8]) -> u128 {
 }
 
 impl SweepDiff {
-    pub fn new(dataset: &str, stored: Records) -> Self {
-        Self {
+    /// A sweep of `dataset`. On a `baseline` sweep, new records for which `keep` is false are
+    /// stored without being kept as changes.
+    pub fn new(store: &Store, dataset: &str, baseline: bool, keep: fn(&Value) -> bool) -> Result<Self, StoreError> {
+        Ok(Self {
+            store: store.clone(),
             dataset: dataset.to_string(),
-            stored,
-            seen: HashSet::new(),
+            stored: store.records(dataset)?,
+            index: store.index(dataset)?,
+            seen: 0,
+            indexed: Vec::new(),
+            baseline,
+            keep,
             upserts: Vec::new(),
+            upsert_bytes: 0,
             history: Vec::new(),
             changes: Vec::new(),
             unchanged: 0,
-        }
+        })
     }
 
-    /// Takes one record of the sweep. A record seen twice in one sweep (a page boundary moved
-    /// under the pager) counts once.
-    pub fn ingest(&mut self, id: &str, raw: &[u8]) -> Result<(), StoreError> {
-        if !self.seen.insert(id.to_string()) {
+    /// Takes one record of the sweep.
+    pub fn ingest(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
+        let known = match self.index.see(id) {
+            Seen::Again => return Ok(()),
+            Seen::New => None,
+            Seen::Known(h) => Some(h),
+        };
+        self.seen += 1;
+        let hash = content_hash(raw);
+        if known == Some(hash) {
+            self.unchanged += 1;
             return Ok(());
         }
-        let hash = content_hash(raw);
-        let stored = self.stored.get(id)?;
-        if let Some(stored) = &stored {
-            if stored.hash == hash {
-                self.unchanged += 1;
-                return Ok(());
-            }
-        }
-        let new: Value = serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
-            what: "swept record",
-            detail: e.to_string(),
-        })?;
-        let old = stored
-            .as_ref()
-            .map(|s| s.json().map(|v| (s.hash, v)))
-            .transpose()?;
-        let changes = match &old {
+        let malformed = |e: serde_json::Error| IngestError::Malformed {
+            id: id.to_string(),
+            error: e.to_string(),
+        };
+        let new: Value = serde_json::from_slice(raw).map_err(malformed)?;
+        let old = match known {
+            None => None,
+            Some(_) => self.stored.get(id)?,
+        };
+        let old_value = old.as_ref().map(|s| s.json().map(|v| (s.hash, v))).transpose()?;
+        let changes = match &old_value {
             Some((_, old)) => super::diff::changes(old, &new),
             None => Vec::new(),
         };
+        self.upsert_bytes += raw.len();
         self.upserts.push((id.to_string(), hash, raw.to_vec()));
+        self.indexed.push((id.to_string(), hash));
         // Same content in another spelling (key order, white space): store, announce nothing.
-        if let (Some(s), false) = (&stored, changes.is_empty()) {
+        if let (Some(s), false) = (&old, changes.is_empty()) {
             self.history.push((id.to_string(), s.raw.to_vec()));
         }
-        if old.is_none() || !changes.is_empty() {
+        let wanted = !self.baseline || (self.keep)(&new);
+        if wanted && (old_value.is_none() || !changes.is_empty()) {
             self.changes.push(RecordChange {
                 entity_id: id.to_string(),
-                old,
+                old: old_value,
                 new: Some((hash, new)),
                 changes,
             });
+        }
+        if self.baseline && self.upsert_bytes >= BASELINE_BATCH_BYTES {
+            self.store.write_records(&self.dataset, &std::mem::take(&mut self.upserts))?;
+            self.upsert_bytes = 0;
         }
         Ok(())
     }
 
     /// Ends a *complete* sweep: every stored record not seen is a removal.
     pub fn finish(mut self) -> Result<SweepOutcome, StoreError> {
-        let mut removals = Vec::new();
-        for item in self.stored.iter() {
-            let (id, stored) = item?;
-            if !self.seen.contains(&id) {
+        let removals = self.index.unseen();
+        for id in &removals {
+            if let Some(stored) = self.stored.get(id)? {
                 let old = stored.json()?;
                 self.history.push((id.clone(), stored.raw.to_vec()));
-                self.changes.push(RecordChange {
-                    entity_id: id.clone(),
-                    old: Some((stored.hash, old)),
-                    new: None,
-                    changes: Vec::new(),
-                });
-                removals.push(id);
+                if !self.baseline || (self.keep)(&old) {
+                    self.changes.push(RecordChange {
+                        entity_id: id.clone(),
+                        old: Some((stored.hash, old)),
+                        new: None,
+                        changes: Vec::new(),
+                    });
+                }
             }
         }
         Ok(SweepOutcome {
             commit: SweepCommit {
                 dataset: self.dataset,
+                index: self.index.rewrite(&self.indexed, &removals),
                 upserts: self.upserts,
                 history: self.history,
                 removals,
                 ..Default::default()
             },
             changes: self.changes,
-            seen: self.seen.len(),
+            seen: self.seen,
             unchanged: self.unchanged,
         })
     }

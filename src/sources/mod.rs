@@ -7,16 +7,17 @@ pub mod paging;
 pub mod referrals;
 
 use crate::auth::AuthError;
+use crate::detect::sweep::IngestError;
 use crate::http::HttpError;
 use crate::store::StoreError;
 
 /// Where a source puts each record of a sweep.
 pub trait RecordSink {
-    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), StoreError>;
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError>;
 }
 
 impl RecordSink for crate::detect::SweepDiff {
-    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), StoreError> {
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
         self.ingest(id, raw)
     }
 }

@@ -3,16 +3,15 @@
 //! lands on the last page instead of shifting earlier ones. Pages are followed through
 //! `@odata.nextLink` (see [`super::paging`]).
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use sonic_rs::JsonValueTrait;
 use url::Url;
 
 use super::paging::next_page_url;
 use super::{RecordSink, SourceError, SweepStats};
+use crate::detect::sweep::IngestError;
 use crate::auth::TokenProvider;
 use crate::config::ReferralsConfig;
 use crate::http::Http;
@@ -32,20 +31,61 @@ pub struct ReferralsSource {
     tokens: TokenProvider,
 }
 
-#[derive(Deserialize)]
-struct Page<'a> {
-    #[serde(rename = "@odata.count", default)]
+/// The parts of one OData page partnerwatch reads, found without building a tree.
+struct ODataPage<'a> {
     count: Option<u64>,
-    #[serde(borrow)]
-    value: Vec<&'a RawValue>,
-    #[serde(rename = "@odata.nextLink", default)]
-    next_link: Option<Cow<'a, str>>,
+    /// The raw JSON text of the `value` array.
+    value: &'a str,
+    next_link: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct IdOnly<'a> {
-    #[serde(alias = "ID", alias = "Id", borrow, default)]
-    id: Option<Cow<'a, str>>,
+/// Walks the top level of a page once; the records stay unparsed text.
+fn odata_page(body: &[u8]) -> Result<ODataPage<'_>, String> {
+    let mut page = ODataPage {
+        count: None,
+        value: "",
+        next_link: None,
+    };
+    let mut has_value = false;
+    for entry in sonic_rs::to_object_iter(body) {
+        let (key, value) = entry.map_err(|e| e.to_string())?;
+        match key.as_ref() {
+            "@odata.count" => page.count = value.as_u64(),
+            "@odata.nextLink" => page.next_link = value.as_str().map(str::to_string),
+            "value" => {
+                if !value.is_array() {
+                    return Err("`value` is not an array".into());
+                }
+                page.value = within(body, value.as_raw_str()).ok_or("`value` could not be read in place")?;
+                has_value = true;
+            }
+            _ => {}
+        }
+    }
+    if !has_value {
+        return Err("the page has no `value` array".into());
+    }
+    Ok(page)
+}
+
+/// `part` as a slice of `whole`, if it lies inside it (it does for borrowed input).
+fn within<'a>(whole: &'a [u8], part: &str) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let bytes = whole.get(start..start + part.len())?;
+    std::str::from_utf8(bytes).ok()
+}
+
+/// A record's id (`id`, or the `ID`/`Id` spellings some pages use), read without parsing
+/// the record; borrowed from the page unless the id has escapes.
+fn record_id(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    ["id", "ID", "Id"].iter().find_map(|key| {
+        let v = sonic_rs::get(raw, [key]).ok()?;
+        let id = v.as_str().filter(|s| !s.is_empty())?;
+        Some(match within(raw.as_bytes(), id) {
+            Some(borrowed) => std::borrow::Cow::Borrowed(borrowed),
+            None => std::borrow::Cow::Owned(id.to_string()),
+        })
+    })
 }
 
 impl ReferralsSource {
@@ -89,29 +129,31 @@ impl ReferralsSource {
         let mut url = self.first_url();
         let mut expected = None;
         let mut queries_seen = HashSet::new();
+        let mut body = Vec::new();
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
-            let body = self
-                .http
-                .get(&url, &token, &format!("{DATASET} page {page_no}"))
+            self.http
+                .get_into(&url, &token, &format!("{DATASET} page {page_no}"), &mut body)
                 .await?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| SourceError::Malformed {
+            let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,
                 page: page_no,
-                error: e.to_string(),
-            })?;
+                error,
+            };
+            let page = odata_page(&body).map_err(malformed)?;
             if page_no == 1 {
                 expected = page.count;
             }
-            for raw in &page.value {
-                let id = serde_json::from_str::<IdOnly>(raw.get())
-                    .ok()
-                    .and_then(|r| r.id)
-                    .filter(|id| !id.is_empty());
-                match id {
+            for item in sonic_rs::to_array_iter(page.value.as_bytes()) {
+                let raw = item.map_err(|e| malformed(e.to_string()))?;
+                let raw = raw.as_raw_str();
+                match record_id(raw) {
                     Some(id) => {
-                        sink.record(&id, raw.get().as_bytes())?;
+                        sink.record(&id, raw.as_bytes()).map_err(|e| match e {
+                            IngestError::Store(e) => SourceError::Store(e),
+                            e @ IngestError::Malformed { .. } => malformed(e.to_string()),
+                        })?;
                         stats.records += 1;
                     }
                     None => {

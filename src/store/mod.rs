@@ -13,6 +13,10 @@ use sled::Transactional;
 
 use crate::model::{Delivery, DeliveryStatus, Event};
 
+pub mod index;
+
+pub use index::{Index, Seen};
+
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +27,9 @@ pub enum StoreError {
     #[error("corrupt entry in the state database ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
 }
+
+/// sled's page cache: enough for the hot indexes, small enough for an idle daemon.
+const CACHE_BYTES: u64 = 32 << 20;
 
 /// Earlier versions kept per record unless configured otherwise.
 pub const DEFAULT_HISTORY_VERSIONS: usize = 20;
@@ -78,6 +85,8 @@ pub struct SweepCommit {
     /// Records that are new or whose content changed: (id, hash, raw JSON).
     pub upserts: Vec<(String, u128, Vec<u8>)>,
     pub removals: Vec<String>,
+    /// Rewritten buckets of the content-hash index (empty: the bucket is gone).
+    pub index: Vec<(u16, Vec<u8>)>,
     pub events: Vec<Event>,
     /// Deliveries, each belonging to one of `events` (by `event_id`); their ids are assigned here.
     pub deliveries: Vec<Delivery>,
@@ -114,6 +123,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| StoreError::Open {
                 path: dir.display().to_string(),
@@ -132,6 +142,27 @@ impl Store {
 
     fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(format!("records/{dataset}"))?)
+    }
+
+    fn index_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("index/{dataset}"))?)
+    }
+
+    /// The content-hash index of `dataset`: every stored id with its latest hash.
+    pub fn index(&self, dataset: &str) -> Result<Index, StoreError> {
+        Index::load(&self.index_tree(dataset)?)
+    }
+
+    /// Writes records outside a sweep's transaction: the baseline streams its records this
+    /// way, since it announces nothing and an interrupted baseline is simply taken again. The
+    /// index that makes them count as known is written with the sweep's commit.
+    pub fn write_records(&self, dataset: &str, upserts: &[(String, u128, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, hash, raw) in upserts {
+            batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
+        }
+        self.records_tree(dataset)?.apply_batch(batch)?;
+        Ok(())
     }
 
     fn history_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
@@ -231,12 +262,21 @@ impl Store {
     /// are their deliveries.
     pub fn commit_sweep(&self, commit: &SweepCommit) -> Result<CommitReport, StoreError> {
         let records = self.records_tree(&commit.dataset)?;
+        let hashes = self.index_tree(&commit.dataset)?;
         let mut record_batch = sled::Batch::default();
+        let mut hash_batch = sled::Batch::default();
         for (id, hash, raw) in &commit.upserts {
             record_batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
         }
         for id in &commit.removals {
             record_batch.remove(id.as_bytes());
+        }
+        for (bucket, blob) in &commit.index {
+            if blob.is_empty() {
+                hash_batch.remove(&bucket.to_be_bytes());
+            } else {
+                hash_batch.insert(&bucket.to_be_bytes(), blob.as_slice());
+            }
         }
         let encoded_events: Vec<(String, Vec<u8>)> = commit
             .events
@@ -263,6 +303,7 @@ impl Store {
             .unwrap_or(Timestamp::UNIX_EPOCH)
             .as_millisecond();
         let trees = (
+            &hashes,
             &history,
             &records,
             &self.events,
@@ -272,7 +313,8 @@ impl Store {
             &self.expiry,
         );
         let result = trees.transaction(
-            |(history, records, events, event_ids, outbox, meta, expiry)| {
+            |(hashes, history, records, events, event_ids, outbox, meta, expiry)| {
+                hashes.apply_batch(&hash_batch)?;
                 for (id, raw) in &commit.history {
                     let mut key = history_prefix(id);
                     key.extend_from_slice(&history.generate_id()?.to_be_bytes());
