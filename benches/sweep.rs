@@ -20,13 +20,19 @@ const PAGE: usize = 500;
 fn main() {
     match std::env::var("PW_BENCH_ROLE").as_deref() {
         Ok("serve") => serve(Path::new(&std::env::var("PW_BENCH_DIR").unwrap())),
-        Ok("sweep") => sweep(&std::env::var("PW_BENCH_URL").unwrap(), Path::new(&std::env::var("PW_BENCH_STATE").unwrap())),
+        Ok("sweep") => sweep(
+            &std::env::var("PW_BENCH_URL").unwrap(),
+            Path::new(&std::env::var("PW_BENCH_STATE").unwrap()),
+        ),
         _ => orchestrate(),
     }
 }
 
 fn records_wanted() -> usize {
-    std::env::var("PW_BENCH_RECORDS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000)
+    std::env::var("PW_BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000)
 }
 
 fn child(role: &str) -> Command {
@@ -39,13 +45,26 @@ fn orchestrate() {
     let n = records_wanted();
     let tmp = tempfile::tempdir().unwrap();
     // PW_BENCH_KEEP=DIR keeps the data there, to run PW_BENCH_ROLE=serve/sweep by hand (profiling).
-    let dir = std::env::var("PW_BENCH_KEEP").map(PathBuf::from).unwrap_or_else(|_| tmp.path().to_path_buf());
+    let dir = std::env::var("PW_BENCH_KEEP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_path_buf());
     let (bytes, changed) = generate(&dir, n);
-    eprintln!("generated {n} referrals, {} bytes on average, {changed} changed", bytes / n as u64);
+    eprintln!(
+        "generated {n} referrals, {} bytes on average, {changed} changed",
+        bytes / n as u64
+    );
 
-    let mut server = KillOnDrop(child("serve").env("PW_BENCH_DIR", &dir).stdout(Stdio::piped()).spawn().unwrap());
+    let mut server = KillOnDrop(
+        child("serve")
+            .env("PW_BENCH_DIR", &dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut port_line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut port_line).unwrap();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut port_line)
+        .unwrap();
     let base = format!("http://127.0.0.1:{}", port_line.trim());
     let state = dir.join("state");
 
@@ -55,7 +74,11 @@ fn orchestrate() {
             .env("PW_BENCH_STATE", &state)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
@@ -72,7 +95,11 @@ fn orchestrate() {
         .arg(dir.join("new.json"))
         .output()
         .expect("python3 runs");
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let py = String::from_utf8(py.stdout).unwrap();
     eprintln!("python baseline: {}", py.trim());
 
@@ -85,8 +112,15 @@ fn orchestrate() {
     let cpu = field(&measured, "cpu_s");
     let rss = field(&measured, "peak_rss_mb");
     let seen_changed = field(&measured, "changed") as usize;
-    assert_eq!(seen_changed, changed, "the sweep found exactly the changed records");
-    assert_eq!(field(&py, "changed") as usize, changed, "the baseline agrees");
+    assert_eq!(
+        seen_changed, changed,
+        "the sweep found exactly the changed records"
+    );
+    assert_eq!(
+        field(&py, "changed") as usize,
+        changed,
+        "the baseline agrees"
+    );
     let baseline = field(&py, "baseline_cpu_s");
     println!(
         "sweep records={n} changed={changed} cpu_s={cpu:.3} peak_rss_mb={rss:.1} baseline_cpu_s={baseline:.3} speedup={:.1}",
@@ -111,7 +145,10 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
     let now: jiff::Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
     // Two years of referrals, newest last; most are long closed, as in a real tenant.
     let span = jiff::SignedDuration::from_hours(2 * 365 * 24).as_secs() / n.max(1) as i64;
-    let mut snapshots = [std::fs::File::create(dir.join("old.json")).unwrap(), std::fs::File::create(dir.join("new.json")).unwrap()];
+    let mut snapshots = [
+        std::fs::File::create(dir.join("old.json")).unwrap(),
+        std::fs::File::create(dir.join("new.json")).unwrap(),
+    ];
     for s in &mut snapshots {
         s.write_all(b"[").unwrap();
     }
@@ -123,7 +160,11 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
     let mut page_bufs = [Vec::new(), Vec::new()];
     for i in 0..n {
         let created = now - jiff::SignedDuration::from_secs((n - i) as i64 * span);
-        let mut r = partnerwatch::sim::data::new_referral(&mut rng, created, "https://api.partner.microsoft.com");
+        let mut r = partnerwatch::sim::data::new_referral(
+            &mut rng,
+            created,
+            "https://api.partner.microsoft.com",
+        );
         // ~1.5 KB like the target size: drop the bulkiest nested parts.
         for key in ["links", "team", "consent", "target", "inviteContext"] {
             r.as_object_mut().unwrap().remove(key);
@@ -131,12 +172,19 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
         r["customerProfile"].as_object_mut().unwrap().remove("team");
         if now.duration_since(created) > jiff::SignedDuration::from_hours(14 * 24) {
             let outcome = ["Won", "Lost", "Expired", "Declined"][i % 4];
-            partnerwatch::sim::data::transition(&mut rng, &mut r, created + jiff::SignedDuration::from_hours(72), "Closed", outcome);
+            partnerwatch::sim::data::transition(
+                &mut rng,
+                &mut r,
+                created + jiff::SignedDuration::from_hours(72),
+                "Closed",
+                outcome,
+            );
         }
         let old = serde_json::to_vec(&r).unwrap();
         let new = if i % 100 == 7 {
             changed += 1;
-            r["details"]["dealValue"] = serde_json::json!(r["details"]["dealValue"].as_i64().unwrap() + 1000);
+            r["details"]["dealValue"] =
+                serde_json::json!(r["details"]["dealValue"].as_i64().unwrap() + 1000);
             r["updatedDateTime"] = serde_json::json!("2026-11-23T08:00:00.0000000Z");
             serde_json::to_vec(&r).unwrap()
         } else {
@@ -160,7 +208,11 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
                 } else {
                     String::new()
                 };
-                let count = if page == 0 { format!("\"@odata.count\":{n},") } else { String::new() };
+                let count = if page == 0 {
+                    format!("\"@odata.count\":{n},")
+                } else {
+                    String::new()
+                };
                 let mut body = format!("{{{count}\"value\":[").into_bytes();
                 body.extend_from_slice(&page_bufs[k]);
                 body.extend_from_slice(format!("]{next}}}").as_bytes());
@@ -178,7 +230,11 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
 /// Serves the pages from files; prints its port, then runs until killed.
 fn serve(dir: &Path) {
     use axum::extract::{Path as UrlPath, RawQuery, State};
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
@@ -186,15 +242,27 @@ fn serve(dir: &Path) {
         let app = axum::Router::new()
             .route(
                 "/{snap}/v1.0/engagements/referrals",
-                axum::routing::get(|State(dir): State<Arc<PathBuf>>, UrlPath(snap): UrlPath<String>, RawQuery(q): RawQuery| async move {
-                    let page: usize = q
-                        .as_deref()
-                        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("$skiptoken=")))
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let body = tokio::fs::read(dir.join(snap).join(format!("page-{page}.json"))).await.unwrap();
-                    ([(axum::http::header::CONTENT_TYPE, "application/json")], body)
-                }),
+                axum::routing::get(
+                    |State(dir): State<Arc<PathBuf>>,
+                     UrlPath(snap): UrlPath<String>,
+                     RawQuery(q): RawQuery| async move {
+                        let page: usize = q
+                            .as_deref()
+                            .and_then(|q| {
+                                q.split('&').find_map(|kv| kv.strip_prefix("$skiptoken="))
+                            })
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let body =
+                            tokio::fs::read(dir.join(snap).join(format!("page-{page}.json")))
+                                .await
+                                .unwrap();
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "application/json")],
+                            body,
+                        )
+                    },
+                ),
             )
             .with_state(Arc::new(dir.to_path_buf()));
         axum::serve(listener, app).await.unwrap();
@@ -206,19 +274,29 @@ fn rusage() -> (f64, f64) {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_maxrss as f64 / 1024.0)
+    (
+        secs(ru.ru_utime) + secs(ru.ru_stime),
+        ru.ru_maxrss as f64 / 1024.0,
+    )
 }
 
 /// One sweep through the real pipeline; prints its CPU time and this process's peak RSS.
 fn sweep(base_url: &str, state: &Path) {
     use partnerwatch::config::{Config, EnvString, Every, ReferralsConfig, Secret};
     use partnerwatch::pipeline::{Assets, Pipeline};
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let config = Config {
         file: PathBuf::from("(bench)"),
         state_dir: state.to_path_buf(),
         timezone: jiff::tz::TimeZone::UTC,
-        auth: partnerwatch::config::AuthConfig { static_token: Some(Secret::new("bench")), ..Default::default() },
+        auth: partnerwatch::config::AuthConfig {
+            static_token: Some(Secret::new("bench")),
+            ..Default::default()
+        },
         referrals: Some(ReferralsConfig {
             base_url: EnvString(base_url.to_string()),
             every: Every(std::time::Duration::from_secs(300)),
@@ -232,13 +310,26 @@ fn sweep(base_url: &str, state: &Path) {
         history_versions: partnerwatch::store::DEFAULT_HISTORY_VERSIONS,
     };
     let assets = Assets::shipped(&Default::default()).unwrap_or_else(|_| Assets {
-        templates: partnerwatch::templates::Templates::from_sources(Path::new("templates"), Vec::new()).unwrap(),
+        templates: partnerwatch::templates::Templates::from_sources(
+            Path::new("templates"),
+            Vec::new(),
+        )
+        .unwrap(),
         rules: Default::default(),
     });
-    let clock = Arc::new(partnerwatch::clock::ManualClock::new("2026-11-23T08:00:00Z".parse().unwrap()));
+    let clock = Arc::new(partnerwatch::clock::ManualClock::new(
+        "2026-11-23T08:00:00Z".parse().unwrap(),
+    ));
     let pipeline = Pipeline::build(config, assets, clock).unwrap();
     if std::env::var("PW_BENCH_PROBE").is_ok() {
-        let rss = || std::fs::read_to_string("/proc/self/status").unwrap().lines().find(|l| l.starts_with("VmRSS")).unwrap().to_string();
+        let rss = || {
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .unwrap()
+                .to_string()
+        };
         eprintln!("after open: {}", rss());
         let (c0, _) = rusage();
         let h = pipeline.store.index("referrals").unwrap();
@@ -247,9 +338,15 @@ fn sweep(base_url: &str, state: &Path) {
         drop(h);
     }
     let (cpu0, _) = rusage();
-    let report = rt.block_on(pipeline.poll(&pipeline.sources[0], false)).unwrap();
+    let report = rt
+        .block_on(pipeline.poll(&pipeline.sources[0], false))
+        .unwrap();
     let (cpu1, peak) = rusage();
-    let changed = report.events.iter().filter(|e| e.kind == partnerwatch::model::EventKind::ReferralChanged).count();
+    let changed = report
+        .events
+        .iter()
+        .filter(|e| e.kind == partnerwatch::model::EventKind::ReferralChanged)
+        .count();
     println!(
         "cpu_s={:.3} peak_rss_mb={peak:.1} records={} pages={} changed={changed} baseline={}",
         cpu1 - cpu0,

@@ -99,7 +99,12 @@ impl Http {
 
     /// GETs `url` with a bearer token and returns the body of a 2xx answer, retrying what
     /// is worth retrying. `what` names the call in errors ("referrals page 3").
-    pub async fn get(&self, url: &Url, token: &Secret, what: &str) -> Result<bytes::Bytes, HttpError> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        token: &Secret,
+        what: &str,
+    ) -> Result<bytes::Bytes, HttpError> {
         let mut body = Vec::new();
         self.get_into(url, token, what, &mut body).await?;
         Ok(body.into())
@@ -107,7 +112,13 @@ impl Http {
 
     /// Like [`Http::get`], reading the body into `body` (cleared first), so that a source
     /// paging through a large dataset reuses one buffer.
-    pub async fn get_into(&self, url: &Url, token: &Secret, what: &str, body: &mut Vec<u8>) -> Result<(), HttpError> {
+    pub async fn get_into(
+        &self,
+        url: &Url,
+        token: &Secret,
+        what: &str,
+        body: &mut Vec<u8>,
+    ) -> Result<(), HttpError> {
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -122,12 +122,13 @@ impl Pipeline {
         // A dry run must not write, so its baseline is not streamed to the store either.
         let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?;
         let stats = source.sweep(&mut diff).await?;
-        let outcome = diff.finish()?;
+        let mut outcome = diff.finish()?;
         let now = self.clock.now();
         let (events, expiry_updates) = match source {
             Source::Referrals(_) => {
-                let mut events = detect::referrals::detect(&outcome.changes, baseline, now);
                 let (clock_events, updates) = self.run_expiry_clock(&outcome.changes, now)?;
+                let mut events =
+                    detect::referrals::detect(std::mem::take(&mut outcome.changes), baseline, now);
                 events.extend(clock_events);
                 (events, updates)
             }
@@ -149,11 +150,13 @@ impl Pipeline {
         };
         if !dry_run {
             let mut commit = outcome.commit;
-            commit.events = report.events.clone();
-            commit.deliveries = report.deliveries.clone();
             commit.expiry = expiry_updates;
             commit.completed_at = Some(now);
-            report.commit = Some(self.store.commit_sweep(&commit)?);
+            report.commit = Some(self.store.commit_sweep(
+                &commit,
+                &report.events,
+                &report.deliveries,
+            )?);
         }
         tracing::info!(
             source = dataset,

@@ -121,9 +121,9 @@ proptest! {
                 d.ingest(id, serde_json::to_vec(&json!({"id": id, "body": v})).unwrap().as_slice()).unwrap();
             }
             let mut outcome = d.finish().unwrap();
-            let events = detect::referrals::detect(&outcome.changes, baseline, now);
+            let events = detect::referrals::detect(std::mem::take(&mut outcome.changes), baseline, now);
             outcome.commit.completed_at = Some(now);
-            store.commit_sweep(&outcome.commit).unwrap();
+            store.commit_sweep(&outcome.commit, &[], &[]).unwrap();
             events
         };
         prop_assert!(sweep(&records, true).is_empty());

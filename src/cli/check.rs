@@ -134,7 +134,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
     ];
     let mut events = Vec::new();
     for change in &script {
-        events.extend(referrals::detect(std::slice::from_ref(change), false, now));
+        events.extend(referrals::detect(vec![change.clone()], false, now));
     }
     let deadline = expiry::deadline_of(&old)?;
     let states = std::collections::BTreeMap::from([(

@@ -10,7 +10,7 @@ use super::expiry;
 use super::RecordChange;
 use crate::model::event::event_id;
 use crate::model::referral::{ReferralStatus, ReferralSubstatus};
-use crate::model::{Event, EventKind};
+use crate::model::{Change, Event, EventKind};
 
 pub const SOURCE: &str = "referrals";
 
@@ -42,70 +42,66 @@ fn registration(r: &Value) -> String {
         .to_string()
 }
 
-/// Turns the record changes of one complete sweep into events. On a baseline sweep nothing
-/// is announced: the records are only remembered.
-pub fn detect(changes: &[RecordChange], baseline: bool, now: Timestamp) -> Vec<Event> {
+/// Turns the record changes of one complete sweep into events, moving the records into
+/// them. On a baseline sweep nothing is announced: the records are only remembered.
+pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec<Event> {
     if baseline {
         return Vec::new();
     }
     let mut out = Vec::new();
     for c in changes {
+        let entity_id = c.entity_id;
         let event = |kind: EventKind,
                      hashes: &[u128],
-                     record: &Value,
-                     previous: Option<&Value>,
+                     record: Value,
+                     previous: Option<Value>,
+                     changes: Vec<Change>,
                      data: Value| {
             let hash_bytes: Vec<[u8; 16]> = hashes.iter().map(|h| h.to_le_bytes()).collect();
             let mut parts: Vec<&[u8]> = vec![
                 kind.as_str().as_bytes(),
                 SOURCE.as_bytes(),
-                c.entity_id.as_bytes(),
+                entity_id.as_bytes(),
             ];
             parts.extend(hash_bytes.iter().map(|h| h.as_slice()));
             Event {
                 id: event_id(&parts),
                 kind,
                 source: SOURCE.to_string(),
-                entity_id: c.entity_id.clone(),
+                entity_id: entity_id.clone(),
                 detected_at: now,
-                record: record.clone(),
-                previous: previous.cloned(),
-                changes: if kind == EventKind::ReferralChanged {
-                    c.changes.clone()
-                } else {
-                    Vec::new()
-                },
+                record,
+                previous,
+                changes,
                 data,
             }
         };
         let empty = || Value::Object(Map::new());
-        match (&c.old, &c.new) {
-            (None, Some((h, new))) => {
-                out.push(event(EventKind::ReferralNew, &[*h], new, None, empty()))
-            }
+        match (c.old, c.new) {
+            (None, Some((h, new))) => out.push(event(
+                EventKind::ReferralNew,
+                &[h],
+                new,
+                None,
+                Vec::new(),
+                empty(),
+            )),
             (Some((h, old)), None) => out.push(event(
                 EventKind::ReferralRemoved,
-                &[*h],
+                &[h],
                 old,
                 None,
+                Vec::new(),
                 json!({ "reason": "absent from a complete sweep" }),
             )),
             (Some((oh, old)), Some((nh, new))) => {
-                let hashes = [*oh, *nh];
-                out.push(event(
-                    EventKind::ReferralChanged,
-                    &hashes,
-                    new,
-                    Some(old),
-                    empty(),
-                ));
-                let (from, to) = (status(old), status(new));
+                let hashes = [oh, nh];
+                let (from, to) = (status(&old), status(&new));
+                let (rf, rt) = (registration(&old), registration(&new));
+                let mut lifecycle = Vec::new();
                 if from != to {
-                    out.push(event(
+                    lifecycle.push((
                         EventKind::ReferralStatusChanged,
-                        &hashes,
-                        new,
-                        Some(old),
                         json!({
                             "from": format!("{}/{}", from.0, from.1),
                             "to": format!("{}/{}", to.0, to.1),
@@ -116,41 +112,57 @@ pub fn detect(changes: &[RecordChange], baseline: bool, now: Timestamp) -> Vec<E
                     let closed =
                         |s: &str| s.parse::<ReferralStatus>().ok() == Some(ReferralStatus::Closed);
                     if closed(&to.0) && !closed(&from.0) {
-                        out.push(event(
-                            EventKind::ReferralClosed,
-                            &hashes,
-                            new,
-                            Some(old),
-                            json!({ "outcome": to.1 }),
-                        ));
-                    }
-                    let expired = |s: &str| {
-                        s.parse::<ReferralSubstatus>().ok() == Some(ReferralSubstatus::Expired)
-                    };
-                    if expired(&to.1) && !expired(&from.1) {
-                        if let Some(deadline) = expiry::any_deadline(old) {
-                            let mut e = expiry::expired_event(
-                                &c.entity_id,
-                                new.clone(),
-                                deadline,
-                                now,
-                                "Partner Center archived it as Expired",
-                            );
-                            e.previous = Some(old.clone());
-                            out.push(e);
-                        }
+                        lifecycle.push((EventKind::ReferralClosed, json!({ "outcome": to.1 })));
                     }
                 }
-                let (rf, rt) = (registration(old), registration(new));
                 if rf != rt {
-                    out.push(event(
+                    lifecycle.push((
                         EventKind::ReferralRegistrationChanged,
-                        &hashes,
-                        new,
-                        Some(old),
                         json!({ "from": rf, "to": rt }),
                     ));
                 }
+                let expired = |s: &str| {
+                    s.parse::<ReferralSubstatus>().ok() == Some(ReferralSubstatus::Expired)
+                };
+                let api_expired = if expired(&to.1) && !expired(&from.1) {
+                    expiry::any_deadline(&old).map(|deadline| {
+                        let mut e = expiry::expired_event(
+                            &entity_id,
+                            new.clone(),
+                            deadline,
+                            now,
+                            "Partner Center archived it as Expired",
+                        );
+                        e.previous = Some(old.clone());
+                        e
+                    })
+                } else {
+                    None
+                };
+                let follow: Vec<Event> = lifecycle
+                    .into_iter()
+                    .map(|(kind, data)| {
+                        event(
+                            kind,
+                            &hashes,
+                            new.clone(),
+                            Some(old.clone()),
+                            Vec::new(),
+                            data,
+                        )
+                    })
+                    .chain(api_expired)
+                    .collect();
+                // The plain change comes first and takes the records without a copy.
+                out.push(event(
+                    EventKind::ReferralChanged,
+                    &hashes,
+                    new,
+                    Some(old),
+                    c.changes,
+                    empty(),
+                ));
+                out.extend(follow);
             }
             (None, None) => {}
         }

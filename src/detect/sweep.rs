@@ -83,7 +83,12 @@ pub fn content_hash(raw: &[u8]) -> u128 {
 impl SweepDiff {
     /// A sweep of `dataset`. On a `baseline` sweep, new records for which `keep` is false are
     /// stored without being kept as changes.
-    pub fn new(store: &Store, dataset: &str, baseline: bool, keep: fn(&Value) -> bool) -> Result<Self, StoreError> {
+    pub fn new(
+        store: &Store,
+        dataset: &str,
+        baseline: bool,
+        keep: fn(&Value) -> bool,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             store: store.clone(),
             dataset: dataset.to_string(),
@@ -123,7 +128,10 @@ impl SweepDiff {
             None => None,
             Some(_) => self.stored.get(id)?,
         };
-        let old_value = old.as_ref().map(|s| s.json().map(|v| (s.hash, v))).transpose()?;
+        let old_value = old
+            .as_ref()
+            .map(|s| s.json().map(|v| (s.hash, v)))
+            .transpose()?;
         let changes = match &old_value {
             Some((_, old)) => super::diff::changes(old, &new),
             None => Vec::new(),
@@ -145,7 +153,8 @@ impl SweepDiff {
             });
         }
         if self.baseline && self.upsert_bytes >= BASELINE_BATCH_BYTES {
-            self.store.write_records(&self.dataset, &std::mem::take(&mut self.upserts))?;
+            self.store
+                .write_records(&self.dataset, &std::mem::take(&mut self.upserts))?;
             self.upsert_bytes = 0;
         }
         Ok(())

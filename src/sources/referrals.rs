@@ -11,9 +11,9 @@ use url::Url;
 
 use super::paging::next_page_url;
 use super::{RecordSink, SourceError, SweepStats};
-use crate::detect::sweep::IngestError;
 use crate::auth::TokenProvider;
 use crate::config::ReferralsConfig;
+use crate::detect::sweep::IngestError;
 use crate::http::Http;
 
 pub const DATASET: &str = "referrals";
@@ -56,7 +56,8 @@ fn odata_page(body: &[u8]) -> Result<ODataPage<'_>, String> {
                 if !value.is_array() {
                     return Err("`value` is not an array".into());
                 }
-                page.value = within(body, value.as_raw_str()).ok_or("`value` could not be read in place")?;
+                page.value =
+                    within(body, value.as_raw_str()).ok_or("`value` could not be read in place")?;
                 has_value = true;
             }
             _ => {}
@@ -134,7 +135,12 @@ impl ReferralsSource {
             stats.pages += 1;
             let page_no = stats.pages;
             self.http
-                .get_into(&url, &token, &format!("{DATASET} page {page_no}"), &mut body)
+                .get_into(
+                    &url,
+                    &token,
+                    &format!("{DATASET} page {page_no}"),
+                    &mut body,
+                )
                 .await?;
             let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,

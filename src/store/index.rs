@@ -79,7 +79,8 @@ impl Index {
         };
         for item in tree.iter() {
             let (k, blob) = item?;
-            let bucket = u16::from_be_bytes(k.as_ref().try_into().map_err(|_| corrupt("bucket key"))?);
+            let bucket =
+                u16::from_be_bytes(k.as_ref().try_into().map_err(|_| corrupt("bucket key"))?);
             for (offset, len, hash) in entries(&blob)? {
                 let id = &blob[offset..offset + len];
                 let (_, key) = locate(std::str::from_utf8(id).map_err(|_| corrupt("id"))?);
@@ -140,7 +141,12 @@ impl Index {
 
     /// The stored ids this sweep has not seen: after a complete sweep, the removals.
     pub fn unseen(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.entries.values().filter(|e| !e.seen).map(|e| self.id_of(e).to_string()).collect();
+        let mut ids: Vec<String> = self
+            .entries
+            .values()
+            .filter(|e| !e.seen)
+            .map(|e| self.id_of(e).to_string())
+            .collect();
         ids.sort();
         ids
     }
@@ -149,10 +155,16 @@ impl Index {
     pub fn rewrite(&self, upserts: &[(String, u128)], removals: &[String]) -> Vec<(u16, Vec<u8>)> {
         let mut touched: BTreeMap<u16, BTreeMap<String, Option<u128>>> = BTreeMap::new();
         for (id, hash) in upserts {
-            touched.entry(locate(id).0).or_default().insert(id.clone(), Some(*hash));
+            touched
+                .entry(locate(id).0)
+                .or_default()
+                .insert(id.clone(), Some(*hash));
         }
         for id in removals {
-            touched.entry(locate(id).0).or_default().insert(id.clone(), None);
+            touched
+                .entry(locate(id).0)
+                .or_default()
+                .insert(id.clone(), None);
         }
         touched
             .into_iter()
@@ -160,7 +172,8 @@ impl Index {
                 let mut out = Vec::new();
                 if let Some(blob) = self.blobs.get(bucket as usize) {
                     for (offset, len, hash) in entries(blob).unwrap_or_default() {
-                        let id = std::str::from_utf8(&blob[offset..offset + len]).unwrap_or_default();
+                        let id =
+                            std::str::from_utf8(&blob[offset..offset + len]).unwrap_or_default();
                         if !changes.contains_key(id) {
                             push(&mut out, id, hash);
                         }
@@ -189,10 +202,20 @@ fn entries(blob: &[u8]) -> Result<Vec<(usize, usize, u128)>, StoreError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < blob.len() {
-        let len = u16::from_le_bytes(blob.get(at..at + 2).ok_or_else(|| corrupt("length"))?.try_into().expect("2 bytes")) as usize;
+        let len = u16::from_le_bytes(
+            blob.get(at..at + 2)
+                .ok_or_else(|| corrupt("length"))?
+                .try_into()
+                .expect("2 bytes"),
+        ) as usize;
         let id_at = at + 2;
         let hash_at = id_at + len;
-        let hash = u128::from_le_bytes(blob.get(hash_at..hash_at + 16).ok_or_else(|| corrupt("hash"))?.try_into().expect("16 bytes"));
+        let hash = u128::from_le_bytes(
+            blob.get(hash_at..hash_at + 16)
+                .ok_or_else(|| corrupt("hash"))?
+                .try_into()
+                .expect("16 bytes"),
+        );
         out.push((id_at, len, hash));
         at = hash_at + 16;
     }
@@ -215,7 +238,9 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("index").unwrap();
         let empty = Index::load(&tree).unwrap();
-        let ids: Vec<(String, u128)> = (0..500).map(|i| (format!("id-{i}"), i as u128 * 7)).collect();
+        let ids: Vec<(String, u128)> = (0..500)
+            .map(|i| (format!("id-{i}"), i as u128 * 7))
+            .collect();
         for (bucket, blob) in empty.rewrite(&ids, &[]) {
             tree.insert(bucket.to_be_bytes(), blob).unwrap();
         }

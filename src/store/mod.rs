@@ -78,7 +78,8 @@ impl StoredRecord {
     }
 }
 
-/// Everything one complete sweep changes, applied atomically by [`Store::commit_sweep`].
+/// Everything one complete sweep changes besides its events and deliveries (which
+/// [`Store::commit_sweep`] takes alongside), applied atomically.
 #[derive(Debug, Default)]
 pub struct SweepCommit {
     pub dataset: String,
@@ -87,9 +88,6 @@ pub struct SweepCommit {
     pub removals: Vec<String>,
     /// Rewritten buckets of the content-hash index (empty: the bucket is gone).
     pub index: Vec<(u16, Vec<u8>)>,
-    pub events: Vec<Event>,
-    /// Deliveries, each belonging to one of `events` (by `event_id`); their ids are assigned here.
-    pub deliveries: Vec<Delivery>,
     /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
     /// Entries of the expiry clock: (referral id, new state as JSON, or removal).
@@ -156,7 +154,11 @@ impl Store {
     /// Writes records outside a sweep's transaction: the baseline streams its records this
     /// way, since it announces nothing and an interrupted baseline is simply taken again. The
     /// index that makes them count as known is written with the sweep's commit.
-    pub fn write_records(&self, dataset: &str, upserts: &[(String, u128, Vec<u8>)]) -> Result<(), StoreError> {
+    pub fn write_records(
+        &self,
+        dataset: &str,
+        upserts: &[(String, u128, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (id, hash, raw) in upserts {
             batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
@@ -260,7 +262,12 @@ impl Store {
     /// Applies one complete sweep — records, events, deliveries, sweep markers — in a single
     /// transaction, then flushes. Events whose id is already in the log are skipped, and so
     /// are their deliveries.
-    pub fn commit_sweep(&self, commit: &SweepCommit) -> Result<CommitReport, StoreError> {
+    pub fn commit_sweep(
+        &self,
+        commit: &SweepCommit,
+        events: &[Event],
+        deliveries: &[Delivery],
+    ) -> Result<CommitReport, StoreError> {
         let records = self.records_tree(&commit.dataset)?;
         let hashes = self.index_tree(&commit.dataset)?;
         let mut record_batch = sled::Batch::default();
@@ -278,8 +285,7 @@ impl Store {
                 hash_batch.insert(&bucket.to_be_bytes(), blob.as_slice());
             }
         }
-        let encoded_events: Vec<(String, Vec<u8>)> = commit
-            .events
+        let encoded_events: Vec<(String, Vec<u8>)> = events
             .iter()
             .map(|e| {
                 (
@@ -338,7 +344,7 @@ impl Store {
                     event_ids.insert(id.as_bytes(), &seq)?;
                     report.events_written += 1;
                 }
-                for delivery in &commit.deliveries {
+                for delivery in deliveries {
                     if known.contains(delivery.event_id.as_str()) {
                         continue;
                     }
