@@ -240,35 +240,33 @@ fn check_accepts_the_example_and_names_file_line_column_on_errors() {
         "{err}"
     );
 
-    std::fs::write(
-        dir.path().join("rules/r.yaml"),
-        "- name: a\n  on: referral.new\n  channels: [log, sales-team]\n",
-    )
-    .unwrap();
-    let (ok, _, err) = run(partnerwatch()
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .env("PW_TEST_TOKEN", "x"));
+    let check_rule = |rule: &str| {
+        std::fs::write(dir.path().join("rules/r.yaml"), rule).unwrap();
+        run(partnerwatch()
+            .arg("--config")
+            .arg(&config)
+            .arg("check")
+            .env("PW_TEST_TOKEN", "x"))
+    };
+    let (ok, _, err) = check_rule("- name: a\n  on: referral.new\n  channels: [log, sales-team]\n");
     assert!(!ok);
     assert!(
         err.contains("r.yaml:3:") && err.contains("unknown channel \"sales-team\" (known: log)"),
         "{err}"
     );
 
-    std::fs::write(
-        dir.path().join("rules/r.yaml"),
-        "- name: a\n  on: referal.new\n  channels: [log]\n",
-    )
-    .unwrap();
-    let (ok, _, err) = run(partnerwatch()
-        .arg("--config")
-        .arg(&config)
-        .arg("check")
-        .env("PW_TEST_TOKEN", "x"));
+    let (ok, _, err) = check_rule("- name: a\n  on: referal.new\n  channels: [log]\n");
     assert!(!ok);
     assert!(
         err.contains("r.yaml:2:") && err.contains("matches no event kind"),
+        "{err}"
+    );
+
+    let (ok, _, err) =
+        check_rule("- name: a\n  on: referral.new\n  channels: [log]\n  when: record.x > 1\n");
+    assert!(!ok);
+    assert!(
+        err.contains("r.yaml:4:") && err.contains("`when` is not supported"),
         "{err}"
     );
 }

@@ -10,10 +10,12 @@ use serde_json::json;
 
 #[tokio::test]
 async fn source_follows_every_page_of_250_records_in_7_pages() {
-    let sim = common::sim(250, 40).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::write_config(dir.path(), &sim, "");
-    let pipeline = common::pipeline(&path, &common::clock());
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(250, 40).await;
 
     let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
 
@@ -47,10 +49,9 @@ async fn source_follows_every_page_of_250_records_in_7_pages() {
 
 #[tokio::test]
 async fn second_sweep_yields_exactly_the_expected_events() {
-    let sim = common::sim(60, 25).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::write_config(dir.path(), &sim, "");
-    let pipeline = common::pipeline(&path, &common::clock());
+    let common::Fixture {
+        sim, dir, pipeline, ..
+    } = common::fixture(60, 25).await;
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
     pipeline.deliver().await.unwrap();
     let files_before = common::files(&dir.path().join("inbox")).len();
@@ -128,10 +129,12 @@ async fn second_sweep_yields_exactly_the_expected_events() {
 
 #[tokio::test]
 async fn failed_page_yields_no_events_and_no_removals() {
-    let sim = common::sim(100, 20).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::write_config(dir.path(), &sim, "");
-    let pipeline = common::pipeline(&path, &common::clock());
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(100, 20).await;
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
     pipeline.deliver().await.unwrap();
     let events_before = pipeline.store.events().unwrap().len();
@@ -218,10 +221,12 @@ async fn failed_page_yields_no_events_and_no_removals() {
 
 #[tokio::test]
 async fn throttled_page_is_retried_within_the_sweep() {
-    let sim = common::sim(50, 20).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::write_config(dir.path(), &sim, "");
-    let pipeline = common::pipeline(&path, &common::clock());
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(50, 20).await;
     sim.state().add_fault(Fault {
         page: Some(2),
         action: FaultAction::Status {
@@ -296,10 +301,12 @@ async fn wrong_token_fails_the_sweep_with_401() {
 
 #[tokio::test]
 async fn dry_run_commits_nothing() {
-    let sim = common::sim(30, 10).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = common::write_config(dir.path(), &sim, "");
-    let pipeline = common::pipeline(&path, &common::clock());
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(30, 10).await;
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
     pipeline.deliver().await.unwrap();
     let events_before = pipeline.store.events().unwrap().len();

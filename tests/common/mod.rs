@@ -90,3 +90,25 @@ pub fn files(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A simulator, a state folder with a configuration for it, and a pipeline on a manual clock.
+pub struct Fixture {
+    pub sim: Simulator,
+    pub dir: tempfile::TempDir,
+    pub clock: ManualClock,
+    pub pipeline: Pipeline,
+}
+
+pub async fn fixture(referrals: usize, page_size: usize) -> Fixture {
+    let sim = sim(referrals, page_size).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &sim, "");
+    let clock = clock();
+    let pipeline = pipeline(&path, &clock);
+    Fixture {
+        sim,
+        dir,
+        clock,
+        pipeline,
+    }
+}
