@@ -309,14 +309,16 @@ fn sweep(base_url: &str, state: &Path) {
         http: Default::default(),
         history_versions: partnerwatch::store::DEFAULT_HISTORY_VERSIONS,
     };
-    let assets = Assets::shipped(&Default::default()).unwrap_or_else(|_| Assets {
-        templates: partnerwatch::templates::Templates::from_sources(
-            Path::new("templates"),
-            Vec::new(),
-        )
-        .unwrap(),
-        rules: Default::default(),
-    });
+    let assets =
+        Assets::shipped(&Default::default(), &jiff::tz::TimeZone::UTC).unwrap_or_else(|_| Assets {
+            templates: partnerwatch::templates::Templates::from_sources(
+                Path::new("templates"),
+                Vec::new(),
+                &jiff::tz::TimeZone::UTC,
+            )
+            .unwrap(),
+            rules: Default::default(),
+        });
     let clock = Arc::new(partnerwatch::clock::ManualClock::new(
         "2026-11-23T08:00:00Z".parse().unwrap(),
     ));

@@ -33,15 +33,18 @@ pub struct Assets {
 impl Assets {
     /// Loads the folders named by the configuration.
     pub fn from_config(config: &Config) -> Result<Assets, ConfigError> {
-        let templates = Templates::load_dir(&config.templates_dir)?;
+        let templates = Templates::load_dir(&config.templates_dir, &config.timezone)?;
         let rules = RuleSet::load_dir(&config.rules_dir, &config.channels, &templates)?;
         Ok(Assets { templates, rules })
     }
 
     /// The rules and templates shipped inside the binary, checked against `channels`.
-    pub fn shipped(channels: &BTreeMap<String, ChannelConfig>) -> Result<Assets, ConfigError> {
+    pub fn shipped(
+        channels: &BTreeMap<String, ChannelConfig>,
+        tz: &jiff::tz::TimeZone,
+    ) -> Result<Assets, ConfigError> {
         let templates =
-            Templates::from_sources(Path::new("templates"), crate::shipped::templates())?;
+            Templates::from_sources(Path::new("templates"), crate::shipped::templates(), tz)?;
         let rules = RuleSet::from_sources(crate::shipped::rules(), channels, &templates)?;
         Ok(Assets { templates, rules })
     }

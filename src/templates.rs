@@ -1,16 +1,22 @@
 //! Message templates: handlebars in strict mode, loaded from the `templates` folder (or the
-//! set shipped inside the binary). A template named `referral_new.text.hbs` is the plain-text
-//! form of the `referral_new` template. Templates see the event as JSON: `kind`, `record`,
-//! `previous`, `changes`, `data`, `entity_id`, `detected_at`.
+//! set shipped inside the binary). `referral_new.text.hbs` is the plain-text form of the
+//! `referral_new` template and the one every template must have; `NAME.html.hbs` (email),
+//! `NAME.telegram.hbs` and `NAME.teams.hbs` (an Adaptive Card) are optional richer forms.
+//! Where a channel's form is missing, its message is built from the text form with the
+//! escaping of its format, so that quotes, newlines, `<script>`, Markdown and emoji in any
+//! field never break or inject into a message.
 //!
-//! Plain text is rendered without escaping; formats that need escaping (HTML, Adaptive Card
-//! JSON) get their own registry with the matching escape function when those channels come.
+//! Templates see the event as JSON: `kind`, `record`, `previous`, `changes`, `data`,
+//! `entity_id`, `detected_at`; helpers: `date`, `relative`, `money`, `json`.
 //! Must never: fail to produce a message at delivery time — see [`Templates::render_or_fallback`].
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use handlebars::Handlebars;
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
+};
+use serde_json::{json, Value};
 
 use crate::config::{ConfigError, Located};
 use crate::model::{Event, Message};
@@ -18,40 +24,94 @@ use crate::model::{Event, Message};
 /// The output format a channel needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// Plain text: console, inbox files, webhook `text`.
+    /// Plain text: console, inbox files, webhooks.
     Text,
+    /// Email: HTML with a plain-text alternative.
+    Html,
+    /// Telegram's HTML parse mode.
+    Telegram,
+    /// A Microsoft Teams Adaptive Card (JSON).
+    Teams,
 }
 
 impl Format {
+    pub const ALL: [Format; 4] = [Format::Text, Format::Html, Format::Telegram, Format::Teams];
+
     pub fn suffix(self) -> &'static str {
         match self {
             Format::Text => "text",
+            Format::Html => "html",
+            Format::Telegram => "telegram",
+            Format::Teams => "teams",
         }
     }
+
+    fn parse(s: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.suffix() == s)
+    }
 }
+
+/// Telegram's limit for one message.
+pub const TELEGRAM_LIMIT: usize = 4096;
+/// Teams rejects cards over 28 KB; the card is kept under this many bytes of JSON.
+pub const TEAMS_CARD_LIMIT: usize = 26 * 1024;
 
 /// The loaded templates.
 #[derive(Debug)]
 pub struct Templates {
+    /// Plain text (no escaping).
     text: Handlebars<'static>,
+    /// HTML and Telegram HTML (HTML escaping).
+    html: Handlebars<'static>,
+    /// Adaptive Card JSON (JSON string escaping).
+    json: Handlebars<'static>,
     names: BTreeSet<String>,
     origin: PathBuf,
 }
 
+fn registry(escape: fn(&str) -> String, tz: &jiff::tz::TimeZone) -> Handlebars<'static> {
+    let mut h = Handlebars::new();
+    h.set_strict_mode(true);
+    h.register_escape_fn(escape);
+    helpers::register(&mut h, tz.clone());
+    h
+}
+
+/// Escapes text for the inside of a JSON string.
+pub fn json_escape(s: &str) -> String {
+    let quoted = serde_json::to_string(s).expect("strings serialize");
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// Escapes text for HTML (and Telegram's HTML parse mode).
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 impl Templates {
-    fn empty(origin: PathBuf) -> Self {
-        let mut text = Handlebars::new();
-        text.set_strict_mode(true);
-        text.register_escape_fn(handlebars::no_escape);
+    fn empty(origin: PathBuf, tz: &jiff::tz::TimeZone) -> Self {
         Self {
-            text,
+            text: registry(handlebars::no_escape, tz),
+            html: registry(html_escape, tz),
+            json: registry(json_escape, tz),
             names: BTreeSet::new(),
             origin,
         }
     }
 
     /// Loads every `NAME.FORMAT.hbs` file of `dir`.
-    pub fn load_dir(dir: &Path) -> Result<Templates, ConfigError> {
+    pub fn load_dir(dir: &Path, tz: &jiff::tz::TimeZone) -> Result<Templates, ConfigError> {
         let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
             path: dir.to_path_buf(),
             source,
@@ -65,15 +125,16 @@ impl Templates {
             .into_iter()
             .map(|path| crate::config::read_file(&path).map(|text| (path, text)))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::from_sources(dir, sources)
+        Self::from_sources(dir, sources, tz)
     }
 
     /// Builds templates from (file name, text) pairs.
     pub fn from_sources(
         origin: &Path,
         sources: impl IntoIterator<Item = (PathBuf, String)>,
+        tz: &jiff::tz::TimeZone,
     ) -> Result<Templates, ConfigError> {
-        let mut t = Self::empty(origin.to_path_buf());
+        let mut t = Self::empty(origin.to_path_buf(), tz);
         let mut errors = Vec::new();
         for (path, text) in sources {
             let file_name = path
@@ -83,25 +144,30 @@ impl Templates {
             let Some(stem) = file_name.strip_suffix(".hbs") else {
                 continue;
             };
+            let at_start = |message: String| Located {
+                file: path.clone(),
+                line: 1,
+                column: 1,
+                message,
+            };
             let Some((name, format)) = stem.rsplit_once('.') else {
-                errors.push(Located {
-                    file: path.clone(),
-                    line: 1,
-                    column: 1,
-                    message: format!("template file names are NAME.FORMAT.hbs (e.g. referral_new.text.hbs), not {file_name:?}"),
-                });
+                errors.push(at_start(format!(
+                    "template file names are NAME.FORMAT.hbs (e.g. referral_new.text.hbs), not {file_name:?}"
+                )));
                 continue;
             };
-            if format != Format::Text.suffix() {
-                errors.push(Located {
-                    file: path.clone(),
-                    line: 1,
-                    column: 1,
-                    message: format!("unknown template format {format:?}: this version renders \"text\" templates"),
-                });
+            let Some(format) = Format::parse(format) else {
+                errors.push(at_start(format!(
+                    "unknown template format {format:?}: use text, html, telegram or teams"
+                )));
                 continue;
-            }
-            if let Err(e) = t.text.register_template_string(stem, &text) {
+            };
+            let registry = match format {
+                Format::Text => &mut t.text,
+                Format::Html | Format::Telegram => &mut t.html,
+                Format::Teams => &mut t.json,
+            };
+            if let Err(e) = registry.register_template_string(stem, &text) {
                 let (line, column) = e.pos().unwrap_or((1, 1));
                 errors.push(Located {
                     file: path.clone(),
@@ -111,7 +177,25 @@ impl Templates {
                 });
                 continue;
             }
-            t.names.insert(name.to_string());
+            if format == Format::Text {
+                t.names.insert(name.to_string());
+            }
+        }
+        for name in t
+            .html
+            .get_templates()
+            .keys()
+            .chain(t.json.get_templates().keys())
+        {
+            let base = name.rsplit_once('.').map_or(name.as_str(), |(b, _)| b);
+            if !t.names.contains(base) {
+                errors.push(Located {
+                    file: origin.join(format!("{name}.hbs")),
+                    line: 1,
+                    column: 1,
+                    message: format!("{name}.hbs has no {base}.text.hbs beside it: every template needs a text form"),
+                });
+            }
         }
         match errors.len() {
             0 => Ok(t),
@@ -125,9 +209,9 @@ impl Templates {
         &self.origin
     }
 
-    pub fn has(&self, name: &str, format: Format) -> bool {
-        self.text
-            .has_template(&format!("{name}.{}", format.suffix()))
+    /// Whether `name` exists (its text form; the other forms derive from it if missing).
+    pub fn has(&self, name: &str) -> bool {
+        self.names.contains(name)
     }
 
     /// Template names (without format).
@@ -135,23 +219,80 @@ impl Templates {
         self.names.iter().map(String::as_str)
     }
 
-    /// Renders `name` in `format` for `event`.
-    pub fn render(&self, name: &str, format: Format, event: &Event) -> Result<Message, String> {
-        let key = format!("{name}.{}", format.suffix());
-        let body = self.text.render(&key, event).map_err(|e| {
+    fn render_in(
+        registry: &Handlebars<'static>,
+        key: &str,
+        event: &Event,
+    ) -> Result<String, String> {
+        registry.render(key, event).map_err(|e| {
             let mut msg = e.reason().to_string();
             if let Some(line) = e.line_no {
                 msg = format!("line {line}: {msg}");
             }
             format!("template {key}: {msg}")
-        })?;
-        let title = body
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or(event.kind.as_str())
-            .to_string();
-        Ok(Message { title, body })
+        })
+    }
+
+    /// Renders `name` in `format` for `event`.
+    pub fn render(&self, name: &str, format: Format, event: &Event) -> Result<Message, String> {
+        let text = Self::render_in(&self.text, &format!("{name}.text"), event)?;
+        let (title, rest) = split_title(&text, event);
+        let own = format!("{name}.{}", format.suffix());
+        match format {
+            Format::Text => Ok(Message {
+                title,
+                body: text,
+                text: None,
+            }),
+            Format::Html => {
+                let html = if self.html.has_template(&own) {
+                    Self::render_in(&self.html, &own, event)?
+                } else {
+                    html_from_text(&title, &rest)
+                };
+                Ok(Message {
+                    title,
+                    body: html,
+                    text: Some(text),
+                })
+            }
+            Format::Telegram => {
+                let body = if self.html.has_template(&own) {
+                    Self::render_in(&self.html, &own, event)?
+                } else {
+                    telegram_from_text(&title, &rest)
+                };
+                Ok(Message {
+                    title,
+                    body,
+                    text: None,
+                })
+            }
+            Format::Teams => {
+                let card = if self.json.has_template(&own) {
+                    let raw = Self::render_in(&self.json, &own, event)?;
+                    serde_json::from_str::<Value>(&raw)
+                        .map_err(|e| format!("template {own}: the card is not JSON: {e}"))?
+                } else {
+                    card_from_text(&title, &rest)
+                };
+                let body = serde_json::to_string(&card).expect("cards serialize");
+                if body.len() > TEAMS_CARD_LIMIT {
+                    let body = serde_json::to_string(&card_from_text(&title, &rest))
+                        .expect("cards serialize");
+                    return Ok(Message {
+                        title,
+                        body,
+                        text: None,
+                    });
+                }
+                Ok(Message {
+                    title,
+                    body,
+                    text: None,
+                })
+            }
+        }
     }
 
     /// Renders, and if the template fails on this event (a field it needs is missing), still
@@ -160,11 +301,317 @@ impl Templates {
         self.render(name, format, event).unwrap_or_else(|err| {
             tracing::warn!(event = %event.id, kind = %event.kind, error = %err, "template failed; sending the fallback message");
             let title = format!("partnerwatch: {} for {}", event.kind, event.entity_id);
-            let body = format!(
-                "{title}\n\n(The template {name:?} could not render this event: {err}. Run `partnerwatch check`.)\n\n{}",
+            let rest = format!(
+                "(The template {name:?} could not render this event: {err}. Run `partnerwatch check`.)\n\n{}",
                 serde_json::to_string_pretty(&event.record).unwrap_or_default()
             );
-            Message { title, body }
+            let text = format!("{title}\n\n{rest}");
+            match format {
+                Format::Text => Message { title, body: text, text: None },
+                Format::Html => Message { body: html_from_text(&title, &rest), title, text: Some(text) },
+                Format::Telegram => Message { body: telegram_from_text(&title, &rest), title, text: None },
+                Format::Teams => Message { body: card_from_text(&title, &rest).to_string(), title, text: None },
+            }
         })
+    }
+}
+
+/// The first non-empty line (the title) and the rest of a text message.
+fn split_title(text: &str, event: &Event) -> (String, String) {
+    let trimmed = text.trim_start();
+    match trimmed.split_once('\n') {
+        Some((first, rest)) if !first.trim().is_empty() => {
+            (first.trim().to_string(), rest.trim().to_string())
+        }
+        _ if !trimmed.trim().is_empty() => (trimmed.trim().to_string(), String::new()),
+        _ => (event.kind.as_str().to_string(), String::new()),
+    }
+}
+
+fn truncate_chars(s: &str, max: usize) -> (&str, usize) {
+    match s.char_indices().nth(max) {
+        None => (s, 0),
+        Some((at, _)) => (&s[..at], s[at..].chars().count()),
+    }
+}
+
+/// An email body: the text, escaped, as paragraphs.
+pub fn html_from_text(title: &str, rest: &str) -> String {
+    let paragraphs: String = rest
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            format!(
+                "<p style=\"margin:0 0 12px 0\">{}</p>",
+                html_escape(p.trim()).replace('\n', "<br>")
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px;color:#222\"><h2 style=\"font-size:18px;margin:0 0 12px 0\">{}</h2>{paragraphs}<p style=\"color:#888;font-size:12px\">Sent by partnerwatch</p></body></html>",
+        html_escape(title)
+    )
+}
+
+/// A Telegram message in HTML parse mode, within the 4096-character limit.
+pub fn telegram_from_text(title: &str, rest: &str) -> String {
+    let head = format!("<b>{}</b>\n", html_escape(title));
+    let mut budget = TELEGRAM_LIMIT.saturating_sub(head.chars().count() + 40);
+    loop {
+        let (kept, cut) = truncate_chars(rest, budget);
+        let mut body = html_escape(kept);
+        if cut > 0 {
+            body.push_str(&format!("\n… ({cut} more characters)"));
+        }
+        let message = format!("{head}{body}");
+        if message.chars().count() <= TELEGRAM_LIMIT || budget == 0 {
+            return message;
+        }
+        budget = budget * 9 / 10;
+    }
+}
+
+/// A generic Adaptive Card (version 1.4) from a title and text, under the Teams size limit.
+pub fn card_from_text(title: &str, rest: &str) -> Value {
+    let card = |body: &str| {
+        json!({
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": "1.4",
+            "body": [
+                { "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true },
+                { "type": "TextBlock", "text": body, "wrap": true }
+            ]
+        })
+    };
+    let mut budget = rest.chars().count();
+    loop {
+        let (kept, cut) = truncate_chars(rest, budget);
+        let body = if cut > 0 {
+            format!("{kept}\n… ({cut} more characters)")
+        } else {
+            kept.to_string()
+        };
+        let c = card(&body);
+        if c.to_string().len() <= TEAMS_CARD_LIMIT || budget == 0 {
+            return c;
+        }
+        budget = budget * 9 / 10;
+    }
+}
+
+/// Template helpers.
+mod helpers {
+    use super::*;
+
+    pub fn register(h: &mut Handlebars<'static>, tz: jiff::tz::TimeZone) {
+        let tz_date = tz.clone();
+        // {{date record.createdDateTime}} → "Mon 23 Nov 2026 09:00 CET" in the configured zone.
+        h.register_helper(
+            "date",
+            Box::new(
+                move |h: &Helper,
+                      _: &Handlebars,
+                      _: &Context,
+                      _: &mut RenderContext,
+                      out: &mut dyn Output|
+                      -> HelperResult {
+                    let text = param_str(h, 0)?;
+                    let rendered = match text.parse::<jiff::Timestamp>() {
+                        Ok(t) => t
+                            .to_zoned(tz_date.clone())
+                            .strftime("%a %d %b %Y %H:%M %Z")
+                            .to_string(),
+                        Err(_) => text,
+                    };
+                    out.write(&rendered)?;
+                    Ok(())
+                },
+            ),
+        );
+        // {{relative data.deadline detected_at}} → "in 2 days" / "3 hours ago".
+        h.register_helper(
+            "relative",
+            Box::new(
+                |h: &Helper,
+                 _: &Handlebars,
+                 _: &Context,
+                 _: &mut RenderContext,
+                 out: &mut dyn Output|
+                 -> HelperResult {
+                    let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
+                    let rendered = match (
+                        when.parse::<jiff::Timestamp>(),
+                        now.parse::<jiff::Timestamp>(),
+                    ) {
+                        (Ok(w), Ok(n)) => relative(w.duration_since(n)),
+                        _ => when,
+                    };
+                    out.write(&rendered)?;
+                    Ok(())
+                },
+            ),
+        );
+        // {{money record.details.dealValue record.details.currency}} → "185,000 USD".
+        h.register_helper(
+            "money",
+            Box::new(
+                |h: &Helper,
+                 _: &Handlebars,
+                 _: &Context,
+                 _: &mut RenderContext,
+                 out: &mut dyn Output|
+                 -> HelperResult {
+                    let amount = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+                    let currency = h
+                        .param(1)
+                        .and_then(|p| p.value().as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    out.write(&money(&amount, &currency))?;
+                    Ok(())
+                },
+            ),
+        );
+        // {{json value}} → the value as compact JSON (escaped by the template's format).
+        h.register_helper(
+            "json",
+            Box::new(
+                |h: &Helper,
+                 _: &Handlebars,
+                 _: &Context,
+                 _: &mut RenderContext,
+                 out: &mut dyn Output|
+                 -> HelperResult {
+                    let v = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+                    let s = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    out.write(&s)?;
+                    Ok(())
+                },
+            ),
+        );
+    }
+
+    fn param_str(h: &Helper, i: usize) -> Result<String, RenderErrorReason> {
+        let p = h
+            .param(i)
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex("helper", i))?;
+        Ok(match p.value() {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+    }
+
+    pub fn relative(d: jiff::SignedDuration) -> String {
+        let secs = d.as_secs();
+        let abs = secs.unsigned_abs();
+        let (n, unit) = match abs {
+            0..=89 => return "now".into(),
+            90..=3569 => ((abs + 30) / 60, "minute"),
+            3570..=129_599 => ((abs + 1800) / 3600, "hour"),
+            _ => ((abs + 43_200) / 86_400, "day"),
+        };
+        let unit = if n == 1 {
+            unit.to_string()
+        } else {
+            format!("{unit}s")
+        };
+        if secs >= 0 {
+            format!("in {n} {unit}")
+        } else {
+            format!("{n} {unit} ago")
+        }
+    }
+
+    pub fn money(amount: &Value, currency: &str) -> String {
+        let Some(n) = amount.as_f64() else {
+            return format!("{} {currency}", amount.as_str().unwrap_or("?"))
+                .trim()
+                .to_string();
+        };
+        let whole = n.trunc().abs() as u64;
+        let cents = ((n.abs() - n.abs().trunc()) * 100.0).round() as u64;
+        let digits = whole.to_string();
+        let mut grouped = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(c);
+        }
+        let sign = if n < 0.0 { "-" } else { "" };
+        let frac = if cents > 0 {
+            format!(".{cents:02}")
+        } else {
+            String::new()
+        };
+        format!("{sign}{grouped}{frac} {currency}")
+            .trim()
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers_format_money_and_relative_time() {
+        assert_eq!(helpers::money(&json!(185000), "USD"), "185,000 USD");
+        assert_eq!(helpers::money(&json!(1234.5), "EUR"), "1,234.50 EUR");
+        assert_eq!(helpers::money(&json!(999), ""), "999");
+        assert_eq!(
+            helpers::relative(jiff::SignedDuration::from_hours(48)),
+            "in 2 days"
+        );
+        assert_eq!(
+            helpers::relative(jiff::SignedDuration::from_hours(-3)),
+            "3 hours ago"
+        );
+        assert_eq!(
+            helpers::relative(jiff::SignedDuration::from_hours(1)),
+            "in 1 hour"
+        );
+    }
+
+    #[test]
+    fn hostile_text_stays_text_in_every_format() {
+        let title = "O'Brien \"<b>\" & <script>alert(1)</script> 🎉";
+        let rest = "line one\n\n**markdown** [x](http://e)\nline </b>";
+        let html = html_from_text(title, rest);
+        assert!(
+            !html.contains("<script>") && html.contains("&lt;script&gt;") && html.contains("&amp;")
+        );
+        let tg = telegram_from_text(title, rest);
+        assert!(
+            tg.starts_with("<b>O&#39;Brien &quot;&lt;b&gt;&quot;"),
+            "{tg}"
+        );
+        assert_eq!(tg.matches("<b>").count(), 1);
+        assert_eq!(tg.matches("</b>").count(), 1);
+        let card = card_from_text(title, rest);
+        assert_eq!(card["body"][0]["text"], title);
+        assert_eq!(card["version"], "1.4");
+    }
+
+    #[test]
+    fn long_messages_respect_channel_limits() {
+        let rest = "<&>".repeat(5000);
+        let tg = telegram_from_text("t", &rest);
+        assert!(
+            tg.chars().count() <= TELEGRAM_LIMIT,
+            "{}",
+            tg.chars().count()
+        );
+        assert!(tg.contains("more characters"));
+        let card = card_from_text("t", &"x".repeat(100_000));
+        assert!(card.to_string().len() <= TEAMS_CARD_LIMIT);
+        assert!(card["body"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("more characters)"));
     }
 }

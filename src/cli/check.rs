@@ -163,22 +163,28 @@ mod tests {
     /// template renders it.
     #[test]
     fn shipped_templates_render_samples_of_every_referral_kind() {
-        let templates =
-            Templates::from_sources(Path::new("templates"), crate::shipped::templates()).unwrap();
+        let templates = Templates::from_sources(
+            Path::new("templates"),
+            crate::shipped::templates(),
+            &jiff::tz::TimeZone::UTC,
+        )
+        .unwrap();
         let kinds = EventKind::ALL
             .iter()
             .filter(|k| k.as_str().starts_with("referral."));
         for kind in kinds {
             let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
             assert_eq!(event.kind, *kind);
-            let message = templates
-                .render(&kind.default_template(), Format::Text, &event)
-                .unwrap();
-            assert!(
-                message.body.contains(&event.entity_id),
-                "{kind}: {}",
-                message.body
-            );
+            for format in Format::ALL {
+                let message = templates
+                    .render(&kind.default_template(), format, &event)
+                    .unwrap();
+                assert!(
+                    message.body.contains(&event.entity_id),
+                    "{kind} {format:?}: {}",
+                    message.body
+                );
+            }
         }
     }
 }

@@ -45,7 +45,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the simulator")?;
     let config = demo_config(&args.dir, &sim)?;
     let inbox = args.dir.join("inbox");
-    let assets = Assets::shipped(&config.channels)?;
+    let assets = Assets::shipped(&config.channels, &config.timezone)?;
     let pipeline = Pipeline::build(config, assets, Arc::new(clock.clone()))?;
     let source = &pipeline.sources[0];
 

@@ -11,8 +11,11 @@ use super::EventKind;
 pub struct Message {
     /// One line that says what happened (email subject, card title, file name hint).
     pub title: String,
-    /// The whole message in the channel's format.
+    /// The whole message in the channel's format (text, HTML, Telegram HTML, card JSON).
     pub body: String,
+    /// The plain-text alternative, where the format has one (email).
+    #[serde(default)]
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

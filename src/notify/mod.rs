@@ -3,8 +3,11 @@
 //! (perhaps after a `Retry-After`), or failed for good — and never logs its secret URL or token.
 
 pub mod console;
+pub mod email;
 pub mod inbox;
 pub mod outbox;
+pub mod teams;
+pub mod telegram;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -34,6 +37,9 @@ pub enum Channel {
     Console(console::Console),
     Inbox(inbox::Inbox),
     Webhook(webhook::Webhook),
+    Teams(teams::Teams),
+    Email(email::Email),
+    Telegram(telegram::Telegram),
 }
 
 impl Channel {
@@ -46,13 +52,27 @@ impl Channel {
         Ok(match config {
             ChannelConfig::Console {} => Channel::Console(console::Console),
             ChannelConfig::Inbox { dir } => Channel::Inbox(inbox::Inbox::new(dir.0.clone().into())),
-            ChannelConfig::Webhook { url } => Channel::Webhook(webhook::Webhook::new(url.clone(), http.clone())),
-            other => {
-                return Err(ConfigError::Invalid(format!(
-                    "channel {name:?}: type {} is not available in this version of partnerwatch yet (available: console, inbox, webhook)",
-                    other.type_name()
-                )))
+            ChannelConfig::Webhook { url } => {
+                teams::check_url(name, "url", url)?;
+                Channel::Webhook(webhook::Webhook::new(url.clone(), http.clone()))
             }
+            ChannelConfig::Teams { webhook_url } => {
+                Channel::Teams(teams::Teams::new(name, webhook_url.clone(), http.clone())?)
+            }
+            ChannelConfig::Email { smtp_url, from, to } => {
+                let to: Vec<String> = to.iter().map(|t| t.0.clone()).collect();
+                Channel::Email(email::Email::new(name, smtp_url.clone(), from, &to)?)
+            }
+            ChannelConfig::Telegram {
+                bot_token,
+                chat_id,
+                api_url,
+            } => Channel::Telegram(telegram::Telegram::new(
+                name,
+                bot_token.clone(),
+                chat_id,
+                api_url.as_deref(),
+            )?),
         })
     }
 
@@ -61,13 +81,23 @@ impl Channel {
             Channel::Console(c) => c.send(delivery),
             Channel::Inbox(c) => c.send(delivery).await,
             Channel::Webhook(c) => c.send(delivery, event).await,
+            Channel::Teams(c) => c.send(delivery).await,
+            Channel::Email(c) => c.send(delivery).await,
+            Channel::Telegram(c) => c.send(delivery).await,
         }
     }
 }
 
 /// The format a channel's messages are rendered in.
-pub fn format_for(_config: &ChannelConfig) -> Format {
-    Format::Text
+pub fn format_for(config: &ChannelConfig) -> Format {
+    match config {
+        ChannelConfig::Console {} | ChannelConfig::Inbox { .. } | ChannelConfig::Webhook { .. } => {
+            Format::Text
+        }
+        ChannelConfig::Email { .. } => Format::Html,
+        ChannelConfig::Telegram { .. } => Format::Telegram,
+        ChannelConfig::Teams { .. } => Format::Teams,
+    }
 }
 
 /// Builds every configured channel.

@@ -320,35 +320,36 @@ fn compile(
         }
     }
 
-    // Every template this rule will render must exist in the format of each of its channels.
-    for channel in def
-        .channels
-        .value
-        .iter()
-        .filter_map(|c| channels.get(&c.value))
-    {
-        let format = format_for(channel);
-        match &def.template {
-            Some(t) => {
-                if !templates.has(&t.value, format) {
-                    errors.push(Located::at(
-                        file,
-                        t,
-                        format!("rule {name:?}: template {:?} has no {} form in {} (expected {}.{}.hbs)", t.value, format.suffix(), templates.origin().display(), t.value, format.suffix()),
-                    ));
-                }
+    // Every template this rule will render must exist (its text form; the channels' forms
+    // derive from it where they have none of their own).
+    match &def.template {
+        Some(t) => {
+            if !templates.has(&t.value) {
+                errors.push(Located::at(
+                    file,
+                    t,
+                    format!(
+                        "rule {name:?}: no template {:?} in {} (expected {}.text.hbs)",
+                        t.value,
+                        templates.origin().display(),
+                        t.value
+                    ),
+                ));
             }
-            None => {
-                for kind in &kinds {
-                    let t = kind.default_template();
-                    if !templates.has(&t, format) {
-                        errors.push(Located::at(
-                            file,
-                            &def.on,
-                            format!("rule {name:?}: no template for {kind}: add {t}.{}.hbs to {} or set `template`", format.suffix(), templates.origin().display()),
-                        ));
-                    }
-                }
+        }
+        None => {
+            let mut missing: Vec<String> = kinds
+                .iter()
+                .map(|k| k.default_template())
+                .filter(|t| !templates.has(t))
+                .collect();
+            missing.sort();
+            for t in missing {
+                errors.push(Located::at(
+                    file,
+                    &def.on,
+                    format!("rule {name:?}: no template for {}: add {t}.text.hbs to {} or set `template`", t.replace('_', "."), templates.origin().display()),
+                ));
             }
         }
     }

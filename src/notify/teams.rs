@@ -1,0 +1,67 @@
+//! The `teams` channel: a Microsoft Teams Workflows webhook ("Post to a channel when a webhook
+//! request is received"). Office 365 connector webhooks are retired; Workflows take an Adaptive
+//! Card in a message envelope and answer 202 Accepted. The webhook URL carries its own
+//! signature: it is a secret and never appears in an error.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::SendOutcome;
+use crate::config::{ConfigError, Secret};
+use crate::model::Delivery;
+use crate::templates::card_from_text;
+
+#[derive(Debug)]
+pub struct Teams {
+    url: Secret,
+    http: reqwest::Client,
+}
+
+impl Teams {
+    pub fn new(name: &str, url: Secret, http: reqwest::Client) -> Result<Self, ConfigError> {
+        check_url(name, "webhook_url", &url)?;
+        Ok(Self { url, http })
+    }
+
+    /// The request body: the card of the message in the Workflows envelope.
+    pub fn payload(d: &Delivery) -> Value {
+        let card = serde_json::from_str::<Value>(&d.message.body)
+            .ok()
+            .filter(|c| c.get("type").and_then(Value::as_str) == Some("AdaptiveCard"))
+            .unwrap_or_else(|| card_from_text(&d.message.title, &d.message.body));
+        json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": card
+            }]
+        })
+    }
+
+    pub async fn send(&self, d: &Delivery) -> SendOutcome {
+        let response = self
+            .http
+            .post(self.url.expose())
+            .timeout(Duration::from_secs(30))
+            .json(&Self::payload(d))
+            .send()
+            .await;
+        super::webhook::classify(response, &self.url).await
+    }
+}
+
+/// A webhook URL must be https; plain http is accepted only on this machine (tests, proxies).
+pub fn check_url(name: &str, key: &str, url: &Secret) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(url.expose())
+        .map_err(|e| ConfigError::Invalid(format!("channel {name:?}: {key} is not a URL ({e})")))?;
+    let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if local => Ok(()),
+        other => Err(ConfigError::Invalid(format!(
+            "channel {name:?}: {key} must be an https URL (it is {other}://…)"
+        ))),
+    }
+}
