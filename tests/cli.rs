@@ -332,3 +332,85 @@ fn run_polls_on_schedule_and_stops_cleanly_on_sigterm() {
     assert!(exit.success(), "{stderr}");
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 }
+
+#[test]
+fn rules_test_render_outbox_and_channels_test() {
+    let (_rt, sim) = sim_runtime(10, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    // A second channel that can never be reached (nothing listens on port 9 here), tried once.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "channels:\n",
+            "channels:\n  down: { type: webhook, url: \"http://127.0.0.1:9/hook\" }\n",
+        )
+        .replace(
+            "delivery:\n  backoff: 10ms\n",
+            "delivery:\n  backoff: 10ms\n  max_attempts: 1\n",
+        );
+    std::fs::write(&config, text).unwrap();
+    std::fs::write(
+        dir.path().join("rules/all.yaml"),
+        "- name: everything\n  on: referral.*\n  channels: [inbox, down]\n  template: any\n",
+    )
+    .unwrap();
+    let pw = |args: &[&str]| run(partnerwatch().arg("--config").arg(&config).args(args));
+
+    assert!(pw(&["poll"]).0);
+    sim.state().add_referrals(1);
+    let (ok, out, err) = pw(&["poll"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("delivered 1 message(s), 1 dead-lettered"),
+        "{out}"
+    );
+
+    // The dead delivery is listed, and can be queued again.
+    let (ok, out, _) = pw(&["outbox", "--dead"]);
+    assert!(ok);
+    assert!(out.contains("outbox: 0 pending, 1 dead, 1 sent"), "{out}");
+    let dead_line = out.lines().find(|l| l.contains("dead ")).unwrap();
+    assert!(
+        dead_line.contains("referral.new") && dead_line.contains("down"),
+        "{out}"
+    );
+    let id = dead_line.split_whitespace().next().unwrap().to_string();
+    let (ok, out, _) = pw(&["outbox", "--retry", &id]);
+    assert!(ok && out.contains("is queued again"), "{out}");
+    let (_, out, _) = pw(&["outbox", "--pending"]);
+    assert!(out.contains("outbox: 1 pending, 0 dead, 1 sent"), "{out}");
+    let (ok, _, err) = pw(&["outbox", "--retry", "999999"]);
+    assert!(!ok && err.contains("no delivery 999999"), "{err}");
+
+    // rules test and render on a stored event.
+    let (_, out, _) = pw(&["events", "--json", "--kind", "referral.new"]);
+    let event_file = dir.path().join("event.json");
+    std::fs::write(&event_file, out.lines().next().unwrap()).unwrap();
+    let ev = event_file.to_str().unwrap();
+    let (ok, out, err) = pw(&["rules", "test", "everything", "--event", ev]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("matches this referral.new event")
+            && out.contains("── inbox (inbox, template any)"),
+        "{out}"
+    );
+    let (ok, _, err) = pw(&["rules", "test", "nope", "--event", ev]);
+    assert!(
+        !ok && err.contains("no rule named \"nope\" (known: everything)"),
+        "{err}"
+    );
+    let (ok, out, err) = pw(&["render", "any", "--event", ev, "--channel", "teams"]);
+    assert!(ok, "{err}");
+    let card: serde_json::Value = serde_json::from_str(&out).expect("teams rendering is a card");
+    assert_eq!(card["type"], "AdaptiveCard");
+
+    // channels test sends for real.
+    let (ok, out, _) = pw(&["channels", "test", "inbox"]);
+    assert!(ok && out.starts_with("inbox: delivered (wrote "), "{out}");
+    let (ok, out, _) = pw(&["channels", "test", "down"]);
+    assert!(
+        !ok && out.starts_with("down: not delivered, worth retrying"),
+        "{out}"
+    );
+}

@@ -8,6 +8,7 @@ mod inspect;
 mod poll;
 mod run;
 mod simulate;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,16 @@ pub enum Command {
     /// Validates the configuration, rules and templates (rendering every template against a
     /// sample event); exits 1 with file:line:column on any error.
     Check,
+    /// Tests rules against events.
+    #[command(subcommand)]
+    Rules(tools::RulesCommand),
+    /// Renders one template for an event, as a channel type would get it.
+    Render(tools::RenderArgs),
+    /// Tests channels.
+    #[command(subcommand)]
+    Channels(tools::ChannelsCommand),
+    /// Inspects the outbox and puts dead deliveries back in the queue.
+    Outbox(tools::OutboxArgs),
     /// Lists detected events from the state folder.
     Events(inspect::EventsArgs),
     /// Every stored version of one record, with a field diff between consecutive versions.
@@ -112,6 +123,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run => run::run(&cli.config).await,
         Command::Poll(args) => poll::poll(&cli.config, args).await,
         Command::Check => check::check(&cli.config),
+        Command::Rules(c) => tools::rules(&cli.config, c),
+        Command::Render(args) => tools::render(&cli.config, args),
+        Command::Channels(c) => tools::channels(&cli.config, c).await,
+        Command::Outbox(args) => tools::outbox(&cli.config, args),
         Command::Events(args) => inspect::events(&cli.config, args),
         Command::History(args) => inspect::history(&cli.config, args),
         Command::Simulate(args) => simulate::simulate(args).await,
