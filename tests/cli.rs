@@ -263,10 +263,18 @@ fn check_accepts_the_example_and_names_file_line_column_on_errors() {
     );
 
     let (ok, _, err) =
-        check_rule("- name: a\n  on: referral.new\n  channels: [log]\n  when: record.x > 1\n");
+        check_rule("- name: a\n  on: referral.new\n  channels: [log]\n  when: recrod.x > 1\n");
     assert!(!ok);
     assert!(
-        err.contains("r.yaml:4:") && err.contains("`when` is not supported"),
+        err.contains("r.yaml:4:") && err.contains("unknown variable recrod"),
+        "{err}"
+    );
+
+    let (ok, _, err) =
+        check_rule("- name: a\n  on: referral.new\n  channels: [log]\n  throttle: 24h\n");
+    assert!(!ok);
+    assert!(
+        err.contains("r.yaml:4:") && err.contains("`throttle` is not supported"),
         "{err}"
     );
 }

@@ -325,3 +325,43 @@ async fn dry_run_commits_nothing() {
         "the dry run did not use up the news"
     );
 }
+
+#[tokio::test]
+async fn when_condition_selects_the_events_a_rule_sends() {
+    let common::Fixture {
+        sim, dir, clock, ..
+    } = common::fixture(5, 10).await;
+    std::fs::write(
+        dir.path().join("rules/all.yaml"),
+        "- name: big-deals\n  on: referral.new\n  when: 'has(record.details.dealValue) && record.details.dealValue >= 100000 && record.direction == \"Incoming\"'\n  channels: [inbox]\n  template: any\n",
+    )
+    .unwrap();
+    let pipeline = common::pipeline(&dir.path().join("partnerwatch.yaml"), &clock);
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    let big = {
+        let mut s = sim.state();
+        let ids = s.add_referrals(3);
+        s.patch_referral(
+            &ids[0],
+            &json!({"details": {"dealValue": 500}, "direction": "Incoming"}),
+        );
+        s.patch_referral(
+            &ids[1],
+            &json!({"details": {"dealValue": 250000}, "direction": "Incoming"}),
+        );
+        s.patch_referral(&ids[2], &json!({"details": null, "direction": "Incoming"}));
+        ids[1].clone()
+    };
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    assert_eq!(report.count(EventKind::ReferralNew), 3);
+    let bodies: Vec<&str> = report.deliveries.iter().map(|d| d.rule.as_str()).collect();
+    assert_eq!(
+        report.deliveries.len(),
+        1,
+        "only the big deal passes `when`: {bodies:?}"
+    );
+    assert_eq!(
+        report.deliveries[0].message.body.lines().next().unwrap(),
+        format!("referral.new {big}")
+    );
+}

@@ -107,6 +107,11 @@ pub fn rules(config_path: &Path, command: RulesCommand) -> anyhow::Result<ExitCo
             "the rule is disabled".to_string()
         } else if !r.kinds.contains(&event.kind) {
             format!("its `on` does not include {}", event.kind)
+        } else if let Some(w) = r.when.as_ref().filter(|w| w.eval(&event) != Ok(true)) {
+            match w.eval(&event) {
+                Ok(_) => format!("`when: {}` is false for it", w.source()),
+                Err(e) => format!("`when: {}` cannot be evaluated on it: {e}", w.source()),
+            }
         } else {
             format!(
                 "the event's threshold is not in its `before` ({:?})",

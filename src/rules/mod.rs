@@ -3,9 +3,11 @@
 //! A rule's `on` (one kind, a list, or globs such as `referral.*`) is resolved against the
 //! known event kinds when the rule is loaded, so a typo is an error, not a silent no-match.
 //!
-//! Keys this version does not implement yet (`when`, `throttle`, `group`,
+//! Keys this version does not implement yet (`throttle`, `group`,
 //! `quiet_hours`) are refused with a clear error rather than ignored: a rule that silently
 //! sends more than its author wrote is worse than one that does not load.
+
+pub mod condition;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -39,7 +41,7 @@ struct RuleDef {
     #[serde(default)]
     enabled: Option<bool>,
     #[serde(default)]
-    when: Option<Spanned<serde_json::Value>>,
+    when: Option<Spanned<String>>,
     #[serde(default)]
     before: Option<Spanned<Vec<Every>>>,
     #[serde(default)]
@@ -59,6 +61,8 @@ pub struct Rule {
     /// The template it names; `None` means the event kind's default.
     pub template: Option<String>,
     pub enabled: bool,
+    /// `when:` — the CEL condition, if any.
+    pub when: Option<condition::Condition>,
     /// `before:` — reminder thresholds (seconds) for `referral.expiring`; `None` means the defaults.
     pub before: Option<Vec<u64>>,
     pub file: PathBuf,
@@ -74,9 +78,17 @@ impl Rule {
                 .data
                 .get("threshold_secs")
                 .and_then(serde_json::Value::as_u64);
-            return threshold.is_some_and(|t| self.thresholds().contains(&t));
+            if !threshold.is_some_and(|t| self.thresholds().contains(&t)) {
+                return false;
+            }
         }
-        true
+        match &self.when {
+            None => true,
+            Some(c) => c.eval(event).unwrap_or_else(|error| {
+                tracing::warn!(rule = %self.name, event = %event.id, %error, "`when` cannot be evaluated on this event; not sending (guard fields with has())");
+                false
+            }),
+        }
     }
 
     /// The reminder thresholds this rule asks for, in seconds.
@@ -219,7 +231,6 @@ fn compile(
 ) -> Result<Rule, Vec<Located>> {
     let mut errors = Vec::new();
     let not_yet = [
-        ("when", &def.when),
         ("throttle", &def.throttle),
         ("group", &def.group),
         ("quiet_hours", &def.quiet_hours),
@@ -353,6 +364,16 @@ fn compile(
             }
         }
     }
+    let when = match &def.when {
+        None => None,
+        Some(w) => match condition::Condition::compile(&w.value) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.push(Located::at(file, w, format!("rule {name:?}: `when` {e}")));
+                None
+            }
+        },
+    };
     if let Some(before) = &def.before {
         if !kinds.contains(&EventKind::ReferralExpiring) {
             errors.push(Located::at(file, before, format!("rule {name:?}: `before` only applies to referral.expiring, which `on` does not include")));
@@ -370,6 +391,7 @@ fn compile(
         channels: def.channels.value.into_iter().map(|c| c.value).collect(),
         template: def.template.map(|t| t.value),
         enabled: def.enabled.unwrap_or(true),
+        when,
         before: def
             .before
             .map(|b| b.value.iter().map(|d| d.as_duration().as_secs()).collect()),
