@@ -18,7 +18,7 @@ use crate::http::Http;
 use crate::model::{Delivery, Event, EventKind};
 use crate::notify::outbox::{self, DeliveryReport};
 use crate::notify::{self, Channel};
-use crate::rules::RuleSet;
+use crate::rules::{PlanContext, RuleSet};
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
 use crate::store::{CommitReport, Store, StoreError};
 use crate::templates::Templates;
@@ -140,7 +140,7 @@ impl Pipeline {
         // the clock and then by the API) is not announced again.
         let mut events = events;
         events.retain(|e| !self.store.has_event(&e.id).unwrap_or(false));
-        let deliveries = self.plan(&events, now);
+        let (deliveries, throttle_marks) = self.plan(&events, now);
         let mut report = PollReport {
             source: dataset,
             baseline,
@@ -154,6 +154,7 @@ impl Pipeline {
         if !dry_run {
             let mut commit = outcome.commit;
             commit.expiry = expiry_updates;
+            commit.throttle = throttle_marks;
             commit.completed_at = Some(now);
             report.commit = Some(self.store.commit_sweep(
                 &commit,
@@ -226,15 +227,25 @@ impl Pipeline {
         Ok((events, encoded))
     }
 
-    fn plan(&self, events: &[Event], now: Timestamp) -> Vec<Delivery> {
-        events
+    /// The deliveries the events ask for, and the throttle marks they set.
+    fn plan(&self, events: &[Event], now: Timestamp) -> (Vec<Delivery>, Vec<(String, Timestamp)>) {
+        let store = &self.store;
+        let last_sent = |key: &str| store.throttle_mark(key).ok().flatten();
+        let mut ctx = PlanContext {
+            now,
+            tz: &self.config.timezone,
+            last_sent: &last_sent,
+            marks: BTreeMap::new(),
+        };
+        let deliveries = events
             .iter()
             .flat_map(|e| {
                 self.assets
                     .rules
-                    .plan(e, &self.assets.templates, &self.config.channels, now)
+                    .plan(e, &self.assets.templates, &self.config.channels, &mut ctx)
             })
-            .collect()
+            .collect();
+        (deliveries, ctx.marks.into_iter().collect())
     }
 
     /// Sends what is due in the outbox.

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::PollAll;
+
 use std::collections::BTreeSet;
 
 use partnerwatch::model::EventKind;
@@ -364,4 +366,70 @@ async fn when_condition_selects_the_events_a_rule_sends() {
         report.deliveries[0].message.body.lines().next().unwrap(),
         format!("referral.new {big}")
     );
+}
+
+#[tokio::test]
+async fn throttle_sends_once_per_rule_and_record_per_window_even_across_restarts() {
+    let common::Fixture {
+        sim, dir, clock, ..
+    } = common::fixture(5, 10).await;
+    std::fs::write(dir.path().join("rules/all.yaml"), "- name: changes\n  on: referral.changed\n  throttle: 24h\n  channels: [inbox]\n  template: any\n").unwrap();
+    let path = dir.path().join("partnerwatch.yaml");
+    let id = sim.state().referrals()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    common::pipeline(&path, &clock).poll_all().await;
+    let mut sent = Vec::new();
+    for (step, hours) in [(1, 1), (2, 1), (3, 22), (4, 2)] {
+        sim.state()
+            .patch_referral(&id, &json!({"details": {"dealValue": step * 1000}}));
+        clock.advance(jiff::SignedDuration::from_hours(hours));
+        // A new pipeline every time: the throttle survives restarts.
+        let p = common::pipeline(&path, &clock);
+        let report = p.poll(&p.sources[0], false).await.unwrap();
+        assert_eq!(report.count(EventKind::ReferralChanged), 1);
+        sent.push(report.deliveries.len());
+    }
+    assert_eq!(
+        sent,
+        vec![1, 0, 0, 1],
+        "the first message; then 1 h and 23 h after it: throttled; 25 h after it: sent"
+    );
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_messages_until_the_window_ends_in_local_time() {
+    let common::Fixture {
+        sim, dir, clock, ..
+    } = common::fixture(5, 10).await;
+    let path = dir.path().join("partnerwatch.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "state_dir: ./state\n",
+        "state_dir: ./state\ntimezone: Europe/Berlin\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::write(dir.path().join("rules/all.yaml"), "- name: night\n  on: referral.new\n  quiet_hours: \"20:00-07:00\"\n  channels: [inbox]\n  template: any\n").unwrap();
+    // 21:30 in Berlin.
+    clock.set("2026-11-23T20:30:00Z".parse().unwrap());
+    let p = common::pipeline(&path, &clock);
+    p.poll(&p.sources[0], false).await.unwrap();
+    sim.state().add_referrals(1);
+    let report = p.poll(&p.sources[0], false).await.unwrap();
+    assert_eq!(report.deliveries.len(), 1);
+    assert_eq!(
+        report.deliveries[0].next_attempt_at,
+        "2026-11-24T06:00:00Z".parse().unwrap(),
+        "07:00 in Berlin"
+    );
+    assert_eq!(p.deliver().await.unwrap().sent, 0, "held during the night");
+    clock.set("2026-11-24T05:59:00Z".parse().unwrap());
+    assert_eq!(p.deliver().await.unwrap().sent, 0);
+    clock.set("2026-11-24T06:00:00Z".parse().unwrap());
+    assert_eq!(
+        p.deliver().await.unwrap().sent,
+        1,
+        "released at the end of the window, not dropped"
+    );
+    assert_eq!(common::files(&dir.path().join("inbox")).len(), 1);
 }

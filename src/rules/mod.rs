@@ -8,6 +8,7 @@
 //! sends more than its author wrote is worse than one that does not load.
 
 pub mod condition;
+pub mod quiet;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,11 +46,11 @@ struct RuleDef {
     #[serde(default)]
     before: Option<Spanned<Vec<Every>>>,
     #[serde(default)]
-    throttle: Option<Spanned<serde_json::Value>>,
+    throttle: Option<Spanned<Every>>,
     #[serde(default)]
     group: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
-    quiet_hours: Option<Spanned<serde_json::Value>>,
+    quiet_hours: Option<Spanned<String>>,
 }
 
 /// A loaded rule.
@@ -61,6 +62,10 @@ pub struct Rule {
     /// The template it names; `None` means the event kind's default.
     pub template: Option<String>,
     pub enabled: bool,
+    /// `throttle:` — at most one message per rule and record per this window.
+    pub throttle: Option<std::time::Duration>,
+    /// `quiet_hours:` — messages created inside are held until the window ends.
+    pub quiet_hours: Option<quiet::QuietHours>,
     /// `when:` — the CEL condition, if any.
     pub when: Option<condition::Condition>,
     /// `before:` — reminder thresholds (seconds) for `referral.expiring`; `None` means the defaults.
@@ -186,16 +191,37 @@ impl RuleSet {
         self.rules.iter().find(|r| r.name == name)
     }
 
-    /// The deliveries one event asks for: one per matching rule and channel, rendered now.
+    /// The deliveries one event asks for: one per matching rule and channel, rendered now,
+    /// less what a rule's `throttle` suppresses, held until the end of its `quiet_hours`.
     pub fn plan(
         &self,
         event: &Event,
         templates: &Templates,
         channels: &BTreeMap<String, ChannelConfig>,
-        now: Timestamp,
+        ctx: &mut PlanContext<'_>,
     ) -> Vec<Delivery> {
+        let now = ctx.now;
         let mut out = Vec::new();
         for rule in self.rules.iter().filter(|r| r.matches(event)) {
+            if let Some(window) = rule.throttle {
+                let key = format!("{}\u{0}{}", rule.name, event.entity_id);
+                let last = ctx
+                    .marks
+                    .get(&key)
+                    .copied()
+                    .or_else(|| (ctx.last_sent)(&key));
+                let window =
+                    jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
+                if last.is_some_and(|last| now.duration_since(last) < window) {
+                    tracing::debug!(rule = %rule.name, entity = %event.entity_id, kind = %event.kind, "throttled");
+                    continue;
+                }
+                ctx.marks.insert(key, now);
+            }
+            let due = rule
+                .quiet_hours
+                .and_then(|q| q.release(now, ctx.tz))
+                .unwrap_or(now);
             let template = rule.template_for(event.kind);
             for channel in &rule.channels {
                 let Some(config) = channels.get(channel) else {
@@ -212,7 +238,7 @@ impl RuleSet {
                     status: DeliveryStatus::Pending,
                     attempts: 0,
                     created_at: now,
-                    next_attempt_at: now,
+                    next_attempt_at: due,
                     last_error: None,
                     sent_at: None,
                 });
@@ -220,6 +246,17 @@ impl RuleSet {
         }
         out
     }
+}
+
+/// What planning needs beyond the rules: the time, the time zone, and the throttle marks
+/// (the store's, and those set while planning this sweep).
+pub struct PlanContext<'a> {
+    pub now: Timestamp,
+    pub tz: &'a jiff::tz::TimeZone,
+    /// When a rule last sent about a record (key: rule, NUL, entity id).
+    pub last_sent: &'a dyn Fn(&str) -> Option<Timestamp>,
+    /// Marks set while planning, to be committed with the deliveries.
+    pub marks: BTreeMap<String, Timestamp>,
 }
 
 fn compile(
@@ -230,11 +267,7 @@ fn compile(
     names: &mut BTreeMap<String, (PathBuf, u64)>,
 ) -> Result<Rule, Vec<Located>> {
     let mut errors = Vec::new();
-    let not_yet = [
-        ("throttle", &def.throttle),
-        ("group", &def.group),
-        ("quiet_hours", &def.quiet_hours),
-    ];
+    let not_yet = [("group", &def.group)];
     for (key, value) in not_yet {
         if let Some(v) = value {
             errors.push(Located::at(
@@ -364,6 +397,20 @@ fn compile(
             }
         }
     }
+    let quiet_hours = match &def.quiet_hours {
+        None => None,
+        Some(q) => match q.value.parse::<quiet::QuietHours>() {
+            Ok(q) => Some(q),
+            Err(e) => {
+                errors.push(Located::at(
+                    file,
+                    q,
+                    format!("rule {name:?}: quiet_hours {e}"),
+                ));
+                None
+            }
+        },
+    };
     let when = match &def.when {
         None => None,
         Some(w) => match condition::Condition::compile(&w.value) {
@@ -392,6 +439,8 @@ fn compile(
         template: def.template.map(|t| t.value),
         enabled: def.enabled.unwrap_or(true),
         when,
+        throttle: def.throttle.map(|t| t.value.as_duration()),
+        quiet_hours,
         before: def
             .before
             .map(|b| b.value.iter().map(|d| d.as_duration().as_secs()).collect()),

@@ -90,6 +90,8 @@ pub struct SweepCommit {
     pub index: Vec<(u16, Vec<u8>)>,
     /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
+    /// Throttle marks set by this sweep's deliveries: (rule NUL entity, when).
+    pub throttle: Vec<(String, Timestamp)>,
     /// Entries of the expiry clock: (referral id, new state as JSON, or removal).
     pub expiry: Vec<(String, Option<Vec<u8>>)>,
     pub completed_at: Option<Timestamp>,
@@ -354,6 +356,12 @@ impl Store {
                     outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
                     report.deliveries_written += 1;
                 }
+                for (key, at) in &commit.throttle {
+                    meta.insert(
+                        format!("throttle/{key}").as_bytes(),
+                        at.to_string().as_bytes(),
+                    )?;
+                }
                 if let Some(at) = commit.completed_at {
                     let key = format!("baseline/{}", commit.dataset);
                     if meta.get(key.as_bytes())?.is_none() {
@@ -373,6 +381,11 @@ impl Store {
         self.trim_history(&history, &ids, self.history_versions)?;
         self.db.flush()?;
         Ok(report)
+    }
+
+    /// When a rule last sent about a record (see [`crate::rules::PlanContext`]).
+    pub fn throttle_mark(&self, key: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.meta_time(&format!("throttle/{key}"))
     }
 
     /// Every entry of the expiry clock: (referral id, state as JSON).

@@ -112,3 +112,17 @@ pub async fn fixture(referrals: usize, page_size: usize) -> Fixture {
         pipeline,
     }
 }
+
+/// Polls every source once (the baseline, in most tests).
+#[allow(async_fn_in_trait)]
+pub trait PollAll {
+    async fn poll_all(&self);
+}
+
+impl PollAll for Pipeline {
+    async fn poll_all(&self) {
+        for source in &self.sources {
+            self.poll(source, false).await.unwrap();
+        }
+    }
+}
