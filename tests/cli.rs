@@ -271,10 +271,10 @@ fn check_accepts_the_example_and_names_file_line_column_on_errors() {
     );
 
     let (ok, _, err) =
-        check_rule("- name: a\n  on: referral.new\n  channels: [log]\n  group: 10m\n");
+        check_rule("- name: a\n  on: referral.new\n  channels: [log]\n  quiet_hours: late\n");
     assert!(!ok);
     assert!(
-        err.contains("r.yaml:4:") && err.contains("`group` is not supported"),
+        err.contains("r.yaml:4:") && err.contains("quiet_hours \"late\" is not a window"),
         "{err}"
     );
 }

@@ -433,3 +433,34 @@ async fn quiet_hours_hold_messages_until_the_window_ends_in_local_time() {
     );
     assert_eq!(common::files(&dir.path().join("inbox")).len(), 1);
 }
+
+#[tokio::test]
+async fn grouped_rule_sends_the_events_of_its_window_as_one_message() {
+    let common::Fixture {
+        sim, dir, clock, ..
+    } = common::fixture(5, 10).await;
+    std::fs::write(dir.path().join("rules/all.yaml"), "- name: digestish\n  on: referral.new\n  group: 10m\n  channels: [inbox]\n  template: any\n").unwrap();
+    let p = common::pipeline(&dir.path().join("partnerwatch.yaml"), &clock);
+    p.poll_all().await;
+    sim.state().add_referrals(2);
+    p.poll_all().await;
+    clock.advance(jiff::SignedDuration::from_mins(4));
+    sim.state().add_referrals(1);
+    p.poll_all().await;
+    assert_eq!(
+        p.deliver().await.unwrap().sent,
+        0,
+        "the group waits for its window"
+    );
+
+    clock.advance(jiff::SignedDuration::from_mins(6));
+    let report = p.deliver().await.unwrap();
+    assert_eq!(report.sent, 3, "all three deliveries went out");
+    let inbox = dir.path().join("inbox");
+    let files = common::files(&inbox);
+    assert_eq!(files.len(), 1, "as one message: {files:?}");
+    let text = std::fs::read_to_string(inbox.join(&files[0])).unwrap();
+    assert!(text.starts_with("3 updates (rule digestish)"), "{text}");
+    assert_eq!(text.matches("referral.new ").count(), 3, "{text}");
+    assert_eq!(p.deliver().await.unwrap().sent, 0);
+}

@@ -220,6 +220,7 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
         next_attempt_at: now,
         last_error: None,
         sent_at: None,
+        group: None,
     };
     match channel.send(&delivery, None).await {
         SendOutcome::Delivered(answer) => {

@@ -44,4 +44,8 @@ pub struct Delivery {
     pub last_error: Option<String>,
     #[serde(default)]
     pub sent_at: Option<Timestamp>,
+    /// Deliveries with the same group key (rule and channel, for a rule with `group`) wait
+    /// together and go out as one message.
+    #[serde(default)]
+    pub group: Option<String>,
 }

@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod email;
+pub mod group;
 pub mod inbox;
 pub mod outbox;
 pub mod teams;
@@ -74,6 +75,16 @@ impl Channel {
                 api_url.as_deref(),
             )?),
         })
+    }
+
+    /// The format this channel's messages are in.
+    pub fn format(&self) -> Format {
+        match self {
+            Channel::Console(_) | Channel::Inbox(_) | Channel::Webhook(_) => Format::Text,
+            Channel::Email(_) => Format::Html,
+            Channel::Telegram(_) => Format::Telegram,
+            Channel::Teams(_) => Format::Teams,
+        }
     }
 
     pub async fn send(&self, delivery: &Delivery, event: Option<&Event>) -> SendOutcome {

@@ -30,7 +30,11 @@ impl DeliveryReport {
     }
 }
 
-/// Sends every pending delivery that is due, one task per channel.
+/// What is sent in one go: one delivery, or the waiting members of a group.
+type Unit = Vec<Delivery>;
+
+/// Sends every pending delivery that is due, one task per channel. A group goes out when its
+/// first member is due, with every member waiting by then.
 pub async fn deliver_due(
     store: &Store,
     channels: &Arc<BTreeMap<String, Channel>>,
@@ -38,11 +42,26 @@ pub async fn deliver_due(
     clock: &SharedClock,
 ) -> Result<DeliveryReport, StoreError> {
     let now = clock.now();
-    let mut queues: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-    for d in store.deliveries(Some(DeliveryStatus::Pending))? {
-        if d.next_attempt_at <= now {
-            queues.entry(d.channel.clone()).or_default().push(d);
+    let pending = store.deliveries(Some(DeliveryStatus::Pending))?;
+    let mut groups: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
+    for d in &pending {
+        if let Some(key) = &d.group {
+            groups.entry(key.as_str()).or_default().push(d);
         }
+    }
+    let mut queues: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
+    for d in &pending {
+        if d.next_attempt_at > now {
+            continue;
+        }
+        let unit = match &d.group {
+            None => vec![d.clone()],
+            Some(key) => match groups.remove(key.as_str()) {
+                Some(members) => members.into_iter().cloned().collect(),
+                None => continue,
+            },
+        };
+        queues.entry(d.channel.clone()).or_default().push(unit);
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (channel, queue) in queues {
@@ -61,58 +80,85 @@ pub async fn deliver_due(
     Ok(report)
 }
 
+/// Sends one channel's units in order; stops at the first that must wait for a retry, so the
+/// channel's messages keep their order.
 async fn deliver_queue(
     store: &Store,
     channels: &BTreeMap<String, Channel>,
     channel_name: &str,
-    queue: Vec<Delivery>,
+    queue: Vec<Unit>,
     config: &DeliveryConfig,
     clock: &SharedClock,
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
     let Some(channel) = channels.get(channel_name) else {
-        for mut d in queue {
-            d.status = DeliveryStatus::Dead;
-            d.last_error = Some(format!("channel {channel_name:?} is no longer configured"));
-            store.update_delivery(&d)?;
-            report.dead += 1;
-        }
-        return Ok(report);
-    };
-    for mut d in queue {
-        let event = store.event(&d.event_id)?;
-        let outcome = channel.send(&d, event.as_ref()).await;
-        d.attempts += 1;
-        let now = clock.now();
-        match outcome {
-            SendOutcome::Delivered(detail) => {
-                d.status = DeliveryStatus::Sent;
-                d.sent_at = Some(now);
-                d.last_error = None;
-                tracing::debug!(delivery = d.id, channel = channel_name, %detail, "delivered");
-                report.sent += 1;
-            }
-            SendOutcome::Retry { after, error } if d.attempts < config.max_attempts => {
-                let wait =
-                    after.unwrap_or_else(|| backoff(config.backoff.as_duration(), d.attempts));
-                d.next_attempt_at = now
-                    .saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
-                    .unwrap_or(Timestamp::MAX);
-                tracing::warn!(delivery = d.id, channel = channel_name, attempt = d.attempts, retry_in_s = wait.as_secs(), %error, "delivery failed; will retry");
-                d.last_error = Some(error);
-                report.retrying += 1;
-                store.update_delivery(&d)?;
-                // Later messages of this channel wait too, so they keep their order.
-                break;
-            }
-            SendOutcome::Retry { error, .. } | SendOutcome::Failed(error) => {
+        for members in queue {
+            for mut d in members {
                 d.status = DeliveryStatus::Dead;
-                tracing::error!(delivery = d.id, channel = channel_name, attempts = d.attempts, %error, "delivery dead-lettered; `partnerwatch outbox --dead` lists it");
-                d.last_error = Some(error);
+                d.last_error = Some(format!("channel {channel_name:?} is no longer configured"));
+                store.update_delivery(&d)?;
                 report.dead += 1;
             }
         }
-        store.update_delivery(&d)?;
+        return Ok(report);
+    };
+    for mut members in queue {
+        while !members.is_empty() {
+            let (message, n) = if members.len() == 1 {
+                (members[0].message.clone(), 1)
+            } else {
+                super::group::combine(channel.format(), &members)
+            };
+            let mut sending = members[0].clone();
+            sending.message = message;
+            let event = store.event(&sending.event_id)?;
+            let outcome = channel.send(&sending, event.as_ref()).await;
+            let now = clock.now();
+            let attempts = members[..n].iter().map(|d| d.attempts).max().unwrap_or(0) + 1;
+            let retry_at = match &outcome {
+                SendOutcome::Retry { after, .. } if attempts < config.max_attempts => {
+                    let wait =
+                        after.unwrap_or_else(|| backoff(config.backoff.as_duration(), attempts));
+                    Some((
+                        wait,
+                        now.saturating_add(
+                            SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX),
+                        )
+                        .unwrap_or(Timestamp::MAX),
+                    ))
+                }
+                _ => None,
+            };
+            for mut d in members.drain(..n) {
+                d.attempts += 1;
+                match (&outcome, retry_at) {
+                    (SendOutcome::Delivered(detail), _) => {
+                        d.status = DeliveryStatus::Sent;
+                        d.sent_at = Some(now);
+                        d.last_error = None;
+                        tracing::debug!(delivery = d.id, channel = channel_name, %detail, "delivered");
+                        report.sent += 1;
+                    }
+                    (SendOutcome::Retry { error, .. }, Some((wait, at))) => {
+                        d.next_attempt_at = at;
+                        tracing::warn!(delivery = d.id, channel = channel_name, attempt = d.attempts, retry_in_s = wait.as_secs(), %error, "delivery failed; will retry");
+                        d.last_error = Some(error.clone());
+                        report.retrying += 1;
+                    }
+                    (SendOutcome::Retry { error, .. } | SendOutcome::Failed(error), _) => {
+                        d.status = DeliveryStatus::Dead;
+                        tracing::error!(delivery = d.id, channel = channel_name, attempts = d.attempts, %error, "delivery dead-lettered; `partnerwatch outbox --dead` lists it");
+                        d.last_error = Some(error.clone());
+                        report.dead += 1;
+                    }
+                }
+                store.update_delivery(&d)?;
+            }
+            if retry_at.is_some() {
+                // Later messages of this channel wait too, so they keep their order.
+                return Ok(report);
+            }
+        }
     }
     Ok(report)
 }

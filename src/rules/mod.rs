@@ -3,8 +3,7 @@
 //! A rule's `on` (one kind, a list, or globs such as `referral.*`) is resolved against the
 //! known event kinds when the rule is loaded, so a typo is an error, not a silent no-match.
 //!
-//! Keys this version does not implement yet (`throttle`, `group`,
-//! `quiet_hours`) are refused with a clear error rather than ignored: a rule that silently
+//! Unknown keys are refused with a clear error rather than ignored: a rule that silently
 //! sends more than its author wrote is worse than one that does not load.
 
 pub mod condition;
@@ -48,7 +47,7 @@ struct RuleDef {
     #[serde(default)]
     throttle: Option<Spanned<Every>>,
     #[serde(default)]
-    group: Option<Spanned<serde_json::Value>>,
+    group: Option<Spanned<Every>>,
     #[serde(default)]
     quiet_hours: Option<Spanned<String>>,
 }
@@ -64,6 +63,8 @@ pub struct Rule {
     pub enabled: bool,
     /// `throttle:` — at most one message per rule and record per this window.
     pub throttle: Option<std::time::Duration>,
+    /// `group:` — this rule's messages within the window go out as one.
+    pub group: Option<std::time::Duration>,
     /// `quiet_hours:` — messages created inside are held until the window ends.
     pub quiet_hours: Option<quiet::QuietHours>,
     /// `when:` — the CEL condition, if any.
@@ -218,10 +219,15 @@ impl RuleSet {
                 }
                 ctx.marks.insert(key, now);
             }
-            let due = rule
+            let mut due = rule
                 .quiet_hours
                 .and_then(|q| q.release(now, ctx.tz))
                 .unwrap_or(now);
+            if let Some(window) = rule.group {
+                let window =
+                    jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
+                due = due.saturating_add(window).unwrap_or(due);
+            }
             let template = rule.template_for(event.kind);
             for channel in &rule.channels {
                 let Some(config) = channels.get(channel) else {
@@ -241,6 +247,7 @@ impl RuleSet {
                     next_attempt_at: due,
                     last_error: None,
                     sent_at: None,
+                    group: rule.group.map(|_| format!("{}\u{0}{channel}", rule.name)),
                 });
             }
         }
@@ -267,16 +274,6 @@ fn compile(
     names: &mut BTreeMap<String, (PathBuf, u64)>,
 ) -> Result<Rule, Vec<Located>> {
     let mut errors = Vec::new();
-    let not_yet = [("group", &def.group)];
-    for (key, value) in not_yet {
-        if let Some(v) = value {
-            errors.push(Located::at(
-                file,
-                v,
-                format!("rule {:?}: `{key}` is not supported by this version of partnerwatch yet; remove it", def.name.value),
-            ));
-        }
-    }
     let name = def.name.value.clone();
     if name.trim().is_empty() {
         errors.push(Located::at(
@@ -441,6 +438,7 @@ fn compile(
         when,
         throttle: def.throttle.map(|t| t.value.as_duration()),
         quiet_hours,
+        group: def.group.map(|g| g.value.as_duration()),
         before: def
             .before
             .map(|b| b.value.iter().map(|d| d.as_duration().as_secs()).collect()),
