@@ -301,6 +301,7 @@ fn sweep(base_url: &str, state: &Path) {
             base_url: EnvString(base_url.to_string()),
             every: Every(std::time::Duration::from_secs(300)),
             filter: None,
+            failing_after: 3,
         }),
         channels: Default::default(),
         rules_dir: PathBuf::from("rules"),

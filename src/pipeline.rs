@@ -20,7 +20,7 @@ use crate::notify::outbox::{self, DeliveryReport};
 use crate::notify::{self, Channel};
 use crate::rules::{PlanContext, RuleSet};
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
-use crate::store::{CommitReport, Store, StoreError};
+use crate::store::{CommitReport, Store, StoreError, SweepCommit};
 use crate::templates::Templates;
 
 /// Rules and templates, from the configured folders or from the set shipped in the binary.
@@ -115,8 +115,66 @@ impl Pipeline {
     }
 
     /// Sweeps one source and commits what changed, with the deliveries it asks for. With
-    /// `dry_run` nothing is written. A failed sweep returns the error and changes nothing.
+    /// `dry_run` nothing is written. A failed sweep returns the error and changes nothing but
+    /// the source's failure count: after `failing_after` failures in a row it raises
+    /// `system.source_failing`, and the next complete sweep `system.source_recovered`.
     pub async fn poll(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
+        let result = self.sweep(source, dry_run).await;
+        if !dry_run {
+            if let Err(e) = self.note_health(source, result.as_ref().err()) {
+                tracing::error!(source = source.name(), error = %e, "cannot record the source's health");
+            }
+        }
+        result
+    }
+
+    /// Counts failed sweeps per source and raises the `system.*` events about them.
+    fn note_health(&self, source: &Source, error: Option<&SourceError>) -> Result<(), StoreError> {
+        let name = source.name();
+        let key = format!("failures/{name}");
+        let (count, since) = self
+            .store
+            .meta(&key)?
+            .and_then(|v| {
+                std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|s| s.split_once(' '))
+                    .and_then(|(c, t)| Some((c.parse::<u32>().ok()?, t.parse::<Timestamp>().ok()?)))
+            })
+            .map_or((0, None), |(c, t)| (c, Some(t)));
+        let now = self.clock.now();
+        let threshold = source.failing_after().max(1);
+        let (event, meta) = match error {
+            Some(e) => {
+                let since = since.unwrap_or(now);
+                let count = count + 1;
+                tracing::warn!(source = name, failures = count, error = %e, "sweep failed; nothing was changed");
+                let event = (count == threshold).then(|| {
+                    detect::system::source_failing(name, count, since, &e.to_string(), now)
+                });
+                (event, Some(format!("{count} {since}").into_bytes()))
+            }
+            None if count == 0 => return Ok(()),
+            None => {
+                let event = (count >= threshold).then(|| {
+                    detect::system::source_recovered(name, count, since.unwrap_or(now), now)
+                });
+                (event, None)
+            }
+        };
+        let events: Vec<Event> = event.into_iter().collect();
+        let (deliveries, throttle) = self.plan(&events, now);
+        let commit = SweepCommit {
+            dataset: name.to_string(),
+            meta: vec![(key, meta)],
+            throttle,
+            ..Default::default()
+        };
+        self.store.commit_sweep(&commit, &events, &deliveries)?;
+        Ok(())
+    }
+
+    async fn sweep(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
         let dataset = source.name();
         let baseline = self.store.baseline_at(dataset)?.is_none();
         let keep = match source {
@@ -248,15 +306,45 @@ impl Pipeline {
         (deliveries, ctx.marks.into_iter().collect())
     }
 
-    /// Sends what is due in the outbox.
+    /// Sends what is due in the outbox. Dead letters become `system.delivery_dead` events
+    /// (not for messages that were themselves about dead letters), whose messages are sent in
+    /// the same call.
     pub async fn deliver(&self) -> anyhow::Result<DeliveryReport> {
-        Ok(outbox::deliver_due(
+        let mut report = outbox::deliver_due(
             &self.store,
             &self.channels,
             &self.config.delivery,
             &self.clock,
         )
-        .await?)
+        .await?;
+        let now = self.clock.now();
+        let events: Vec<Event> = report
+            .dead_letters
+            .iter()
+            .filter(|d| d.kind != EventKind::SystemDeliveryDead)
+            .map(|d| detect::system::delivery_dead(d, now))
+            .collect();
+        if !events.is_empty() {
+            let (deliveries, throttle) = self.plan(&events, now);
+            let commit = SweepCommit {
+                dataset: "partnerwatch".into(),
+                throttle,
+                ..Default::default()
+            };
+            self.store.commit_sweep(&commit, &events, &deliveries)?;
+            let more = outbox::deliver_due(
+                &self.store,
+                &self.channels,
+                &self.config.delivery,
+                &self.clock,
+            )
+            .await?;
+            report.sent += more.sent;
+            report.retrying += more.retrying;
+            report.dead += more.dead;
+            report.dead_letters.extend(more.dead_letters);
+        }
+        Ok(report)
     }
 }
 

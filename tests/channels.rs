@@ -82,7 +82,7 @@ fn config_with_hook(
     std::fs::write(&path, text).unwrap();
     std::fs::write(
         dir.join("rules/all.yaml"),
-        "- name: everything\n  on: referral.*\n  channels: [inbox, hook]\n  template: any\n",
+        "- name: everything\n  on: referral.*\n  channels: [inbox, hook]\n  template: any\n- name: admin\n  on: system.delivery_dead\n  channels: [inbox]\n  template: any\n",
     )
     .unwrap();
     path
@@ -157,7 +157,10 @@ async fn dead_channel_is_dead_lettered_and_others_still_deliver() {
         sent += r.sent;
         clock.advance(SignedDuration::from_hours(2));
     }
-    assert_eq!(sent, 2, "both inbox messages went out");
+    assert_eq!(
+        sent, 4,
+        "both inbox messages and both dead-letter notes went out"
+    );
     let dead = pipeline
         .store
         .deliveries(Some(DeliveryStatus::Dead))
@@ -170,7 +173,16 @@ async fn dead_channel_is_dead_lettered_and_others_still_deliver() {
         6,
         "3 attempts each, no more"
     );
-    assert_eq!(common::files(&dir.path().join("inbox")).len(), 2);
+    let inbox = common::files(&dir.path().join("inbox"));
+    let dead_notes = inbox
+        .iter()
+        .filter(|f| f.ends_with("system_delivery_dead.txt"))
+        .count();
+    assert_eq!(
+        (inbox.len(), dead_notes),
+        (4, 2),
+        "two arrivals and a note on each dead letter: {inbox:?}"
+    );
 }
 
 #[tokio::test]
@@ -185,6 +197,10 @@ async fn client_error_is_not_retried() {
     pipeline.poll(&pipeline.sources[0], false).await.unwrap();
 
     let r = pipeline.deliver().await.unwrap();
-    assert_eq!((r.sent, r.dead), (1, 1));
+    assert_eq!(
+        (r.sent, r.dead),
+        (2, 1),
+        "the inbox message and the dead-letter note"
+    );
     assert_eq!(capture.bodies.lock().unwrap().len(), 1);
 }

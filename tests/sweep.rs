@@ -464,3 +464,74 @@ async fn grouped_rule_sends_the_events_of_its_window_as_one_message() {
     assert_eq!(text.matches("referral.new ").count(), 3, "{text}");
     assert_eq!(p.deliver().await.unwrap().sent, 0);
 }
+
+#[tokio::test]
+async fn failing_source_raises_system_events_once_and_recovery_once() {
+    let common::Fixture {
+        sim, dir, clock, ..
+    } = common::fixture(10, 5).await;
+    std::fs::write(
+        dir.path().join("rules/all.yaml"),
+        "- name: admin\n  on: system.*\n  channels: [inbox]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("templates/system_source_failing.text.hbs"),
+        "failing {{data.source}} {{data.failures}}\n{{data.error}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path()
+            .join("templates/system_source_recovered.text.hbs"),
+        "recovered {{data.source}} after {{data.failures}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("templates/system_delivery_dead.text.hbs"),
+        "dead {{data.channel}}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("templates/system_auth_failed.text.hbs"),
+        "auth\n",
+    )
+    .unwrap();
+    let p = common::pipeline(&dir.path().join("partnerwatch.yaml"), &clock);
+    p.poll_all().await;
+    sim.state().add_fault(Fault {
+        page: Some(2),
+        action: FaultAction::Status {
+            status: 503,
+            retry_after: None,
+        },
+        times: 1000,
+    });
+    let mut kinds = Vec::new();
+    for _ in 0..5 {
+        clock.advance(jiff::SignedDuration::from_mins(5));
+        assert!(p.poll(&p.sources[0], false).await.is_err());
+        p.deliver().await.unwrap();
+        kinds.push(common::files(&dir.path().join("inbox")).len());
+    }
+    assert_eq!(
+        kinds,
+        vec![0, 0, 1, 1, 1],
+        "raised once, at the third failure in a row"
+    );
+    sim.state().clear_faults();
+    p.poll(&p.sources[0], false).await.unwrap();
+    p.poll(&p.sources[0], false).await.unwrap();
+    p.deliver().await.unwrap();
+    let inbox = dir.path().join("inbox");
+    let files = common::files(&inbox);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let failing = std::fs::read_to_string(inbox.join(&files[0])).unwrap();
+    assert!(
+        failing.starts_with("failing referrals 3\nreferrals page 2: the server answered 503"),
+        "{failing}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(inbox.join(&files[1])).unwrap(),
+        "recovered referrals after 5\n"
+    );
+}

@@ -102,6 +102,49 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
     use crate::detect::{expiry, referrals, RecordChange};
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let now: Timestamp = "2026-11-23T08:00:00Z".parse().expect("valid time");
+    let since = now - jiff::SignedDuration::from_mins(15);
+    match kind {
+        EventKind::SystemSourceFailing => {
+            return Some(crate::detect::system::source_failing(
+                "referrals",
+                3,
+                since,
+                "referrals page 2: the server answered 503 Service Unavailable",
+                now,
+            ))
+        }
+        EventKind::SystemSourceRecovered => {
+            return Some(crate::detect::system::source_recovered(
+                "referrals",
+                3,
+                since,
+                now,
+            ))
+        }
+        EventKind::SystemDeliveryDead => {
+            let d = crate::model::Delivery {
+                id: 42,
+                event_id: "e".into(),
+                kind: EventKind::ReferralNew,
+                rule: "new-referral".into(),
+                channel: "sales-teams".into(),
+                message: crate::model::Message {
+                    title: "New referral: Contoso <\"x\">".into(),
+                    body: String::new(),
+                    text: None,
+                },
+                status: crate::model::DeliveryStatus::Dead,
+                attempts: 8,
+                created_at: since,
+                next_attempt_at: now,
+                last_error: Some("404 Not Found: the workflow was deleted".into()),
+                sent_at: None,
+                group: None,
+            };
+            return Some(crate::detect::system::delivery_dead(&d, now));
+        }
+        _ => {}
+    }
     let old = crate::sim::data::new_referral(
         &mut rng,
         now - jiff::SignedDuration::from_hours(48),
@@ -169,9 +212,10 @@ mod tests {
             &jiff::tz::TimeZone::UTC,
         )
         .unwrap();
-        let kinds = EventKind::ALL
-            .iter()
-            .filter(|k| k.as_str().starts_with("referral."));
+        let kinds = EventKind::ALL.iter().filter(|k| {
+            k.as_str().starts_with("referral.")
+                || (k.as_str().starts_with("system.") && **k != EventKind::SystemAuthFailed)
+        });
         for kind in kinds {
             let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
             assert_eq!(event.kind, *kind);

@@ -149,6 +149,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             base_url: EnvString(sim.referrals_base_url()),
             every: Every(Duration::from_secs(3 * 3600)),
             filter: None,
+            failing_after: 3,
         }),
         channels,
         rules_dir: PathBuf::from("rules"),

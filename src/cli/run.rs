@@ -39,9 +39,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 continue;
             }
             next_due[i] = Instant::now() + source.every();
-            if let Err(e) = pipeline.poll(source, false).await {
-                tracing::error!(source = source.name(), error = %e, "sweep failed; nothing was changed, next try on schedule");
-            }
+            // A failed sweep changes nothing; `poll` logs it and counts it toward
+            // `system.source_failing`. The next try comes on schedule.
+            let _ = pipeline.poll(source, false).await;
         }
         deliver(&pipeline).await;
         let wake = next_due

@@ -161,6 +161,13 @@ pub struct ReferralsConfig {
     /// An OData `$filter`, e.g. `direction eq 'Incoming'`.
     #[serde(default)]
     pub filter: Option<EnvString>,
+    /// After this many failed sweeps in a row, `system.source_failing` is raised.
+    #[serde(default = "default_failing_after")]
+    pub failing_after: u32,
+}
+
+fn default_failing_after() -> u32 {
+    3
 }
 
 fn default_referrals_url() -> EnvString {

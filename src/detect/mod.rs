@@ -11,5 +11,6 @@ pub mod diff;
 pub mod expiry;
 pub mod referrals;
 pub mod sweep;
+pub mod system;
 
 pub use sweep::{RecordChange, SweepDiff, SweepOutcome};

@@ -15,11 +15,13 @@ use crate::model::{Delivery, DeliveryStatus};
 use crate::store::{Store, StoreError};
 
 /// What one pass over the outbox did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct DeliveryReport {
     pub sent: usize,
     pub retrying: usize,
     pub dead: usize,
+    /// The deliveries dead-lettered in this pass.
+    pub dead_letters: Vec<Delivery>,
 }
 
 impl DeliveryReport {
@@ -27,6 +29,7 @@ impl DeliveryReport {
         self.sent += other.sent;
         self.retrying += other.retrying;
         self.dead += other.dead;
+        self.dead_letters.extend(other.dead_letters);
     }
 }
 
@@ -98,6 +101,7 @@ async fn deliver_queue(
                 d.last_error = Some(format!("channel {channel_name:?} is no longer configured"));
                 store.update_delivery(&d)?;
                 report.dead += 1;
+                report.dead_letters.push(d);
             }
         }
         return Ok(report);
@@ -150,6 +154,7 @@ async fn deliver_queue(
                         tracing::error!(delivery = d.id, channel = channel_name, attempts = d.attempts, %error, "delivery dead-lettered; `partnerwatch outbox --dead` lists it");
                         d.last_error = Some(error.clone());
                         report.dead += 1;
+                        report.dead_letters.push(d.clone());
                     }
                 }
                 store.update_delivery(&d)?;

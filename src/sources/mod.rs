@@ -67,6 +67,13 @@ impl Source {
         }
     }
 
+    /// Failed sweeps in a row before `system.source_failing` is raised.
+    pub fn failing_after(&self) -> u32 {
+        match self {
+            Source::Referrals(s) => s.failing_after,
+        }
+    }
+
     pub fn every(&self) -> std::time::Duration {
         match self {
             Source::Referrals(s) => s.every,

@@ -25,6 +25,7 @@ pub const MAX_PAGES: u32 = 100_000;
 #[derive(Debug)]
 pub struct ReferralsSource {
     pub every: Duration,
+    pub failing_after: u32,
     endpoint: Url,
     filter: Option<String>,
     http: Http,
@@ -104,6 +105,7 @@ impl ReferralsSource {
         })?;
         Ok(Self {
             every: config.every.as_duration(),
+            failing_after: config.failing_after,
             endpoint,
             filter: config.filter.as_ref().map(|f| f.0.clone()),
             http,

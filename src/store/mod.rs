@@ -90,6 +90,8 @@ pub struct SweepCommit {
     pub index: Vec<(u16, Vec<u8>)>,
     /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
+    /// Small metadata written with the sweep: (key, value, or removal).
+    pub meta: Vec<(String, Option<Vec<u8>>)>,
     /// Throttle marks set by this sweep's deliveries: (rule NUL entity, when).
     pub throttle: Vec<(String, Timestamp)>,
     /// Entries of the expiry clock: (referral id, new state as JSON, or removal).
@@ -356,6 +358,12 @@ impl Store {
                     outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
                     report.deliveries_written += 1;
                 }
+                for (key, value) in &commit.meta {
+                    match value {
+                        Some(v) => meta.insert(key.as_bytes(), v.as_slice())?,
+                        None => meta.remove(key.as_bytes())?,
+                    };
+                }
                 for (key, at) in &commit.throttle {
                     meta.insert(
                         format!("throttle/{key}").as_bytes(),
@@ -381,6 +389,11 @@ impl Store {
         self.trim_history(&history, &ids, self.history_versions)?;
         self.db.flush()?;
         Ok(report)
+    }
+
+    /// A metadata value written by a commit's `meta`.
+    pub fn meta(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.meta.get(key.as_bytes())?)
     }
 
     /// When a rule last sent about a record (see [`crate::rules::PlanContext`]).
