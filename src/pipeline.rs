@@ -6,10 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use jiff::Timestamp;
 
-use crate::auth::TokenProvider;
+use crate::auth::{AuthError, TokenProvider};
 use crate::clock::SharedClock;
 use crate::config::{ChannelConfig, Config, ConfigError};
 use crate::detect::expiry::{self, ExpiryState};
@@ -87,18 +86,12 @@ impl Pipeline {
         let channels = notify::build_all(&config.channels, http.client())?;
         let mut sources = Vec::new();
         if let Some(referrals) = &config.referrals {
-            let tokens = TokenProvider::from_config(&config.auth)?;
+            let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
             let source = ReferralsSource::new(referrals, http.clone(), tokens)
                 .map_err(anyhow::Error::msg)?;
             sources.push(Source::Referrals(source));
         }
-        std::fs::create_dir_all(&config.state_dir).with_context(|| {
-            format!(
-                "cannot create the state folder {}",
-                config.state_dir.display()
-            )
-        })?;
-        restrict_to_owner(&config.state_dir);
+        crate::store::prepare_state_dir(&config.state_dir)?;
         let store = Store::open(&config.state_dir)?.with_history_versions(config.history_versions);
         Ok(Pipeline {
             config,
@@ -149,9 +142,29 @@ impl Pipeline {
                 let since = since.unwrap_or(now);
                 let count = count + 1;
                 tracing::warn!(source = name, failures = count, error = %e, "sweep failed; nothing was changed");
-                let event = (count == threshold).then(|| {
-                    detect::system::source_failing(name, count, since, &e.to_string(), now)
-                });
+                let event = match e {
+                    // Signing in will not fix itself: say so at once, with Entra's code.
+                    SourceError::Auth(AuthError::Entra {
+                        error,
+                        code,
+                        description,
+                    }) if count == 1 => Some(detect::system::auth_failed(
+                        name,
+                        error,
+                        code.as_deref(),
+                        description,
+                        since,
+                        now,
+                    )),
+                    _ if count == threshold => Some(detect::system::source_failing(
+                        name,
+                        count,
+                        since,
+                        &e.to_string(),
+                        now,
+                    )),
+                    _ => None,
+                };
                 (event, Some(format!("{count} {since}").into_bytes()))
             }
             None if count == 0 => return Ok(()),
@@ -182,7 +195,7 @@ impl Pipeline {
         };
         // A dry run must not write, so its baseline is not streamed to the store either.
         let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?;
-        let stats = source.sweep(&mut diff).await?;
+        let stats = source.sweep(&mut diff, self.clock.now()).await?;
         let mut outcome = diff.finish()?;
         let now = self.clock.now();
         let (events, expiry_updates) = match source {
@@ -345,16 +358,5 @@ impl Pipeline {
             report.dead_letters.extend(more.dead_letters);
         }
         Ok(report)
-    }
-}
-
-/// The state folder holds tokens: only its owner may read it.
-fn restrict_to_owner(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot restrict the state folder to its owner");
-        }
     }
 }

@@ -24,6 +24,7 @@ pub fn templates() -> Vec<(PathBuf, String)> {
         "system_source_failing.text.hbs",
         "system_source_recovered.text.hbs",
         "system_delivery_dead.text.hbs",
+        "system_auth_failed.text.hbs",
     )
 }
 

@@ -1,40 +1,81 @@
-//! Where bearer tokens come from. This version supports `auth.static_token` (one token used
-//! as is for every source); the Entra ID flows (client credentials, device code, refresh
-//! tokens) plug in behind [`TokenProvider::token`].
+//! Where bearer tokens come from: `auth.static_token` (used as is), or Entra ID — the
+//! refresh token of `partnerwatch login` (delegated App+User access, which the Referrals API
+//! requires) or the client secret (app-only access, where an API allows it). See [`entra`].
+
+pub mod entra;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jiff::Timestamp;
 
 use crate::config::{AuthConfig, Secret};
 
-#[derive(Debug, thiserror::Error)]
+/// The Partner Center API audience.
+pub const PARTNER_CENTER: &str = "https://api.partner.microsoft.com";
+/// The Partner Insights (ABSS) API audience.
+pub const PARTNER_INSIGHTS: &str = "https://m365partner.microsoft.com";
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
-    #[error(
-        "no credentials configured: set auth.static_token (a bearer token) in the configuration"
-    )]
+    #[error("no credentials configured: set auth.static_token, or auth.tenant_id and auth.client_id (then run `partnerwatch login`)")]
     NotConfigured,
-    #[error("auth: Entra ID sign-in (tenant_id/client_id/client_secret) is not available in this version yet; set auth.static_token")]
-    EntraNotYet,
+    #[error(
+        "not signed in: run `partnerwatch login` (or set auth.client_secret for app-only access)"
+    )]
+    NotSignedIn,
+    #[error("sign-in failed: {error}{}: {description}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Entra {
+        /// The OAuth error, e.g. `invalid_grant`.
+        error: String,
+        /// The AADSTS code, e.g. `AADSTS700082` (refresh token expired), `AADSTS50076` (MFA required).
+        code: Option<String>,
+        description: String,
+    },
+    #[error("cannot reach the sign-in service: {0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Storage(String),
 }
 
 /// Hands out bearer tokens for an API audience.
 #[derive(Debug, Clone)]
 pub enum TokenProvider {
     Static(Secret),
+    Entra(Arc<entra::Entra>),
 }
 
 impl TokenProvider {
-    pub fn from_config(auth: &AuthConfig) -> Result<TokenProvider, AuthError> {
+    pub fn from_config(auth: &AuthConfig, state_dir: &Path) -> Result<TokenProvider, AuthError> {
         if let Some(token) = &auth.static_token {
             return Ok(TokenProvider::Static(token.clone()));
         }
-        if auth.client_id.is_some() || auth.tenant_id.is_some() {
-            return Err(AuthError::EntraNotYet);
+        match (&auth.tenant_id, &auth.client_id) {
+            (Some(tenant), Some(client)) => Ok(TokenProvider::Entra(Arc::new(entra::Entra::new(
+                auth.authority
+                    .as_deref()
+                    .unwrap_or("https://login.microsoftonline.com"),
+                tenant,
+                client,
+                auth.client_secret.clone(),
+                state_dir,
+            )))),
+            _ => Err(AuthError::NotConfigured),
         }
-        Err(AuthError::NotConfigured)
     }
 
-    /// A token for `audience` (e.g. `https://api.partner.microsoft.com`).
-    pub async fn token(&self, _audience: &str) -> Result<Secret, AuthError> {
+    /// A token for `audience`.
+    pub async fn token(&self, audience: &str, now: Timestamp) -> Result<Secret, AuthError> {
         match self {
             TokenProvider::Static(s) => Ok(s.clone()),
+            TokenProvider::Entra(e) => e.token(audience, now).await,
+        }
+    }
+
+    /// Forgets a cached token the API refused, so the next call gets a fresh one.
+    pub fn invalidate(&self, audience: &str) {
+        if let TokenProvider::Entra(e) = self {
+            e.invalidate(audience);
         }
     }
 }

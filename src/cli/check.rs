@@ -19,7 +19,7 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
     let http = Http::new(config.http.clone());
     crate::notify::build_all(&config.channels, http.client())?;
     if let Some(referrals) = &config.referrals {
-        let tokens = TokenProvider::from_config(&config.auth)?;
+        let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
         ReferralsSource::new(referrals, http.clone(), tokens).map_err(anyhow::Error::msg)?;
     }
     let mut rendered = 0;
@@ -110,6 +110,16 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 3,
                 since,
                 "referrals page 2: the server answered 503 Service Unavailable",
+                now,
+            ))
+        }
+        EventKind::SystemAuthFailed => {
+            return Some(crate::detect::system::auth_failed(
+                "referrals",
+                "invalid_grant",
+                Some("AADSTS700082"),
+                "AADSTS700082: The refresh token has expired due to inactivity.",
+                since,
                 now,
             ))
         }
@@ -212,10 +222,9 @@ mod tests {
             &jiff::tz::TimeZone::UTC,
         )
         .unwrap();
-        let kinds = EventKind::ALL.iter().filter(|k| {
-            k.as_str().starts_with("referral.")
-                || (k.as_str().starts_with("system.") && **k != EventKind::SystemAuthFailed)
-        });
+        let kinds = EventKind::ALL
+            .iter()
+            .filter(|k| k.as_str().starts_with("referral.") || k.as_str().starts_with("system."));
         for kind in kinds {
             let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
             assert_eq!(event.kind, *kind);

@@ -5,6 +5,7 @@
 mod check;
 mod demo;
 mod inspect;
+mod login;
 mod poll;
 mod run;
 mod simulate;
@@ -71,6 +72,9 @@ pub enum Command {
     Run,
     /// One poll cycle of every source (or one), then delivers and exits. Exits 1 if a sweep failed.
     Poll(poll::PollArgs),
+    /// Signs in with a device code (delegated App+User access, which the Referrals API needs);
+    /// keeps the refresh token in the state folder, readable by the owner only.
+    Login,
     /// Validates the configuration, rules and templates (rendering every template against a
     /// sample event); exits 1 with file:line:column on any error.
     Check,
@@ -123,6 +127,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run => run::run(&cli.config).await,
         Command::Poll(args) => poll::poll(&cli.config, args).await,
         Command::Check => check::check(&cli.config),
+        Command::Login => login::login(&cli.config).await,
         Command::Rules(c) => tools::rules(&cli.config, c),
         Command::Render(args) => tools::render(&cli.config, args),
         Command::Channels(c) => tools::channels(&cli.config, c).await,

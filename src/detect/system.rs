@@ -78,3 +78,22 @@ pub fn delivery_dead(d: &Delivery, now: Timestamp) -> Event {
         }),
     )
 }
+
+/// `system.auth_failed`: signing in for `source` failed (a refresh token expired after 90 days
+/// idle, MFA now required, a secret expired); `code` is Entra's AADSTS code.
+pub fn auth_failed(
+    source: &str,
+    error: &str,
+    code: Option<&str>,
+    description: &str,
+    since: Timestamp,
+    now: Timestamp,
+) -> Event {
+    event(
+        EventKind::SystemAuthFailed,
+        source,
+        &since.to_string(),
+        now,
+        json!({ "source": source, "error": error, "code": code, "description": description, "since": since.to_string() }),
+    )
+}

@@ -8,6 +8,7 @@
 //! HTTP under `/_sim/` (advance the clock, add, change or delete referrals, inject faults).
 //! It requires `Authorization: Bearer <token>` and answers 401 without.
 
+pub mod auth;
 pub mod data;
 pub mod odata;
 mod server;
@@ -115,6 +116,8 @@ pub struct SimState {
     cursors: HashMap<String, Cursor>,
     faults: Vec<Fault>,
     pub stats: SimStats,
+    /// The token service.
+    pub auth: auth::AuthSim,
     base_url: String,
 }
 
@@ -146,6 +149,7 @@ impl SimState {
             cursors: HashMap::new(),
             faults: Vec::new(),
             stats: SimStats::default(),
+            auth: auth::AuthSim::new(),
             base_url,
         }
     }
@@ -269,6 +273,11 @@ impl Simulator {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Entra ID authority, as `auth.authority` takes it.
+    pub fn authority(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// The Referrals API base URL, as `sources.referrals.base_url` takes it.

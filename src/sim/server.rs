@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::odata::{Filter, OrderBy};
 use super::{Cursor, Fault, FaultAction, SimState};
 
-type Shared = Arc<Mutex<SimState>>;
+pub(super) type Shared = Arc<Mutex<SimState>>;
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
@@ -28,6 +28,13 @@ pub(super) fn router(state: Shared) -> Router {
             delete(remove_referral).patch(patch_referral),
         )
         .route("/_sim/stats", get(stats))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(super::auth::device_code),
+        )
+        .route("/{tenant}/oauth2/v2.0/token", post(super::auth::token))
+        .route("/_sim/auth/revoke", post(super::auth::revoke))
+        .route("/_sim/auth/expire", post(super::auth::expire))
         .with_state(state)
 }
 
@@ -62,7 +69,7 @@ async fn list_referrals(
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|t| t == s.token);
+            .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now));
         if !authorized {
             s.stats.unauthorized += 1;
             (Answer::Unauthorized, None)

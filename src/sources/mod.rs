@@ -80,9 +80,13 @@ impl Source {
         }
     }
 
-    pub async fn sweep(&self, sink: &mut dyn RecordSink) -> Result<SweepStats, SourceError> {
+    pub async fn sweep(
+        &self,
+        sink: &mut dyn RecordSink,
+        now: jiff::Timestamp,
+    ) -> Result<SweepStats, SourceError> {
         match self {
-            Source::Referrals(s) => s.sweep(sink).await,
+            Source::Referrals(s) => s.sweep(sink, now).await,
         }
     }
 }

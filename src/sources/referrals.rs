@@ -17,8 +17,7 @@ use crate::detect::sweep::IngestError;
 use crate::http::Http;
 
 pub const DATASET: &str = "referrals";
-/// The audience of Partner Center tokens.
-pub const AUDIENCE: &str = "https://api.partner.microsoft.com";
+use crate::auth::PARTNER_CENTER as AUDIENCE;
 /// A chain longer than this is taken as a loop.
 pub const MAX_PAGES: u32 = 100_000;
 
@@ -126,8 +125,13 @@ impl ReferralsSource {
     }
 
     /// Reads every page into `sink`.
-    pub async fn sweep(&self, sink: &mut dyn RecordSink) -> Result<SweepStats, SourceError> {
-        let token = self.tokens.token(AUDIENCE).await?;
+    pub async fn sweep(
+        &self,
+        sink: &mut dyn RecordSink,
+        now: jiff::Timestamp,
+    ) -> Result<SweepStats, SourceError> {
+        let mut token = self.tokens.token(AUDIENCE, now).await?;
+        let mut refreshed = false;
         let mut stats = SweepStats::default();
         let mut url = self.first_url();
         let mut expected = None;
@@ -136,14 +140,21 @@ impl ReferralsSource {
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
-            self.http
-                .get_into(
-                    &url,
-                    &token,
-                    &format!("{DATASET} page {page_no}"),
-                    &mut body,
-                )
-                .await?;
+            let what = format!("{DATASET} page {page_no}");
+            match self.http.get_into(&url, &token, &what, &mut body).await {
+                // An access token the API refuses is renewed once per sweep, then the page is asked again.
+                Err(e)
+                    if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
+                        && !refreshed
+                        && matches!(self.tokens, TokenProvider::Entra(_)) =>
+                {
+                    refreshed = true;
+                    self.tokens.invalidate(AUDIENCE);
+                    token = self.tokens.token(AUDIENCE, now).await?;
+                    self.http.get_into(&url, &token, &what, &mut body).await?;
+                }
+                other => other?,
+            }
             let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,
                 page: page_no,

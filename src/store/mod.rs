@@ -31,6 +31,22 @@ pub enum StoreError {
 /// sled's page cache: enough for the hot indexes, small enough for an idle daemon.
 const CACHE_BYTES: u64 = 32 << 20;
 
+/// Creates the state folder if needed; it holds tokens, so only its owner may enter it.
+pub fn prepare_state_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+        path: dir.display().to_string(),
+        source: sled::Error::Io(e),
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot restrict the state folder to its owner");
+        }
+    }
+    Ok(())
+}
+
 /// Earlier versions kept per record unless configured otherwise.
 pub const DEFAULT_HISTORY_VERSIONS: usize = 20;
 

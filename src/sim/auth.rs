@@ -1,0 +1,182 @@
+//! The simulator's Entra ID v2.0 token service: device codes, refresh tokens (rotated: each
+//! one works once), client credentials, and access tokens that expire on the simulator's
+//! clock. `/_sim/auth/revoke` makes every refresh token invalid (as 90 days idle would),
+//! `/_sim/auth/expire` every access token (so the API answers 401).
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::server::Shared;
+
+/// The client secret the simulator accepts for client credentials.
+pub const CLIENT_SECRET: &str = "sim-client-secret";
+
+#[derive(Debug, Default)]
+pub struct AuthSim {
+    counter: u64,
+    refresh_tokens: HashSet<String>,
+    access_tokens: HashMap<String, Timestamp>,
+    /// Device code → polls still answered `authorization_pending`.
+    device_codes: HashMap<String, u32>,
+    /// Token endpoint calls, by grant type.
+    pub grants: HashMap<String, u64>,
+    pub token_ttl: i64,
+}
+
+impl AuthSim {
+    pub fn new() -> Self {
+        Self {
+            token_ttl: 3600,
+            ..Default::default()
+        }
+    }
+
+    /// Whether `token` is an access token this simulator issued that has not expired.
+    pub fn accepts(&self, token: &str, now: Timestamp) -> bool {
+        self.access_tokens.get(token).is_some_and(|exp| *exp > now)
+    }
+
+    fn issue(&mut self, now: Timestamp, with_refresh: bool) -> serde_json::Value {
+        self.counter += 1;
+        let access = format!("sim-at-{}", self.counter);
+        self.access_tokens.insert(
+            access.clone(),
+            now + SignedDuration::from_secs(self.token_ttl),
+        );
+        let mut answer =
+            json!({ "token_type": "Bearer", "expires_in": self.token_ttl, "access_token": access });
+        if with_refresh {
+            let refresh = format!("sim-rt-{}", self.counter);
+            self.refresh_tokens.insert(refresh.clone());
+            answer["refresh_token"] = json!(refresh);
+        }
+        answer
+    }
+
+    pub fn revoke_refresh_tokens(&mut self) {
+        self.refresh_tokens.clear();
+    }
+
+    pub fn expire_access_tokens(&mut self) {
+        self.access_tokens.clear();
+    }
+}
+
+fn oauth_error(error: &str, code: i64, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": error, "error_description": format!("AADSTS{code}: {description}"), "error_codes": [code] })),
+    )
+        .into_response()
+}
+
+pub(super) async fn device_code(
+    State(state): State<Shared>,
+    Path(_tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if form.get("client_id").is_none_or(|c| c.is_empty()) {
+        return oauth_error(
+            "invalid_request",
+            900144,
+            "The request body must contain the parameter 'client_id'.",
+        );
+    }
+    let mut s = state.lock().expect("simulator state lock");
+    s.auth.counter += 1;
+    let code = format!("sim-device-{}", s.auth.counter);
+    s.auth.device_codes.insert(code.clone(), 1);
+    Json(json!({
+        "device_code": code,
+        "user_code": "SIMCODE1",
+        "verification_uri": "https://microsoft.com/devicelogin",
+        "expires_in": 900,
+        "interval": 1,
+        "message": "To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code SIMCODE1 to authenticate."
+    }))
+    .into_response()
+}
+
+pub(super) async fn token(
+    State(state): State<Shared>,
+    Path(_tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let mut s = state.lock().expect("simulator state lock");
+    let now = s.now;
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    *s.auth.grants.entry(grant.clone()).or_default() += 1;
+    let offline = form
+        .get("scope")
+        .is_some_and(|sc| sc.contains("offline_access"));
+    match grant.as_str() {
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            let code = form.get("device_code").cloned().unwrap_or_default();
+            match s.auth.device_codes.get_mut(&code) {
+                None => oauth_error(
+                    "expired_token",
+                    70020,
+                    "The provided authorization code or refresh token has expired.",
+                ),
+                Some(pending) if *pending > 0 => {
+                    *pending -= 1;
+                    oauth_error(
+                        "authorization_pending",
+                        70016,
+                        "OAuth 2.0 device flow error. Authorization is pending.",
+                    )
+                }
+                Some(_) => {
+                    s.auth.device_codes.remove(&code);
+                    Json(s.auth.issue(now, true)).into_response()
+                }
+            }
+        }
+        "refresh_token" => {
+            let rt = form.get("refresh_token").cloned().unwrap_or_default();
+            if s.auth.refresh_tokens.remove(&rt) {
+                Json(s.auth.issue(now, true)).into_response()
+            } else {
+                oauth_error("invalid_grant", 700082, "The refresh token has expired due to inactivity. The token was issued on 2026-08-01 and was inactive for 90.00:00:00.")
+            }
+        }
+        "client_credentials" => {
+            if form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET) {
+                // Client credentials never come with a refresh token.
+                let _ = offline;
+                Json(s.auth.issue(now, false)).into_response()
+            } else {
+                oauth_error("invalid_client", 7000215, "Invalid client secret provided.")
+            }
+        }
+        other => oauth_error(
+            "unsupported_grant_type",
+            70003,
+            &format!("The app requested an unsupported grant type '{other}'."),
+        ),
+    }
+}
+
+pub(super) async fn revoke(State(state): State<Shared>) -> StatusCode {
+    state
+        .lock()
+        .expect("simulator state lock")
+        .auth
+        .revoke_refresh_tokens();
+    StatusCode::NO_CONTENT
+}
+
+pub(super) async fn expire(State(state): State<Shared>) -> StatusCode {
+    state
+        .lock()
+        .expect("simulator state lock")
+        .auth
+        .expire_access_tokens();
+    StatusCode::NO_CONTENT
+}

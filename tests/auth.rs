@@ -1,0 +1,171 @@
+//! Entra ID sign-in against the simulator's token service: device code, rotated refresh
+//! tokens kept owner-only, refresh on 401, client credentials, and `system.auth_failed`.
+
+mod common;
+
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use partnerwatch::model::EventKind;
+use partnerwatch::sim::Simulator;
+
+/// Rewrites the test configuration to sign in with Entra ID at the simulator.
+fn entra_config(
+    dir: &std::path::Path,
+    sim: &Simulator,
+    secret: Option<&str>,
+) -> std::path::PathBuf {
+    let path = common::write_config(dir, sim, "");
+    let secret_line = secret
+        .map(|s| format!("  client_secret: \"{s}\"\n"))
+        .unwrap_or_default();
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("auth:\n  static_token: {}\n", sim.token()),
+        &format!("auth:\n  tenant_id: contoso-tenant\n  client_id: 11111111-2222-3333-4444-555555555555\n  authority: {}\n{secret_line}", sim.authority()),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn pw(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sim_runtime() -> (tokio::runtime::Runtime, Simulator) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(common::sim(12, 5));
+    (rt, sim)
+}
+
+#[test]
+fn device_code_login_then_polls_with_rotated_owner_only_refresh_tokens() {
+    let (_rt, sim) = sim_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = entra_config(dir.path(), &sim, None);
+
+    let (ok, _, err) = pw(&config, &["poll"]);
+    assert!(
+        !ok && err.contains("not signed in: run `partnerwatch login`"),
+        "{err}"
+    );
+
+    let (ok, out, err) = pw(&config, &["login"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("enter the code SIMCODE1") && out.contains("Signed in."),
+        "{out}"
+    );
+    let file = dir.path().join("state/refresh_token");
+    let first = std::fs::read_to_string(&file).unwrap();
+    assert!(first.starts_with("sim-rt-"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join("state"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+    assert_eq!(
+        sim.state().auth.grants["urn:ietf:params:oauth:grant-type:device_code"],
+        2,
+        "pending once, then signed in"
+    );
+
+    let (ok, out, err) = pw(&config, &["poll"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("12 records"), "{out}");
+    let second = std::fs::read_to_string(&file).unwrap();
+    assert_ne!(first, second, "the refresh token was rotated");
+    assert!(
+        !err.contains(&second) && !out.contains(&second),
+        "no token in the output"
+    );
+    let (ok, ..) = pw(&config, &["poll"]);
+    assert!(ok, "the rotated token works");
+}
+
+#[test]
+fn refused_token_is_renewed_once_and_an_expired_sign_in_raises_auth_failed() {
+    let (rt, sim) = sim_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = entra_config(dir.path(), &sim, None);
+    assert!(pw(&config, &["login"]).0);
+
+    rt.block_on(async {
+        let clock = common::clock();
+        let p = common::pipeline(&config, &clock);
+        p.poll(&p.sources[0], false).await.unwrap();
+
+        // The API stops accepting the cached access token: renewed through the refresh token.
+        sim.state().auth.expire_access_tokens();
+        let refreshes = sim.state().auth.grants["refresh_token"];
+        p.poll(&p.sources[0], false).await.unwrap();
+        assert_eq!(sim.state().stats.unauthorized, 1);
+        assert_eq!(sim.state().auth.grants["refresh_token"], refreshes + 1);
+
+        // 90 days idle: the refresh token is gone. The sweep fails and says why, once.
+        sim.state().auth.revoke_refresh_tokens();
+        sim.state().auth.expire_access_tokens();
+        let err = p.poll(&p.sources[0], false).await.unwrap_err().to_string();
+        assert!(err.contains("invalid_grant (AADSTS700082)"), "{err}");
+        p.poll(&p.sources[0], false).await.unwrap_err();
+        let auth_failed: Vec<_> = p
+            .store
+            .events()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::SystemAuthFailed)
+            .collect();
+        assert_eq!(auth_failed.len(), 1);
+        assert_eq!(auth_failed[0].data["code"], "AADSTS700082");
+        assert_eq!(auth_failed[0].data["source"], "referrals");
+    });
+}
+
+#[test]
+fn client_credentials_need_no_login() {
+    let (_rt, sim) = sim_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = entra_config(
+        dir.path(),
+        &sim,
+        Some(partnerwatch::sim::auth::CLIENT_SECRET),
+    );
+    let (ok, out, err) = pw(&config, &["poll"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(sim.state().auth.grants["client_credentials"], 1);
+    assert!(!dir.path().join("state/refresh_token").exists());
+
+    let wrong = entra_config(dir.path(), &sim, Some("not-the-secret-123"));
+    let (ok, _, err) = pw(&wrong, &["poll"]);
+    assert!(
+        !ok && err.contains("invalid_client (AADSTS7000215)"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-secret-123"));
+}
