@@ -285,7 +285,11 @@ fn example_configuration_checks() {
         .arg("--config")
         .arg(format!("{}/examples/partnerwatch.yaml", common::REPO))
         .arg("check")
-        .env("PARTNERWATCH_TOKEN", "example-token"));
+        .env("PARTNERWATCH_TENANT_ID", "contoso.onmicrosoft.com")
+        .env(
+            "PARTNERWATCH_CLIENT_ID",
+            "11111111-2222-3333-4444-555555555555",
+        ));
     assert!(ok, "{out}{err}");
 }
 
