@@ -297,6 +297,7 @@ fn sweep(base_url: &str, state: &Path) {
             static_token: Some(Secret::new("bench")),
             ..Default::default()
         },
+        abss: None,
         referrals: Some(ReferralsConfig {
             base_url: EnvString(base_url.to_string()),
             every: Every(std::time::Duration::from_secs(300)),

@@ -4,6 +4,8 @@
 //! Partner Center error body (`errorStatus`, `message`, `dependencyErrorCode`) surfaced in
 //! errors. Must never: put a token or a secret URL into an error or a log line.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER};
@@ -75,11 +77,51 @@ impl HttpError {
     }
 }
 
+/// A token bucket: at most `per_minute` calls a minute to one host, in bursts of up to a
+/// tenth of that. Calls wait for a token; they are never refused.
+#[derive(Debug)]
+pub struct RateLimit {
+    per_minute: u32,
+    state: tokio::sync::Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl RateLimit {
+    pub fn new(per_minute: u32) -> Self {
+        let burst = Self::burst_of(per_minute);
+        Self {
+            per_minute: per_minute.max(1),
+            state: tokio::sync::Mutex::new((burst, tokio::time::Instant::now())),
+        }
+    }
+
+    fn burst_of(per_minute: u32) -> f64 {
+        (f64::from(per_minute) / 10.0).max(1.0)
+    }
+
+    /// Waits until a call may be made.
+    pub async fn acquire(&self) {
+        let rate = f64::from(self.per_minute) / 60.0;
+        let burst = Self::burst_of(self.per_minute);
+        let mut state = self.state.lock().await;
+        let now = tokio::time::Instant::now();
+        state.0 = (state.0 + now.duration_since(state.1).as_secs_f64() * rate).min(burst);
+        state.1 = now;
+        if state.0 < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - state.0) / rate);
+            tokio::time::sleep(wait).await;
+            state.0 = 1.0;
+            state.1 = tokio::time::Instant::now();
+        }
+        state.0 -= 1.0;
+    }
+}
+
 /// The shared client.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
     config: HttpConfig,
+    limits: Arc<std::sync::Mutex<HashMap<String, Arc<RateLimit>>>>,
 }
 
 impl Http {
@@ -90,7 +132,24 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client builds with rustls");
-        Self { client, config }
+        Self {
+            client,
+            config,
+            limits: Arc::default(),
+        }
+    }
+
+    /// Limits calls to `host` to `per_minute` (the ABSS API allows 600 a minute).
+    pub fn limit_host(&self, host: &str, per_minute: u32) {
+        self.limits
+            .lock()
+            .expect("rate limits")
+            .insert(host.to_string(), Arc::new(RateLimit::new(per_minute)));
+    }
+
+    fn limit_for(&self, url: &Url) -> Option<Arc<RateLimit>> {
+        let host = url.host_str()?;
+        self.limits.lock().expect("rate limits").get(host).cloned()
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -122,6 +181,9 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if let Some(limit) = self.limit_for(url) {
+                limit.acquire().await;
+            }
             let request_id = new_request_id();
             let result = self
                 .client
@@ -274,6 +336,21 @@ fn error_detail(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_spaces_calls_after_the_burst() {
+        let limit = RateLimit::new(600);
+        let start = tokio::time::Instant::now();
+        for _ in 0..70 {
+            limit.acquire().await;
+        }
+        // A burst of 60, then 10 calls at 10 a second.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(990) && elapsed < Duration::from_millis(1100),
+            "{elapsed:?}"
+        );
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {

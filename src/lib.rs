@@ -7,6 +7,8 @@
 //! all of them; `sim` is the local Partner Center used by the demo and the tests; `cli` is the
 //! command line.
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod cli;
 pub mod clock;

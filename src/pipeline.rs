@@ -18,6 +18,7 @@ use crate::model::{Delivery, Event, EventKind};
 use crate::notify::outbox::{self, DeliveryReport};
 use crate::notify::{self, Channel};
 use crate::rules::{PlanContext, RuleSet};
+use crate::sources::abss::{AbssSource, Dataset as AbssDataset};
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
 use crate::store::{CommitReport, Store, StoreError, SweepCommit};
 use crate::templates::Templates;
@@ -91,6 +92,16 @@ impl Pipeline {
                 .map_err(anyhow::Error::msg)?;
             sources.push(Source::Referrals(source));
         }
+        if let Some(abss) = &config.abss {
+            let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
+            for name in &abss.datasets {
+                let dataset = AbssDataset::parse(&name.value)
+                    .expect("datasets were checked when the configuration loaded");
+                let source = AbssSource::new(dataset, abss, http.clone(), tokens.clone())
+                    .map_err(anyhow::Error::msg)?;
+                sources.push(Source::Abss(source));
+            }
+        }
         crate::store::prepare_state_dir(&config.state_dir)?;
         let store = Store::open(&config.state_dir)?.with_history_versions(config.history_versions);
         Ok(Pipeline {
@@ -119,6 +130,19 @@ impl Pipeline {
             }
         }
         result
+    }
+
+    /// How Copilot changes are judged, from `sources.abss`.
+    fn copilot_judging(&self) -> detect::copilot::Judging {
+        let mut judging = detect::copilot::Judging::default();
+        if let Some(abss) = &self.config.abss {
+            if let Some(r) = &abss.health_ranking {
+                judging.ranking = r.clone();
+            }
+            judging.thresholds = abss.thresholds.clone();
+            judging.hysteresis = abss.hysteresis;
+        }
+        judging
     }
 
     /// Counts failed sweeps per source and raises the `system.*` events about them.
@@ -190,14 +214,17 @@ impl Pipeline {
     async fn sweep(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
         let dataset = source.name();
         let baseline = self.store.baseline_at(dataset)?.is_none();
-        let keep = match source {
-            Source::Referrals(_) => |r: &serde_json::Value| expiry::deadline_of(r).is_some(),
+        let keep: fn(&serde_json::Value) -> bool = match source {
+            Source::Referrals(_) => |r| expiry::deadline_of(r).is_some(),
+            // Nothing of a Partner Insights baseline is needed after it is stored.
+            Source::Abss(_) => |_| false,
         };
         // A dry run must not write, so its baseline is not streamed to the store either.
         let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?;
         let stats = source.sweep(&mut diff, self.clock.now()).await?;
         let mut outcome = diff.finish()?;
         let now = self.clock.now();
+        let mut meta = Vec::new();
         let (events, expiry_updates) = match source {
             Source::Referrals(_) => {
                 let (clock_events, updates) = self.run_expiry_clock(&outcome.changes, now)?;
@@ -205,6 +232,40 @@ impl Pipeline {
                     detect::referrals::detect(std::mem::take(&mut outcome.changes), baseline, now);
                 events.extend(clock_events);
                 (events, updates)
+            }
+            Source::Abss(s) => {
+                let changes = std::mem::take(&mut outcome.changes);
+                let events = match s.dataset {
+                    AbssDataset::Copilot => {
+                        let judging = self.copilot_judging();
+                        let remembered = |key: &str| {
+                            self.store
+                                .meta(key)
+                                .ok()
+                                .flatten()
+                                .map(|v| v.as_ref() == b"above")
+                        };
+                        let (events, sides) =
+                            detect::copilot::detect(changes, baseline, now, &judging, remembered);
+                        meta = sides;
+                        events
+                    }
+                    AbssDataset::CopilotSummary => detect::copilot::detect_summary(
+                        EventKind::CopilotSummaryChanged,
+                        dataset,
+                        changes,
+                        baseline,
+                        now,
+                    ),
+                    AbssDataset::AdoptionSummary => detect::copilot::detect_summary(
+                        EventKind::AdoptionSummaryChanged,
+                        dataset,
+                        changes,
+                        baseline,
+                        now,
+                    ),
+                };
+                (events, Vec::new())
             }
         };
         // An event already in the log (the same change seen again, or the expiry seen first by
@@ -225,6 +286,7 @@ impl Pipeline {
         if !dry_run {
             let mut commit = outcome.commit;
             commit.expiry = expiry_updates;
+            commit.meta = meta;
             commit.throttle = throttle_marks;
             commit.completed_at = Some(now);
             report.commit = Some(self.store.commit_sweep(

@@ -25,6 +25,13 @@ pub fn templates() -> Vec<(PathBuf, String)> {
         "system_source_recovered.text.hbs",
         "system_delivery_dead.text.hbs",
         "system_auth_failed.text.hbs",
+        "copilot_new.text.hbs",
+        "copilot_changed.text.hbs",
+        "copilot_removed.text.hbs",
+        "copilot_health_changed.text.hbs",
+        "copilot_threshold_crossed.text.hbs",
+        "copilot_summary_changed.text.hbs",
+        "adoption_summary_changed.text.hbs",
     )
 }
 

@@ -153,6 +153,80 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
             };
             return Some(crate::detect::system::delivery_dead(&d, now));
         }
+        EventKind::CopilotNew
+        | EventKind::CopilotChanged
+        | EventKind::CopilotRemoved
+        | EventKind::CopilotHealthChanged
+        | EventKind::CopilotThresholdCrossed => {
+            let old = crate::sim::abss::new_tenant(&mut rng, 1);
+            let mut new = old.clone();
+            new["adoptionStatus"] = serde_json::json!("Failure to Launch/Start");
+            new["utilizationPercent"] =
+                serde_json::json!(if old["utilizationPercent"].as_f64()? >= 50.0 {
+                    10.0
+                } else {
+                    90.0
+                });
+            let id = old["tenantId"].as_str()?.to_string();
+            let judging = crate::detect::copilot::Judging {
+                thresholds: [("utilizationPercent".to_string(), vec![50.0])].into(),
+                ..Default::default()
+            };
+            let changes = crate::detect::diff::changes(&old, &new);
+            let script = vec![
+                crate::detect::RecordChange {
+                    entity_id: id.clone(),
+                    old: None,
+                    new: Some((1, old.clone())),
+                    changes: Vec::new(),
+                },
+                crate::detect::RecordChange {
+                    entity_id: id.clone(),
+                    old: Some((1, old.clone())),
+                    new: Some((2, new.clone())),
+                    changes,
+                },
+                crate::detect::RecordChange {
+                    entity_id: id,
+                    old: Some((2, new)),
+                    new: None,
+                    changes: Vec::new(),
+                },
+            ];
+            let (events, _) =
+                crate::detect::copilot::detect(script, false, now, &judging, |_| None);
+            return events.into_iter().find(|e| e.kind == kind);
+        }
+        EventKind::CopilotSummaryChanged | EventKind::AdoptionSummaryChanged => {
+            let tenants: Vec<serde_json::Value> = (0..6)
+                .map(|n| crate::sim::abss::new_tenant(&mut rng, n))
+                .collect();
+            let mut later = tenants.clone();
+            later[0]["adoptionStatus"] = serde_json::json!("Failure to Thrive/Adopt");
+            later[1]["adoptionStatus"] = serde_json::json!("Healthy");
+            let summary = if kind == EventKind::CopilotSummaryChanged {
+                crate::sim::abss::copilot_summary
+            } else {
+                crate::sim::abss::adoption_summary
+            };
+            let (old, new) = (summary(&tenants), summary(&later));
+            let changes = crate::detect::diff::changes(&old, &new);
+            let change = crate::detect::RecordChange {
+                entity_id: kind.as_str().replace(".changed", ""),
+                old: Some((1, old)),
+                new: Some((2, new)),
+                changes,
+            };
+            return crate::detect::copilot::detect_summary(
+                kind,
+                "partner insights",
+                vec![change],
+                false,
+                now,
+            )
+            .into_iter()
+            .next();
+        }
         _ => {}
     }
     let old = crate::sim::data::new_referral(
@@ -222,9 +296,17 @@ mod tests {
             &jiff::tz::TimeZone::UTC,
         )
         .unwrap();
-        let kinds = EventKind::ALL
+        let kinds = EventKind::ALL.iter().filter(|k| {
+            [
+                "referral.",
+                "system.",
+                "copilot.",
+                "adoption_summary.",
+                "copilot_summary.",
+            ]
             .iter()
-            .filter(|k| k.as_str().starts_with("referral.") || k.as_str().starts_with("system."));
+            .any(|p| k.as_str().starts_with(p))
+        });
         for kind in kinds {
             let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
             assert_eq!(event.kind, *kind);
@@ -232,8 +314,14 @@ mod tests {
                 let message = templates
                     .render(&kind.default_template(), format, &event)
                     .unwrap();
+                // Summaries are about the partner, not one record: they list what moved.
+                let expected = if kind.as_str().ends_with("summary.changed") {
+                    "→"
+                } else {
+                    event.entity_id.as_str()
+                };
                 assert!(
-                    message.body.contains(&event.entity_id),
+                    message.body.contains(expected),
                     "{kind} {format:?}: {}",
                     message.body
                 );

@@ -145,6 +145,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             static_token: Some(Secret::new(sim.token())),
             ..Default::default()
         },
+        abss: None,
         referrals: Some(ReferralsConfig {
             base_url: EnvString(sim.referrals_base_url()),
             every: Every(Duration::from_secs(3 * 3600)),

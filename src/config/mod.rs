@@ -136,6 +136,67 @@ struct RawConfig {
 struct RawSources {
     #[serde(default)]
     referrals: Option<ReferralsConfig>,
+    #[serde(default)]
+    abss: Option<AbssConfig>,
+}
+
+/// `sources.abss:` — Partner Insights (AI Business Solutions & Security Insights).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbssConfig {
+    /// The API root with its version, e.g. `https://m365partner.microsoft.com/abss/v1.5/api`.
+    #[serde(default = "default_abss_url")]
+    pub base_url: EnvString,
+    #[serde(default = "default_abss_every")]
+    pub every: Every,
+    /// Which datasets to read.
+    #[serde(default = "default_abss_datasets")]
+    pub datasets: Vec<Spanned<String>>,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default = "default_failing_after")]
+    pub failing_after: u32,
+    /// The API allows 600 calls a minute per user.
+    #[serde(default = "default_calls_per_minute")]
+    pub calls_per_minute: u32,
+    /// The eight adoption health classes from best to worst, for `copilot.health_changed`'s
+    /// `direction`.
+    #[serde(default)]
+    pub health_ranking: Option<Vec<String>>,
+    /// Numeric Copilot fields and the values whose crossing raises `copilot.threshold_crossed`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Vec<f64>>,
+    /// How far past a threshold a value must go to count as crossed (no flapping).
+    #[serde(default = "default_hysteresis")]
+    pub hysteresis: f64,
+}
+
+fn default_abss_url() -> EnvString {
+    EnvString("https://m365partner.microsoft.com/abss/v1.5/api".into())
+}
+fn default_abss_every() -> Every {
+    Every(std::time::Duration::from_secs(6 * 3600))
+}
+fn default_abss_datasets() -> Vec<Spanned<String>> {
+    ["copilot", "copilot_summary", "adoption_summary"]
+        .into_iter()
+        .map(|d| {
+            Spanned::new(
+                d.to_string(),
+                serde_saphyr::Location::UNKNOWN,
+                serde_saphyr::Location::UNKNOWN,
+            )
+        })
+        .collect()
+}
+fn default_page_size() -> u32 {
+    100
+}
+fn default_calls_per_minute() -> u32 {
+    600
+}
+fn default_hysteresis() -> f64 {
+    1.0
 }
 
 /// `auth:` — how partnerwatch gets bearer tokens.
@@ -255,6 +316,7 @@ pub struct Config {
     pub timezone: jiff::tz::TimeZone,
     pub auth: AuthConfig,
     pub referrals: Option<ReferralsConfig>,
+    pub abss: Option<AbssConfig>,
     pub channels: BTreeMap<String, ChannelConfig>,
     pub rules_dir: PathBuf,
     pub templates_dir: PathBuf,
@@ -316,6 +378,27 @@ impl Config {
             timezone,
             auth: raw.auth,
             referrals: raw.sources.referrals,
+            abss: {
+                if let Some(abss) = &raw.sources.abss {
+                    for d in &abss.datasets {
+                        if crate::sources::abss::Dataset::parse(&d.value).is_none() {
+                            let known = ["copilot", "copilot_summary", "adoption_summary"];
+                            let later = ["mci_performance", "mci_summary", "partner_referrals"];
+                            let msg = if later.contains(&d.value.as_str()) {
+                                format!("dataset {:?} is not available in this version yet (available: {})", d.value, known.join(", "))
+                            } else {
+                                format!(
+                                    "unknown dataset {:?} (known: {})",
+                                    d.value,
+                                    known.join(", ")
+                                )
+                            };
+                            return Err(ConfigError::At(Located::at(file, d, msg)));
+                        }
+                    }
+                }
+                raw.sources.abss
+            },
             channels,
             rules_dir: resolve(raw.rules, "rules"),
             templates_dir: resolve(raw.templates, "templates"),
@@ -332,6 +415,14 @@ impl Config {
         let mut names = Vec::new();
         if self.referrals.is_some() {
             names.push("referrals");
+        }
+        if let Some(abss) = &self.abss {
+            names.extend(
+                abss.datasets
+                    .iter()
+                    .filter_map(|d| crate::sources::abss::Dataset::parse(&d.value))
+                    .map(|d| d.name()),
+            );
         }
         names
     }

@@ -7,6 +7,7 @@
 //! turn record changes into events. Must never: announce anything for a baseline sweep except
 //! time-based events, or derive removals from an incomplete sweep.
 
+pub mod copilot;
 pub mod diff;
 pub mod expiry;
 pub mod referrals;

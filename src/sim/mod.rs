@@ -8,6 +8,7 @@
 //! HTTP under `/_sim/` (advance the clock, add, change or delete referrals, inject faults).
 //! It requires `Authorization: Bearer <token>` and answers 401 without.
 
+pub mod abss;
 pub mod auth;
 pub mod data;
 pub mod odata;
@@ -38,6 +39,8 @@ pub struct SimConfig {
     pub start: Timestamp,
     /// New referrals per simulated day.
     pub arrivals_per_day: f64,
+    /// Customer tenants with a Copilot opportunity (Partner Insights).
+    pub tenants: usize,
 }
 
 impl Default for SimConfig {
@@ -49,6 +52,7 @@ impl Default for SimConfig {
             token: "partnerwatch-sim-token".into(),
             start: "2026-11-23T08:00:00Z".parse().expect("valid time"),
             arrivals_per_day: 3.0,
+            tenants: 20,
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct SimStats {
     pub pages_served: u64,
     pub unauthorized: u64,
     pub faults_applied: u64,
+    /// Requests to the Partner Insights endpoints.
+    pub abss_requests: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +116,7 @@ pub struct SimState {
     pub now: Timestamp,
     rng: StdRng,
     referrals: Vec<Value>,
+    tenants: Vec<Value>,
     arrivals_per_day: f64,
     page_size: usize,
     token: String,
@@ -139,10 +146,14 @@ impl SimState {
             }
             referrals.push(r);
         }
+        let tenants = (0..config.tenants as u64)
+            .map(|n| abss::new_tenant(&mut rng, n))
+            .collect();
         Self {
             now: config.start,
             rng,
             referrals,
+            tenants,
             arrivals_per_day: config.arrivals_per_day,
             page_size: config.page_size.max(1),
             token: config.token.clone(),
@@ -164,6 +175,11 @@ impl SimState {
             self.now = step_end;
             for r in &mut self.referrals {
                 if data::live_one_hour(&mut self.rng, r, step_end) {
+                    changed += 1;
+                }
+            }
+            for t in &mut self.tenants {
+                if abss::live_one_hour(&mut self.rng, t) {
                     changed += 1;
                 }
             }
@@ -216,6 +232,42 @@ impl SimState {
 
     pub fn referrals(&self) -> &[Value] {
         &self.referrals
+    }
+
+    /// The Copilot opportunities, one per tenant.
+    pub fn tenants(&self) -> &[Value] {
+        &self.tenants
+    }
+
+    /// Applies a JSON merge patch to a tenant's Copilot opportunity. False if unknown.
+    pub fn patch_tenant(&mut self, tenant_id: &str, patch: &Value) -> bool {
+        match self.tenants.iter_mut().find(|t| t["tenantId"] == tenant_id) {
+            Some(t) => {
+                data::merge_patch(t, patch);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds `count` tenants; returns their ids.
+    pub fn add_tenants(&mut self, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                let n = self.tenants.len() as u64 + 1000;
+                let t = abss::new_tenant(&mut self.rng, n);
+                let id = t["tenantId"].as_str().expect("generated id").to_string();
+                self.tenants.push(t);
+                id
+            })
+            .collect()
+    }
+
+    /// Removes a tenant's opportunity. False if unknown.
+    pub fn remove_tenant(&mut self, tenant_id: &str) -> bool {
+        let before = self.tenants.len();
+        self.tenants.retain(|t| t["tenantId"] != tenant_id);
+        self.tenants.len() != before
     }
 
     pub fn add_fault(&mut self, fault: Fault) {
@@ -278,6 +330,11 @@ impl Simulator {
     /// The Entra ID authority, as `auth.authority` takes it.
     pub fn authority(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The Partner Insights base URL for `version` (`v1.3` or `v1.5`), as `sources.abss.base_url` takes it.
+    pub fn abss_base_url(&self, version: &str) -> String {
+        format!("http://{}/abss/{version}/api", self.addr)
     }
 
     /// The Referrals API base URL, as `sources.referrals.base_url` takes it.

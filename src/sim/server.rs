@@ -28,6 +28,7 @@ pub(super) fn router(state: Shared) -> Router {
             delete(remove_referral).patch(patch_referral),
         )
         .route("/_sim/stats", get(stats))
+        .route("/abss/{version}/api/{*path}", get(abss))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
             post(super::auth::device_code),
@@ -321,4 +322,105 @@ async fn remove_referral(State(state): State<Shared>, Path(id): Path<String>) ->
 async fn stats(State(state): State<Shared>) -> Response {
     let s = state.lock().expect("simulator state lock");
     Json(json!({ "now": s.now, "referrals": s.referrals.len(), "stats": s.stats })).into_response()
+}
+
+fn abss_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "errorStatus": status.as_u16(), "message": message })),
+    )
+        .into_response()
+}
+
+/// The Partner Insights endpoints (see [`super::abss`]).
+async fn abss(
+    State(state): State<Shared>,
+    Path((version, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if version != "v1.3" && version != "v1.5" {
+        return abss_error(
+            StatusCode::NOT_FOUND,
+            &format!("API version {version} is not available (v1.3, v1.5)"),
+        );
+    }
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
+    let (answer, delay) = {
+        let mut s = state.lock().expect("simulator state lock");
+        s.stats.abss_requests += 1;
+        let authorized = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now));
+        if !authorized {
+            s.stats.unauthorized += 1;
+            return abss_error(
+                StatusCode::UNAUTHORIZED,
+                "The request wasn't authenticated.",
+            );
+        }
+        let page = param("page").unwrap_or(1).max(1);
+        let body = match path.trim_end_matches('/') {
+            "opportunities/copilot" => {
+                let size = param("pageSize").unwrap_or(100).clamp(1, 1000);
+                let total = s.tenants.len();
+                let start = ((page - 1) * size).min(total);
+                let end = (start + size).min(total);
+                json!({ "rfaId": null, "count": total, "hasMore": end < total, "items": s.tenants[start..end] })
+            }
+            "opportunities/copilot/summary" => super::abss::copilot_summary(&s.tenants),
+            "opportunities/copilot/adoptionSummary" => super::abss::adoption_summary(&s.tenants),
+            other => {
+                return abss_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no endpoint {other} in the simulator"),
+                )
+            }
+        };
+        match s.take_fault(page as u32) {
+            Some(FaultAction::Delay { ms }) => {
+                (Answer::Page(body), Some(Duration::from_millis(ms)))
+            }
+            Some(fault) => (Answer::Fault(fault), None),
+            None => (Answer::Page(body), None),
+        }
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    match answer {
+        Answer::Page(body) => Json(body).into_response(),
+        Answer::Fault(FaultAction::Malformed) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"count\": 3, \"items\": [ {\"tenantId\"",
+        )
+            .into_response(),
+        Answer::Fault(FaultAction::Status {
+            status,
+            retry_after,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut r = abss_error(status, "Injected fault");
+            if let Some(secs) = retry_after {
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    secs.to_string().parse().expect("header"),
+                );
+            }
+            r
+        }
+        _ => abss_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
+    }
 }

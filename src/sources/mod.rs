@@ -3,6 +3,9 @@
 //! page read, the page chain intact, the count reached — or fails as a whole; the caller
 //! commits nothing for a failed sweep (DESIGN §6, guarantee 1).
 
+pub mod abss;
+pub mod fetch;
+pub mod lazy;
 pub mod paging;
 pub mod referrals;
 
@@ -58,12 +61,14 @@ pub struct SweepStats {
 #[derive(Debug)]
 pub enum Source {
     Referrals(referrals::ReferralsSource),
+    Abss(abss::AbssSource),
 }
 
 impl Source {
     pub fn name(&self) -> &'static str {
         match self {
             Source::Referrals(_) => referrals::DATASET,
+            Source::Abss(s) => s.dataset.name(),
         }
     }
 
@@ -71,12 +76,14 @@ impl Source {
     pub fn failing_after(&self) -> u32 {
         match self {
             Source::Referrals(s) => s.failing_after,
+            Source::Abss(s) => s.failing_after,
         }
     }
 
     pub fn every(&self) -> std::time::Duration {
         match self {
             Source::Referrals(s) => s.every,
+            Source::Abss(s) => s.every,
         }
     }
 
@@ -87,6 +94,7 @@ impl Source {
     ) -> Result<SweepStats, SourceError> {
         match self {
             Source::Referrals(s) => s.sweep(sink, now).await,
+            Source::Abss(s) => s.sweep(sink, now).await,
         }
     }
 }

@@ -9,15 +9,16 @@ use std::time::Duration;
 use sonic_rs::JsonValueTrait;
 use url::Url;
 
+use super::fetch::Fetcher;
+use super::lazy::{record_id, within};
 use super::paging::next_page_url;
 use super::{RecordSink, SourceError, SweepStats};
-use crate::auth::TokenProvider;
+use crate::auth::{TokenProvider, PARTNER_CENTER as AUDIENCE};
 use crate::config::ReferralsConfig;
 use crate::detect::sweep::IngestError;
 use crate::http::Http;
 
 pub const DATASET: &str = "referrals";
-use crate::auth::PARTNER_CENTER as AUDIENCE;
 /// A chain longer than this is taken as a loop.
 pub const MAX_PAGES: u32 = 100_000;
 
@@ -69,26 +70,6 @@ fn odata_page(body: &[u8]) -> Result<ODataPage<'_>, String> {
     Ok(page)
 }
 
-/// `part` as a slice of `whole`, if it lies inside it (it does for borrowed input).
-fn within<'a>(whole: &'a [u8], part: &str) -> Option<&'a str> {
-    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-    let bytes = whole.get(start..start + part.len())?;
-    std::str::from_utf8(bytes).ok()
-}
-
-/// A record's id (`id`, or the `ID`/`Id` spellings some pages use), read without parsing
-/// the record; borrowed from the page unless the id has escapes.
-fn record_id(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
-    ["id", "ID", "Id"].iter().find_map(|key| {
-        let v = sonic_rs::get(raw, [key]).ok()?;
-        let id = v.as_str().filter(|s| !s.is_empty())?;
-        Some(match within(raw.as_bytes(), id) {
-            Some(borrowed) => std::borrow::Cow::Borrowed(borrowed),
-            None => std::borrow::Cow::Owned(id.to_string()),
-        })
-    })
-}
-
 impl ReferralsSource {
     pub fn new(
         config: &ReferralsConfig,
@@ -130,8 +111,7 @@ impl ReferralsSource {
         sink: &mut dyn RecordSink,
         now: jiff::Timestamp,
     ) -> Result<SweepStats, SourceError> {
-        let mut token = self.tokens.token(AUDIENCE, now).await?;
-        let mut refreshed = false;
+        let mut fetch = Fetcher::new(&self.http, &self.tokens, AUDIENCE, now).await?;
         let mut stats = SweepStats::default();
         let mut url = self.first_url();
         let mut expected = None;
@@ -140,21 +120,9 @@ impl ReferralsSource {
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
-            let what = format!("{DATASET} page {page_no}");
-            match self.http.get_into(&url, &token, &what, &mut body).await {
-                // An access token the API refuses is renewed once per sweep, then the page is asked again.
-                Err(e)
-                    if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
-                        && !refreshed
-                        && matches!(self.tokens, TokenProvider::Entra(_)) =>
-                {
-                    refreshed = true;
-                    self.tokens.invalidate(AUDIENCE);
-                    token = self.tokens.token(AUDIENCE, now).await?;
-                    self.http.get_into(&url, &token, &what, &mut body).await?;
-                }
-                other => other?,
-            }
+            fetch
+                .get(&url, &format!("{DATASET} page {page_no}"), &mut body)
+                .await?;
             let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,
                 page: page_no,
@@ -167,7 +135,7 @@ impl ReferralsSource {
             for item in sonic_rs::to_array_iter(page.value.as_bytes()) {
                 let raw = item.map_err(|e| malformed(e.to_string()))?;
                 let raw = raw.as_raw_str();
-                match record_id(raw) {
+                match record_id(raw, &["id", "ID", "Id"]) {
                     Some(id) => {
                         sink.record(&id, raw.as_bytes()).map_err(|e| match e {
                             IngestError::Store(e) => SourceError::Store(e),

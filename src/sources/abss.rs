@@ -1,0 +1,242 @@
+//! Partner Insights — the API for AI Business Solutions & Security Insights (ABSS,
+//! api-docs/abss-partner-insights-api-v1.3.txt). The version is part of `base_url`: v1.3 is the
+//! documented one and v1.5 its announced successor (v1.3 support ends 30 Aug 2026). Paged
+//! datasets use `page` (from 1) and `pageSize` and answer `{count, hasMore, items}`; summary
+//! datasets are one object, stored as one record. Calls are limited per host (600 a minute).
+
+use std::time::Duration;
+
+use sonic_rs::JsonValueTrait;
+use url::Url;
+
+use super::fetch::Fetcher;
+use super::lazy::{record_id, within};
+use super::{RecordSink, SourceError, SweepStats};
+use crate::auth::{TokenProvider, PARTNER_INSIGHTS};
+use crate::config::AbssConfig;
+use crate::detect::sweep::IngestError;
+use crate::http::Http;
+
+/// A dataset of the ABSS API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    /// Copilot opportunities, one per customer tenant (`GET /opportunities/copilot`, paged).
+    Copilot,
+    /// Pipeline, penetration, utilization, earnings (`GET /opportunities/copilot/summary`).
+    CopilotSummary,
+    /// Tenants per adoption health class (`GET /opportunities/copilot/adoptionSummary`).
+    AdoptionSummary,
+}
+
+impl Dataset {
+    /// The names this version reads.
+    pub const ALL: [Dataset; 3] = [
+        Dataset::Copilot,
+        Dataset::CopilotSummary,
+        Dataset::AdoptionSummary,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Copilot => "copilot",
+            Dataset::CopilotSummary => "copilot_summary",
+            Dataset::AdoptionSummary => "adoption_summary",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Dataset> {
+        Dataset::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Dataset::Copilot => "opportunities/copilot",
+            Dataset::CopilotSummary => "opportunities/copilot/summary",
+            Dataset::AdoptionSummary => "opportunities/copilot/adoptionSummary",
+        }
+    }
+
+    /// The key of each item of a paged dataset, in the spellings the pages use.
+    fn keys(self) -> Option<&'static [&'static str]> {
+        match self {
+            Dataset::Copilot => Some(&["tenantId", "tenantID", "TenantId"]),
+            Dataset::CopilotSummary | Dataset::AdoptionSummary => None,
+        }
+    }
+}
+
+/// A page stops the chain if there are more than this many.
+pub const MAX_PAGES: u32 = 100_000;
+
+#[derive(Debug)]
+pub struct AbssSource {
+    pub dataset: Dataset,
+    pub every: Duration,
+    pub failing_after: u32,
+    base: String,
+    page_size: u32,
+    http: Http,
+    tokens: TokenProvider,
+}
+
+impl AbssSource {
+    pub fn new(
+        dataset: Dataset,
+        config: &AbssConfig,
+        http: Http,
+        tokens: TokenProvider,
+    ) -> Result<Self, String> {
+        let base = config.base_url.trim_end_matches('/').to_string();
+        let url = Url::parse(&base).map_err(|e| {
+            format!(
+                "sources.abss.base_url {:?} is not a URL: {e}",
+                config.base_url.0
+            )
+        })?;
+        if let Some(host) = url.host_str() {
+            http.limit_host(host, config.calls_per_minute);
+        }
+        Ok(Self {
+            dataset,
+            every: config.every.as_duration(),
+            failing_after: config.failing_after,
+            base,
+            page_size: config.page_size.clamp(1, 1000),
+            http,
+            tokens,
+        })
+    }
+
+    /// Reads the whole dataset into `sink`.
+    pub async fn sweep(
+        &self,
+        sink: &mut dyn RecordSink,
+        now: jiff::Timestamp,
+    ) -> Result<SweepStats, SourceError> {
+        let mut fetch = Fetcher::new(&self.http, &self.tokens, PARTNER_INSIGHTS, now).await?;
+        let name = self.dataset.name();
+        let mut stats = SweepStats::default();
+        let mut body = Vec::new();
+        let ingest = |sink: &mut dyn RecordSink, id: &str, raw: &str, page: u32| {
+            sink.record(id, raw.as_bytes()).map_err(|e| match e {
+                IngestError::Store(e) => SourceError::Store(e),
+                e @ IngestError::Malformed { .. } => SourceError::Malformed {
+                    dataset: name,
+                    page,
+                    error: e.to_string(),
+                },
+            })
+        };
+        let Some(keys) = self.dataset.keys() else {
+            stats.pages = 1;
+            let url = Url::parse(&format!("{}/{}", self.base, self.dataset.path()))
+                .expect("base_url was checked");
+            fetch.get(&url, name, &mut body).await?;
+            let text = std::str::from_utf8(&body).map_err(|e| SourceError::Malformed {
+                dataset: name,
+                page: 1,
+                error: e.to_string(),
+            })?;
+            let is_object = sonic_rs::get(text, std::iter::empty::<&str>())
+                .map(|v| v.is_object())
+                .unwrap_or(false);
+            if !is_object {
+                return Err(SourceError::Malformed {
+                    dataset: name,
+                    page: 1,
+                    error: "the answer is not a JSON object".into(),
+                });
+            }
+            ingest(sink, name, text.trim(), 1)?;
+            stats.records = 1;
+            return Ok(stats);
+        };
+        let mut expected = None;
+        loop {
+            stats.pages += 1;
+            let page_no = stats.pages;
+            let malformed = |error: String| SourceError::Malformed {
+                dataset: name,
+                page: page_no,
+                error,
+            };
+            let url = Url::parse(&format!(
+                "{}/{}?page={page_no}&pageSize={}",
+                self.base,
+                self.dataset.path(),
+                self.page_size
+            ))
+            .expect("base_url was checked");
+            fetch
+                .get(&url, &format!("{name} page {page_no}"), &mut body)
+                .await?;
+            let (mut count, mut has_more, mut items) = (None, false, "");
+            for entry in sonic_rs::to_object_iter(body.as_slice()) {
+                let (key, value) = entry.map_err(|e| malformed(e.to_string()))?;
+                match key.as_ref() {
+                    "count" | "Count" => count = value.as_u64(),
+                    "hasMore" | "HasMore" => has_more = value.as_bool().unwrap_or(false),
+                    "items" | "Items" if value.is_array() => {
+                        items = within(&body, value.as_raw_str()).ok_or_else(|| {
+                            malformed("`items` could not be read in place".into())
+                        })?;
+                    }
+                    _ => {}
+                }
+            }
+            if page_no == 1 {
+                expected = count;
+            }
+            let mut on_page = 0;
+            if !items.is_empty() {
+                for item in sonic_rs::to_array_iter(items.as_bytes()) {
+                    let raw = item.map_err(|e| malformed(e.to_string()))?;
+                    let raw = raw.as_raw_str();
+                    on_page += 1;
+                    match record_id(raw, keys) {
+                        Some(id) => {
+                            ingest(sink, &id, raw, page_no)?;
+                            stats.records += 1;
+                        }
+                        None => {
+                            stats.without_id += 1;
+                            tracing::warn!(
+                                dataset = name,
+                                page = page_no,
+                                "skipping an item without a key"
+                            );
+                        }
+                    }
+                }
+            }
+            if !has_more {
+                break;
+            }
+            if on_page == 0 {
+                return Err(SourceError::Chain {
+                    dataset: name,
+                    page: page_no,
+                    reason: "hasMore is true on an empty page".into(),
+                });
+            }
+            if page_no >= MAX_PAGES {
+                return Err(SourceError::Chain {
+                    dataset: name,
+                    page: page_no,
+                    reason: format!("more than {MAX_PAGES} pages"),
+                });
+            }
+        }
+        let received = stats.records + stats.without_id;
+        if let Some(expected) = expected {
+            if received < expected {
+                return Err(SourceError::Chain {
+                    dataset: name,
+                    page: stats.pages,
+                    reason: format!("count promised {expected} items, the pages held {received}"),
+                });
+            }
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,60 @@
+//! [`Fetcher`]: one sweep's GETs with one bearer token, renewed once if the API refuses it.
+
+use jiff::Timestamp;
+use url::Url;
+
+use super::SourceError;
+use crate::auth::TokenProvider;
+use crate::config::Secret;
+use crate::http::Http;
+
+pub struct Fetcher<'a> {
+    http: &'a Http,
+    tokens: &'a TokenProvider,
+    audience: &'static str,
+    token: Secret,
+    refreshed: bool,
+    now: Timestamp,
+}
+
+impl<'a> Fetcher<'a> {
+    pub async fn new(
+        http: &'a Http,
+        tokens: &'a TokenProvider,
+        audience: &'static str,
+        now: Timestamp,
+    ) -> Result<Fetcher<'a>, SourceError> {
+        let token = tokens.token(audience, now).await?;
+        Ok(Self {
+            http,
+            tokens,
+            audience,
+            token,
+            refreshed: false,
+            now,
+        })
+    }
+
+    /// GETs `url` into `body`. An access token the API answers 401 to is renewed once per
+    /// sweep, then the call is made again.
+    pub async fn get(
+        &mut self,
+        url: &Url,
+        what: &str,
+        body: &mut Vec<u8>,
+    ) -> Result<(), SourceError> {
+        match self.http.get_into(url, &self.token, what, body).await {
+            Err(e)
+                if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
+                    && !self.refreshed
+                    && matches!(self.tokens, TokenProvider::Entra(_)) =>
+            {
+                self.refreshed = true;
+                self.tokens.invalidate(self.audience);
+                self.token = self.tokens.token(self.audience, self.now).await?;
+                Ok(self.http.get_into(url, &self.token, what, body).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The Partner Insights (ABSS) source and the Copilot detectors against the simulator.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use partnerwatch::model::EventKind;
+use partnerwatch::pipeline::Pipeline;
+use partnerwatch::sim::{Fault, FaultAction, SimConfig, Simulator};
+use serde_json::json;
+
+async fn sim(tenants: usize) -> Simulator {
+    Simulator::start(
+        SimConfig {
+            referrals: 0,
+            tenants,
+            seed: 9,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap()
+}
+
+/// A configuration reading Partner Insights only, at `version`, with `extra` lines under `abss:`.
+fn config(
+    dir: &std::path::Path,
+    sim: &Simulator,
+    version: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = common::write_config(dir, sim, "");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("  referrals:").unwrap();
+    let end = text.find("channels:").unwrap();
+    let abss = format!(
+        "  abss:\n    base_url: {}\n    every: 1s\n    page_size: 20\n{extra}",
+        sim.abss_base_url(version)
+    );
+    std::fs::write(&path, format!("{}{abss}{}", &text[..start], &text[end..])).unwrap();
+    std::fs::write(dir.join("rules/all.yaml"), "- name: all\n  on: [copilot.*, adoption_summary.*, copilot_summary.*]\n  channels: [inbox]\n  template: any\n").unwrap();
+    path
+}
+
+async fn poll(p: &Pipeline, dataset: &str) -> partnerwatch::pipeline::PollReport {
+    p.poll(p.source(dataset).unwrap(), false).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_dataset_pages_completely_on_both_api_versions() {
+    let sim = sim(45).await;
+    for version in ["v1.3", "v1.5"] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = common::pipeline(&config(dir.path(), &sim, version, ""), &common::clock());
+        let names: Vec<&str> = p.sources.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            vec!["copilot", "copilot_summary", "adoption_summary"]
+        );
+        let before = sim.state().stats.abss_requests;
+        let copilot = poll(&p, "copilot").await;
+        assert_eq!((copilot.pages, copilot.records), (3, 45), "{version}");
+        assert_eq!(
+            sim.state().stats.abss_requests - before,
+            3,
+            "one call per page"
+        );
+        let stored: BTreeSet<String> = p
+            .store
+            .records("copilot")
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap().0)
+            .collect();
+        let served: BTreeSet<String> = sim
+            .state()
+            .tenants()
+            .iter()
+            .map(|t| t["tenantId"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(stored, served);
+        assert_eq!(poll(&p, "copilot_summary").await.records, 1);
+        assert_eq!(poll(&p, "adoption_summary").await.records, 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.4", ""), &common::clock());
+    let err = p
+        .poll(p.source("copilot").unwrap(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("404") && err.contains("v1.4"), "{err}");
+}
+
+#[tokio::test]
+async fn health_moves_and_summaries_are_announced() {
+    let sim = sim(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.5", ""), &common::clock());
+    for d in ["copilot", "copilot_summary", "adoption_summary"] {
+        assert!(poll(&p, d).await.events.is_empty(), "baseline");
+    }
+    let tenant = sim.state().tenants()[0]["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.state()
+        .patch_tenant(&tenant, &json!({"adoptionStatus": "Healthy"}));
+    poll(&p, "copilot").await;
+    poll(&p, "adoption_summary").await;
+    sim.state().patch_tenant(
+        &tenant,
+        &json!({"adoptionStatus": "Failure to Thrive/Adopt"}),
+    );
+    let report = poll(&p, "copilot").await;
+    let kinds: Vec<EventKind> = report.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::CopilotChanged, EventKind::CopilotHealthChanged]
+    );
+    let health = &report.events[1];
+    assert_eq!(health.entity_id, tenant);
+    assert_eq!(health.data["from"], "Healthy");
+    assert_eq!(health.data["direction"], "worse");
+
+    let summary = poll(&p, "adoption_summary").await;
+    assert_eq!(summary.events.len(), 1);
+    assert_eq!(summary.events[0].kind, EventKind::AdoptionSummaryChanged);
+    let paths: BTreeSet<&str> = summary.events[0]
+        .changes
+        .iter()
+        .map(|c| c.path.as_str())
+        .collect();
+    assert!(
+        paths.contains("/Healthy") && paths.contains("/Failure to Thrive~1Adopt"),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test]
+async fn thresholds_fire_once_per_crossing_and_do_not_flap() {
+    let sim = sim(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "    thresholds:\n      utilizationPercent: [50]\n    hysteresis: 2\n";
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.5", extra), &common::clock());
+    let tenant = sim.state().tenants()[0]["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.state()
+        .patch_tenant(&tenant, &json!({"utilizationPercent": 40.0}));
+    poll(&p, "copilot").await;
+    let mut crossings = Vec::new();
+    for value in [51.0, 53.0, 49.0, 51.5, 47.0, 49.0, 53.0] {
+        sim.state()
+            .patch_tenant(&tenant, &json!({ "utilizationPercent": value }));
+        for e in poll(&p, "copilot").await.events {
+            if e.kind == EventKind::CopilotThresholdCrossed {
+                crossings.push((value, e.data["direction"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    assert_eq!(
+        crossings,
+        vec![
+            (53.0, "up".to_string()),
+            (47.0, "down".to_string()),
+            (53.0, "up".to_string())
+        ],
+        "a line counts as crossed 2 points past it"
+    );
+}
+
+#[tokio::test]
+async fn failed_page_changes_nothing_and_malformed_page_is_named() {
+    let sim = sim(50).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.5", ""), &common::clock());
+    poll(&p, "copilot").await;
+    let gone = sim.state().tenants()[0]["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.state().remove_tenant(&gone);
+    sim.state().add_fault(Fault {
+        page: Some(2),
+        action: FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+        times: 10,
+    });
+    let err = p
+        .poll(p.source("copilot").unwrap(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("copilot page 2") && err.contains("500"),
+        "{err}"
+    );
+    assert_eq!(
+        p.store.records("copilot").unwrap().len(),
+        50,
+        "no removal from a failed sweep"
+    );
+    sim.state().clear_faults();
+    sim.state().add_fault(Fault {
+        page: Some(3),
+        action: FaultAction::Malformed,
+        times: 1,
+    });
+    let err = p
+        .poll(p.source("copilot").unwrap(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("copilot page 3"), "{err}");
+    let report = poll(&p, "copilot").await;
+    assert_eq!(
+        report
+            .events
+            .iter()
+            .map(|e| (e.kind, e.entity_id.clone()))
+            .collect::<Vec<_>>(),
+        vec![(EventKind::CopilotRemoved, gone)]
+    );
+}
