@@ -20,7 +20,7 @@ use crate::notify::{self, Channel};
 use crate::rules::{PlanContext, RuleSet};
 use crate::sources::abss::{AbssSource, Dataset as AbssDataset};
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
-use crate::store::{CommitReport, Store, StoreError, SweepCommit};
+use crate::store::{CommitReport, KeyWrites, Store, StoreError, SweepCommit};
 use crate::templates::Templates;
 
 /// Rules and templates, from the configured folders or from the set shipped in the binary.
@@ -311,12 +311,11 @@ impl Pipeline {
 
     /// Moves the referral clock: entries follow this sweep's changes, then every entry is
     /// checked against `now` and the rules' reminder thresholds.
-    #[allow(clippy::type_complexity)]
     fn run_expiry_clock(
         &self,
         changes: &[RecordChange],
         now: Timestamp,
-    ) -> Result<(Vec<Event>, Vec<(String, Option<Vec<u8>>)>), StoreError> {
+    ) -> Result<(Vec<Event>, KeyWrites), StoreError> {
         let mut states: BTreeMap<String, ExpiryState> = BTreeMap::new();
         for (id, bytes) in self.store.expiry_entries()? {
             match serde_json::from_slice(&bytes) {

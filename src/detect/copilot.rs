@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use super::RecordChange;
 use crate::model::event::event_id;
 use crate::model::{Change, Event, EventKind};
+use crate::store::KeyWrites;
 
 /// The eight adoption health classes of the API, best first.
 pub const DEFAULT_RANKING: [&str; 8] = [
@@ -102,7 +103,7 @@ pub fn detect(
     now: Timestamp,
     judging: &Judging,
     remembered: impl Fn(&str) -> Option<bool>,
-) -> (Vec<Event>, Vec<(String, Option<Vec<u8>>)>) {
+) -> (Vec<Event>, KeyWrites) {
     let mut events = Vec::new();
     let mut sides = Vec::new();
     if baseline {

@@ -94,6 +94,9 @@ impl StoredRecord {
     }
 }
 
+/// Writes to small keyed values: (key, new value, or removal).
+pub type KeyWrites = Vec<(String, Option<Vec<u8>>)>;
+
 /// Everything one complete sweep changes besides its events and deliveries (which
 /// [`Store::commit_sweep`] takes alongside), applied atomically.
 #[derive(Debug, Default)]
@@ -107,11 +110,11 @@ pub struct SweepCommit {
     /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
     /// Small metadata written with the sweep: (key, value, or removal).
-    pub meta: Vec<(String, Option<Vec<u8>>)>,
+    pub meta: KeyWrites,
     /// Throttle marks set by this sweep's deliveries: (rule NUL entity, when).
     pub throttle: Vec<(String, Timestamp)>,
     /// Entries of the expiry clock: (referral id, new state as JSON, or removal).
-    pub expiry: Vec<(String, Option<Vec<u8>>)>,
+    pub expiry: KeyWrites,
     pub completed_at: Option<Timestamp>,
 }
 
@@ -149,8 +152,9 @@ impl Store {
         let db = loop {
             match config.open() {
                 Ok(db) => break db,
+                // sled reports a held lock as the I/O error "could not acquire lock on …".
                 Err(sled::Error::Io(e))
-                    if e.kind() == std::io::ErrorKind::WouldBlock && tries < 40 =>
+                    if e.to_string().contains("could not acquire lock") && tries < 60 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
