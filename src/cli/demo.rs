@@ -35,6 +35,7 @@ const STEP: SignedDuration = SignedDuration::from_hours(3);
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let sim_config = SimConfig {
         referrals: 30,
+        tenants: 12,
         page_size: 10,
         arrivals_per_day: 4.0,
         ..SimConfig::default()
@@ -47,7 +48,6 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let inbox = args.dir.join("inbox");
     let assets = Assets::shipped(&config.channels, &config.timezone)?;
     let pipeline = Pipeline::build(config, assets, Arc::new(clock.clone()))?;
-    let source = &pipeline.sources[0];
 
     println!(
         "partnerwatch demo — simulator on http://{}, simulated time starts {}",
@@ -55,8 +55,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         clock.now_string()
     );
     println!("First sweep: a baseline. Existing referrals are remembered, not announced.\n");
-    let report = pipeline.poll(source, false).await?;
-    super::poll::print_report(&report, false);
+    for source in &pipeline.sources {
+        let report = pipeline.poll(source, false).await?;
+        super::poll::print_report(&report, false);
+    }
 
     let mut events = 0;
     if args.once {
@@ -80,6 +82,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             if let Some(id) = open.get(1) {
                 s.remove_referral(id);
             }
+            // And one customer's Copilot adoption slides.
+            if let Some(t) = s
+                .tenants()
+                .first()
+                .and_then(|t| t["tenantId"].as_str())
+                .map(str::to_string)
+            {
+                s.patch_tenant(&t, &serde_json::json!({"adoptionStatus": "Healthy"}));
+            }
             accepted
         };
         clock.advance(STEP);
@@ -88,8 +99,29 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             clock.now_string(),
             accepted.as_deref().unwrap_or("one")
         );
-        let report = pipeline.poll(source, false).await?;
-        events += report.events.len();
+        for source in &pipeline.sources {
+            events += pipeline.poll(source, false).await?.events.len();
+        }
+        let first_tenant = sim
+            .state()
+            .tenants()
+            .first()
+            .and_then(|t| t["tenantId"].as_str())
+            .map(str::to_string);
+        if let Some(t) = first_tenant {
+            sim.state().patch_tenant(
+                &t,
+                &serde_json::json!({"adoptionStatus": "Failure to Thrive/Adopt"}),
+            );
+        }
+        clock.advance(STEP);
+        println!(
+            "\n[{}] a customer's Copilot adoption slides\n",
+            clock.now_string()
+        );
+        for source in &pipeline.sources {
+            events += pipeline.poll(source, false).await?.events.len();
+        }
         pipeline.deliver().await?;
     } else {
         let steps = args.days as i64 * 24 / STEP.as_hours();
@@ -97,14 +129,25 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..steps {
             let now = clock.advance(STEP);
             sim.state().advance_to(now);
-            match pipeline.poll(source, false).await {
-                Ok(report) => {
-                    events += report.events.len();
-                    if !report.events.is_empty() {
-                        println!("[{}] {} event(s)", clock.now_string(), report.events.len());
+            for source in &pipeline.sources {
+                match pipeline.poll(source, false).await {
+                    Ok(report) => {
+                        events += report.events.len();
+                        if !report.events.is_empty() {
+                            println!(
+                                "[{}] {}: {} event(s)",
+                                clock.now_string(),
+                                source.name(),
+                                report.events.len()
+                            );
+                        }
                     }
+                    Err(e) => eprintln!(
+                        "[{}] {} sweep failed: {e}",
+                        clock.now_string(),
+                        source.name()
+                    ),
                 }
-                Err(e) => eprintln!("[{}] sweep failed: {e}", clock.now_string()),
             }
             pipeline.deliver().await?;
             tokio::time::sleep(pause).await;
@@ -145,7 +188,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             static_token: Some(Secret::new(sim.token())),
             ..Default::default()
         },
-        abss: None,
+        abss: Some(crate::config::AbssConfig::at(&sim.abss_base_url("v1.5"))),
         referrals: Some(ReferralsConfig {
             base_url: EnvString(sim.referrals_base_url()),
             every: Every(Duration::from_secs(3 * 3600)),

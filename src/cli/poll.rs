@@ -103,7 +103,7 @@ pub(super) fn print_report(r: &PollReport, dry_run: bool) {
         r.pages,
         r.unchanged,
         if r.baseline {
-            " (baseline: remembered, only reminders announced)"
+            " (baseline: what exists is remembered, not announced)"
         } else {
             ""
         },

@@ -171,6 +171,23 @@ pub struct AbssConfig {
     pub hysteresis: f64,
 }
 
+impl AbssConfig {
+    /// Every dataset of `base_url`, with the defaults (the demo and tests).
+    pub fn at(base_url: &str) -> Self {
+        Self {
+            base_url: EnvString(base_url.to_string()),
+            every: default_abss_every(),
+            datasets: default_abss_datasets(),
+            page_size: default_page_size(),
+            failing_after: default_failing_after(),
+            calls_per_minute: default_calls_per_minute(),
+            health_ranking: None,
+            thresholds: BTreeMap::new(),
+            hysteresis: default_hysteresis(),
+        }
+    }
+}
+
 fn default_abss_url() -> EnvString {
     EnvString("https://m365partner.microsoft.com/abss/v1.5/api".into())
 }
