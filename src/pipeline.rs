@@ -264,6 +264,19 @@ impl Pipeline {
                         baseline,
                         now,
                     ),
+                    AbssDataset::MciSummary => detect::copilot::detect_summary(
+                        EventKind::MciSummaryChanged,
+                        dataset,
+                        changes,
+                        baseline,
+                        now,
+                    ),
+                    AbssDataset::MciPerformance => {
+                        detect::insights::detect_mci(changes, baseline, now)
+                    }
+                    AbssDataset::PartnerReferrals => {
+                        detect::insights::detect_partner_referrals(changes, baseline, now)
+                    }
                 };
                 (events, Vec::new())
             }

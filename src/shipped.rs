@@ -32,6 +32,14 @@ pub fn templates() -> Vec<(PathBuf, String)> {
         "copilot_threshold_crossed.text.hbs",
         "copilot_summary_changed.text.hbs",
         "adoption_summary_changed.text.hbs",
+        "mci_new.text.hbs",
+        "mci_changed.text.hbs",
+        "mci_milestone_changed.text.hbs",
+        "mci_stage_changed.text.hbs",
+        "mci_summary_changed.text.hbs",
+        "partner_referral_new.text.hbs",
+        "partner_referral_changed.text.hbs",
+        "partner_referral_status_changed.text.hbs",
     )
 }
 

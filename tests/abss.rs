@@ -39,7 +39,7 @@ fn config(
         sim.abss_base_url(version)
     );
     std::fs::write(&path, format!("{}{abss}{}", &text[..start], &text[end..])).unwrap();
-    std::fs::write(dir.join("rules/all.yaml"), "- name: all\n  on: [copilot.*, adoption_summary.*, copilot_summary.*]\n  channels: [inbox]\n  template: any\n").unwrap();
+    std::fs::write(dir.join("rules/all.yaml"), "- name: all\n  on: [copilot.*, adoption_summary.*, copilot_summary.*, mci.*, mci_summary.*, partner_referral.*]\n  channels: [inbox]\n  template: any\n").unwrap();
     path
 }
 
@@ -56,7 +56,14 @@ async fn every_dataset_pages_completely_on_both_api_versions() {
         let names: Vec<&str> = p.sources.iter().map(|s| s.name()).collect();
         assert_eq!(
             names,
-            vec!["copilot", "copilot_summary", "adoption_summary"]
+            vec![
+                "copilot",
+                "copilot_summary",
+                "adoption_summary",
+                "mci_performance",
+                "mci_summary",
+                "partner_referrals"
+            ]
         );
         let before = sim.state().stats.abss_requests;
         let copilot = poll(&p, "copilot").await;
@@ -82,6 +89,38 @@ async fn every_dataset_pages_completely_on_both_api_versions() {
         assert_eq!(stored, served);
         assert_eq!(poll(&p, "copilot_summary").await.records, 1);
         assert_eq!(poll(&p, "adoption_summary").await.records, 1);
+        assert_eq!(poll(&p, "mci_summary").await.records, 1);
+        let mci = poll(&p, "mci_performance").await;
+        assert_eq!(
+            (mci.pages, mci.records),
+            (2, 23),
+            "rows nested in partnerPerformanceDetails, keyed by claimID"
+        );
+        let claims: BTreeSet<String> = p
+            .store
+            .records("mci_performance")
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert!(claims.contains("500000"), "{claims:?}");
+        assert_eq!(poll(&p, "partner_referrals").await.records, 15);
+        assert_eq!(poll(&p, "mci_summary").await.records, 1);
+        let mci = poll(&p, "mci_performance").await;
+        assert_eq!(
+            (mci.pages, mci.records),
+            (2, 23),
+            "rows nested in partnerPerformanceDetails, keyed by claimID"
+        );
+        let claims: BTreeSet<String> = p
+            .store
+            .records("mci_performance")
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert!(claims.contains("500000"), "{claims:?}");
+        assert_eq!(poll(&p, "partner_referrals").await.records, 15);
     }
     let dir = tempfile::tempdir().unwrap();
     let p = common::pipeline(&config(dir.path(), &sim, "v1.4", ""), &common::clock());
@@ -226,4 +265,50 @@ async fn failed_page_changes_nothing_and_malformed_page_is_named() {
             .collect::<Vec<_>>(),
         vec![(EventKind::CopilotRemoved, gone)]
     );
+}
+
+#[tokio::test]
+async fn mci_milestones_and_partner_referral_statuses_are_announced() {
+    let sim = sim(6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.5", ""), &common::clock());
+    for d in ["mci_performance", "mci_summary", "partner_referrals"] {
+        assert!(poll(&p, d).await.events.is_empty(), "baseline");
+    }
+    let claim = sim.state().mci_rows()[0]["claimID"].as_i64().unwrap();
+    sim.state().patch_mci_row(
+        claim,
+        &json!({"milestone": "Claim Approved", "engagementName": "Copilot Deployment"}),
+    );
+    let report = poll(&p, "mci_performance").await;
+    let kinds: Vec<EventKind> = report.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::MciChanged, EventKind::MciMilestoneChanged]
+    );
+    assert_eq!(report.events[1].entity_id, claim.to_string());
+    assert_eq!(report.events[1].data["to"], "Claim Approved");
+    let summary = poll(&p, "mci_summary").await;
+    assert_eq!(
+        summary.events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::MciSummaryChanged]
+    );
+
+    let referral = sim.state().partner_referrals()[0]["partnerReferralId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.state()
+        .patch_partner_referral(&referral, &json!({"referralStatus": {"name": "Accepted"}}));
+    let report = poll(&p, "partner_referrals").await;
+    let status = report
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::PartnerReferralStatusChanged)
+        .unwrap();
+    assert_eq!(
+        (status.data["from"].as_str(), status.data["to"].as_str()),
+        (Some("Open"), Some("Accepted"))
+    );
+    assert_eq!(status.entity_id, referral);
 }

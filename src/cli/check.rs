@@ -197,6 +197,86 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 crate::detect::copilot::detect(script, false, now, &judging, |_| None);
             return events.into_iter().find(|e| e.kind == kind);
         }
+        EventKind::MciNew
+        | EventKind::MciChanged
+        | EventKind::MciMilestoneChanged
+        | EventKind::MciStageChanged
+        | EventKind::PartnerReferralNew
+        | EventKind::PartnerReferralChanged
+        | EventKind::PartnerReferralStatusChanged => {
+            let tenant = crate::sim::abss::new_tenant(&mut rng, 1);
+            let mci = kind.as_str().starts_with("mci.");
+            let old = if mci {
+                crate::sim::abss::new_mci_row(&mut rng, 1, &tenant)
+            } else {
+                crate::sim::abss::new_partner_referral(&mut rng, 1, &tenant)
+            };
+            let mut new = old.clone();
+            if mci {
+                new["milestone"] = serde_json::json!("Claim Approved");
+                new["stage"] = serde_json::json!("Completed");
+            } else {
+                new["referralStatus"]["name"] = serde_json::json!("Accepted");
+            }
+            let id = if mci {
+                old["claimID"].to_string()
+            } else {
+                old["partnerReferralId"].as_str()?.to_string()
+            };
+            let changes = crate::detect::diff::changes(&old, &new);
+            let script = vec![
+                crate::detect::RecordChange {
+                    entity_id: id.clone(),
+                    old: None,
+                    new: Some((1, old.clone())),
+                    changes: Vec::new(),
+                },
+                crate::detect::RecordChange {
+                    entity_id: id,
+                    old: Some((1, old)),
+                    new: Some((2, new)),
+                    changes,
+                },
+            ];
+            let events = if mci {
+                crate::detect::insights::detect_mci(script, false, now)
+            } else {
+                crate::detect::insights::detect_partner_referrals(script, false, now)
+            };
+            return events.into_iter().find(|e| e.kind == kind);
+        }
+        EventKind::MciSummaryChanged => {
+            let tenant = crate::sim::abss::new_tenant(&mut rng, 1);
+            let rows: Vec<serde_json::Value> = (0..4)
+                .map(|n| {
+                    let mut r = crate::sim::abss::new_mci_row(&mut rng, n, &tenant);
+                    r["engagementName"] = serde_json::json!("Copilot Deployment");
+                    r
+                })
+                .collect();
+            let mut later = rows.clone();
+            later[0]["milestone"] = serde_json::json!("Claim Approved");
+            let (old, new) = (
+                crate::sim::abss::mci_summary(&rows),
+                crate::sim::abss::mci_summary(&later),
+            );
+            let changes = crate::detect::diff::changes(&old, &new);
+            let change = crate::detect::RecordChange {
+                entity_id: "mci_summary".into(),
+                old: Some((1, old)),
+                new: Some((2, new)),
+                changes,
+            };
+            return crate::detect::copilot::detect_summary(
+                kind,
+                "mci_summary",
+                vec![change],
+                false,
+                now,
+            )
+            .into_iter()
+            .next();
+        }
         EventKind::CopilotSummaryChanged | EventKind::AdoptionSummaryChanged => {
             let tenants: Vec<serde_json::Value> = (0..6)
                 .map(|n| crate::sim::abss::new_tenant(&mut rng, n))
@@ -296,17 +376,9 @@ mod tests {
             &jiff::tz::TimeZone::UTC,
         )
         .unwrap();
-        let kinds = EventKind::ALL.iter().filter(|k| {
-            [
-                "referral.",
-                "system.",
-                "copilot.",
-                "adoption_summary.",
-                "copilot_summary.",
-            ]
+        let kinds = EventKind::ALL
             .iter()
-            .any(|p| k.as_str().starts_with(p))
-        });
+            .filter(|k| !k.as_str().starts_with("license."));
         for kind in kinds {
             let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
             assert_eq!(event.kind, *kind);

@@ -195,16 +195,23 @@ fn default_abss_every() -> Every {
     Every(std::time::Duration::from_secs(6 * 3600))
 }
 fn default_abss_datasets() -> Vec<Spanned<String>> {
-    ["copilot", "copilot_summary", "adoption_summary"]
-        .into_iter()
-        .map(|d| {
-            Spanned::new(
-                d.to_string(),
-                serde_saphyr::Location::UNKNOWN,
-                serde_saphyr::Location::UNKNOWN,
-            )
-        })
-        .collect()
+    [
+        "copilot",
+        "copilot_summary",
+        "adoption_summary",
+        "mci_performance",
+        "mci_summary",
+        "partner_referrals",
+    ]
+    .into_iter()
+    .map(|d| {
+        Spanned::new(
+            d.to_string(),
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        )
+    })
+    .collect()
 }
 fn default_page_size() -> u32 {
     100
@@ -399,17 +406,15 @@ impl Config {
                 if let Some(abss) = &raw.sources.abss {
                     for d in &abss.datasets {
                         if crate::sources::abss::Dataset::parse(&d.value).is_none() {
-                            let known = ["copilot", "copilot_summary", "adoption_summary"];
-                            let later = ["mci_performance", "mci_summary", "partner_referrals"];
-                            let msg = if later.contains(&d.value.as_str()) {
-                                format!("dataset {:?} is not available in this version yet (available: {})", d.value, known.join(", "))
-                            } else {
-                                format!(
-                                    "unknown dataset {:?} (known: {})",
-                                    d.value,
-                                    known.join(", ")
-                                )
-                            };
+                            let known: Vec<&str> = crate::sources::abss::Dataset::ALL
+                                .iter()
+                                .map(|d| d.name())
+                                .collect();
+                            let msg = format!(
+                                "unknown dataset {:?} (known: {})",
+                                d.value,
+                                known.join(", ")
+                            );
                             return Err(ConfigError::At(Located::at(file, d, msg)));
                         }
                     }

@@ -10,6 +10,7 @@
 pub mod copilot;
 pub mod diff;
 pub mod expiry;
+pub mod insights;
 pub mod referrals;
 pub mod sweep;
 pub mod system;

@@ -159,3 +159,148 @@ pub fn adoption_summary(tenants: &[Value]) -> Value {
     }
     Value::Object(out)
 }
+
+const MILESTONES: &[&str] = &[
+    "Engagement Initiated",
+    "POE Signed",
+    "Engagement Completed",
+    "Claim Submitted",
+    "Claim Approved",
+];
+const STAGES: &[&str] = &["Initiated", "In Progress", "Completed"];
+const PLAYS: &[&str] = &[
+    "Copilot and Agents at Work",
+    "Converged Communications",
+    "Data Security",
+    "Modern SecOps with Unified Platform",
+];
+const REFERRAL_STATUSES: &[&str] = &["Open", "Accepted", "Declined", "Closed"];
+const ENGAGEMENTS: &[&str] = &[
+    "Copilot Envisioning",
+    "Copilot Deployment",
+    "Teams Phone Deployment",
+];
+
+/// One MCI partner performance row for `tenant`.
+pub fn new_mci_row(rng: &mut StdRng, n: u64, tenant: &Value) -> Value {
+    json!({
+        "stage": STAGES[0],
+        "tpidName": tenant["customerName"],
+        "tpid": tenant["tpid"],
+        "tenantName": tenant["tenantName"],
+        "tenantID": tenant["tenantId"],
+        "partnerArea": "Modern Work",
+        "solutionPlay": PLAYS.choose(rng),
+        "claimID": 500_000 + n,
+        "engagementName": ENGAGEMENTS.choose(rng),
+        "dateInitiated": "2026-10-01T00:00:00Z",
+        "poeCompletionDate": null,
+        "monthCount": 2.0,
+        "monthsSinceCompletion": null,
+        "milestone": MILESTONES[0],
+        "claimTarget": 100,
+        "claimWinFlag": "N",
+        "claimAttainment": (rng.random_range(0.0..100.0_f64)).round(),
+        "claimRevisedAttainment": null,
+        "revenueAttainment": rng.random_range(0.0..50_000.0_f64).round(),
+        "quarterlyRevenueTarget": 50_000.0,
+        "seatsAttainment": rng.random_range(0.0..500.0_f64).round(),
+        "quarterlySeatsTarget": 500.0,
+        "totalAttainment": rng.random_range(0.0..100.0_f64).round(),
+        "consentFlag": "Y",
+        "repeatCustomerFlag": "N"
+    })
+}
+
+/// One partner referral offered for `tenant`.
+pub fn new_partner_referral(rng: &mut StdRng, n: u64, tenant: &Value) -> Value {
+    json!({
+        "id": n,
+        "partnerReferralId": uuid(rng),
+        "created": "2026-11-20T09:00:00Z",
+        "tenantId": tenant["tenantId"],
+        "tenantName": tenant["tenantName"],
+        "tenantDomain": tenant["tenantHostName"],
+        "referralSource": { "id": 1, "name": "Microsoft seller" },
+        "workloads": [ { "id": 7, "name": "Microsoft 365 Copilot" } ],
+        "claimed": false,
+        "partnerReferralNumber": format!("PR-{:06}", n),
+        "acceptance": { "id": uuid(rng), "name": "Pending" },
+        "declineReason": { "id": uuid(rng), "name": null },
+        "referralStatus": { "id": uuid(rng), "name": REFERRAL_STATUSES[0] },
+        "valueAddedServicesSold": null,
+        "servicesEstimatedValue": { "id": uuid(rng), "name": "$10K - $50K" },
+        "referralStage": "New"
+    })
+}
+
+/// One simulated hour of an MCI row or a partner referral: milestones, stages and statuses
+/// move forward now and then. Returns true if it changed.
+pub fn advance_one_hour(
+    rng: &mut StdRng,
+    row: &mut Value,
+    field: &str,
+    steps: &[&str],
+    p: f64,
+) -> bool {
+    let at = row[field]
+        .as_str()
+        .and_then(|s| steps.iter().position(|x| *x == s));
+    let label = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .or_else(|| v["name"].as_str().map(str::to_string))
+    };
+    let current = label(&row[field])
+        .and_then(|s| steps.iter().position(|x| *x == s))
+        .or(at);
+    match current {
+        Some(i) if i + 1 < steps.len() && rng.random_bool(p) => {
+            if row[field].is_object() {
+                row[field]["name"] = json!(steps[i + 1]);
+            } else {
+                row[field] = json!(steps[i + 1]);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The MCI steps a row goes through, for [`advance_one_hour`].
+pub fn mci_steps() -> (&'static [&'static str], &'static [&'static str]) {
+    (MILESTONES, STAGES)
+}
+
+/// The statuses a partner referral goes through, for [`advance_one_hour`].
+pub fn referral_statuses() -> &'static [&'static str] {
+    REFERRAL_STATUSES
+}
+
+/// `GET /mci/partnerPerformance/summary`, from the rows.
+pub fn mci_summary(rows: &[Value]) -> Value {
+    let part = |engagement: &str| {
+        let mine: Vec<&Value> = rows
+            .iter()
+            .filter(|r| r["engagementName"] == engagement)
+            .collect();
+        let passing = mine
+            .iter()
+            .filter(|r| r["milestone"] == "Claim Approved")
+            .count();
+        json!({
+            "eligibility": if passing > 0 { "Eligible" } else { "Not eligible" },
+            "claimsPercentage": format!("{}%", if mine.is_empty() { 0 } else { passing * 100 / mine.len() }),
+            "passingCount": passing,
+            "failingCount": mine.len() - passing,
+            "totalEngagements": mine.len(),
+            "qualifiedEngagements": passing
+        })
+    };
+    json!({
+        "copilotDeploy": part("Copilot Deployment"),
+        "copilotEnvision": part("Copilot Envisioning"),
+        "teamPhoneDeploy": part("Teams Phone Deployment"),
+        "teamPhoneEnvision": part("Teams Phone Envisioning")
+    })
+}

@@ -117,6 +117,8 @@ pub struct SimState {
     rng: StdRng,
     referrals: Vec<Value>,
     tenants: Vec<Value>,
+    mci_rows: Vec<Value>,
+    partner_referrals: Vec<Value>,
     arrivals_per_day: f64,
     page_size: usize,
     token: String,
@@ -146,14 +148,28 @@ impl SimState {
             }
             referrals.push(r);
         }
-        let tenants = (0..config.tenants as u64)
+        let tenants: Vec<Value> = (0..config.tenants as u64)
             .map(|n| abss::new_tenant(&mut rng, n))
+            .collect();
+        let mci_rows = tenants
+            .iter()
+            .step_by(2)
+            .enumerate()
+            .map(|(n, t)| abss::new_mci_row(&mut rng, n as u64, t))
+            .collect();
+        let partner_referrals = tenants
+            .iter()
+            .step_by(3)
+            .enumerate()
+            .map(|(n, t)| abss::new_partner_referral(&mut rng, n as u64, t))
             .collect();
         Self {
             now: config.start,
             rng,
             referrals,
             tenants,
+            mci_rows,
+            partner_referrals,
             arrivals_per_day: config.arrivals_per_day,
             page_size: config.page_size.max(1),
             token: config.token.clone(),
@@ -182,6 +198,22 @@ impl SimState {
                 if abss::live_one_hour(&mut self.rng, t) {
                     changed += 1;
                 }
+            }
+            let (milestones, stages) = abss::mci_steps();
+            for row in &mut self.mci_rows {
+                let moved =
+                    abss::advance_one_hour(&mut self.rng, row, "milestone", milestones, 0.01);
+                let staged = abss::advance_one_hour(&mut self.rng, row, "stage", stages, 0.005);
+                changed += usize::from(moved || staged);
+            }
+            for r in &mut self.partner_referrals {
+                changed += usize::from(abss::advance_one_hour(
+                    &mut self.rng,
+                    r,
+                    "referralStatus",
+                    abss::referral_statuses(),
+                    0.01,
+                ));
             }
             let p = (self.arrivals_per_day / 24.0 * fraction).min(1.0);
             if rand::Rng::random_bool(&mut self.rng, p) {
@@ -237,6 +269,42 @@ impl SimState {
     /// The Copilot opportunities, one per tenant.
     pub fn tenants(&self) -> &[Value] {
         &self.tenants
+    }
+
+    /// The MCI partner performance rows.
+    pub fn mci_rows(&self) -> &[Value] {
+        &self.mci_rows
+    }
+
+    /// The partner referrals offered in Partner Insights.
+    pub fn partner_referrals(&self) -> &[Value] {
+        &self.partner_referrals
+    }
+
+    /// Applies a JSON merge patch to the MCI row with `claim_id`. False if unknown.
+    pub fn patch_mci_row(&mut self, claim_id: i64, patch: &Value) -> bool {
+        match self.mci_rows.iter_mut().find(|r| r["claimID"] == claim_id) {
+            Some(r) => {
+                data::merge_patch(r, patch);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies a JSON merge patch to a partner referral. False if unknown.
+    pub fn patch_partner_referral(&mut self, id: &str, patch: &Value) -> bool {
+        match self
+            .partner_referrals
+            .iter_mut()
+            .find(|r| r["partnerReferralId"] == id)
+        {
+            Some(r) => {
+                data::merge_patch(r, patch);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Applies a JSON merge patch to a tenant's Copilot opportunity. False if unknown.

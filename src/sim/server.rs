@@ -373,13 +373,21 @@ async fn abss(
         let page = param("page").unwrap_or(1).max(1);
         let body = match path.trim_end_matches('/') {
             "opportunities/copilot" => {
-                let size = param("pageSize").unwrap_or(100).clamp(1, 1000);
-                let total = s.tenants.len();
-                let start = ((page - 1) * size).min(total);
-                let end = (start + size).min(total);
-                json!({ "rfaId": null, "count": total, "hasMore": end < total, "items": s.tenants[start..end] })
+                let (items, count, has_more) = page_of(&s.tenants, page, param("pageSize"));
+                json!({ "rfaId": null, "count": count, "hasMore": has_more, "items": items })
             }
             "opportunities/copilot/summary" => super::abss::copilot_summary(&s.tenants),
+            "mci/partnerPerformance" => {
+                let (items, count, has_more) = page_of(&s.mci_rows, page, param("pageSize"));
+                json!({ "partnerPerformanceDetails": { "count": count, "hasMore": has_more, "items": items,
+                        "availablePartnerAreas": ["Modern Work"], "availableEngagementNames": [], "availableMilestones": [], "availableStages": [] } })
+            }
+            "mci/partnerPerformance/summary" => super::abss::mci_summary(&s.mci_rows),
+            "partnerReferrals" => {
+                let (items, count, has_more) =
+                    page_of(&s.partner_referrals, page, param("pageSize"));
+                json!({ "count": count, "hasMore": has_more, "items": items })
+            }
             "opportunities/copilot/adoptionSummary" => super::abss::adoption_summary(&s.tenants),
             other => {
                 return abss_error(
@@ -423,4 +431,13 @@ async fn abss(
         }
         _ => abss_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
     }
+}
+
+/// Page `page` (from 1) of `rows`: (items, total count, whether more follow).
+fn page_of(rows: &[Value], page: usize, size: Option<usize>) -> (&[Value], usize, bool) {
+    let size = size.unwrap_or(100).clamp(1, 1000);
+    let total = rows.len();
+    let start = ((page - 1) * size).min(total);
+    let end = (start + size).min(total);
+    (&rows[start..end], total, end < total)
 }

@@ -26,14 +26,24 @@ pub enum Dataset {
     CopilotSummary,
     /// Tenants per adoption health class (`GET /opportunities/copilot/adoptionSummary`).
     AdoptionSummary,
+    /// MCI partner performance rows (`GET /mci/partnerPerformance`, paged inside
+    /// `partnerPerformanceDetails`), keyed by `claimID`, else tenant, engagement and solution play.
+    MciPerformance,
+    /// Eligibility per solution play (`GET /mci/partnerPerformance/summary`).
+    MciSummary,
+    /// Referrals offered to the partner (`GET /partnerReferrals`, paged), keyed by `partnerReferralId`.
+    PartnerReferrals,
 }
 
 impl Dataset {
     /// The names this version reads.
-    pub const ALL: [Dataset; 3] = [
+    pub const ALL: [Dataset; 6] = [
         Dataset::Copilot,
         Dataset::CopilotSummary,
         Dataset::AdoptionSummary,
+        Dataset::MciPerformance,
+        Dataset::MciSummary,
+        Dataset::PartnerReferrals,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +51,9 @@ impl Dataset {
             Dataset::Copilot => "copilot",
             Dataset::CopilotSummary => "copilot_summary",
             Dataset::AdoptionSummary => "adoption_summary",
+            Dataset::MciPerformance => "mci_performance",
+            Dataset::MciSummary => "mci_summary",
+            Dataset::PartnerReferrals => "partner_referrals",
         }
     }
 
@@ -53,14 +66,44 @@ impl Dataset {
             Dataset::Copilot => "opportunities/copilot",
             Dataset::CopilotSummary => "opportunities/copilot/summary",
             Dataset::AdoptionSummary => "opportunities/copilot/adoptionSummary",
+            Dataset::MciPerformance => "mci/partnerPerformance",
+            Dataset::MciSummary => "mci/partnerPerformance/summary",
+            Dataset::PartnerReferrals => "partnerReferrals",
         }
+    }
+
+    /// Where the paged object sits in the answer, if not at its top.
+    fn page_root(self) -> Option<&'static str> {
+        match self {
+            Dataset::MciPerformance => Some("partnerPerformanceDetails"),
+            _ => None,
+        }
+    }
+
+    /// A key for an item without one of [`Dataset::keys`]: for MCI rows, tenant, engagement
+    /// and solution play together.
+    fn composite_key(self, raw: &str) -> Option<String> {
+        if self != Dataset::MciPerformance {
+            return None;
+        }
+        let parts: Vec<String> = ["tenantID", "engagementName", "solutionPlay"]
+            .iter()
+            .map(|k| {
+                record_id(raw, &[k])
+                    .map(|v| v.into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        parts.iter().any(|p| !p.is_empty()).then(|| parts.join("|"))
     }
 
     /// The key of each item of a paged dataset, in the spellings the pages use.
     fn keys(self) -> Option<&'static [&'static str]> {
         match self {
             Dataset::Copilot => Some(&["tenantId", "tenantID", "TenantId"]),
-            Dataset::CopilotSummary | Dataset::AdoptionSummary => None,
+            Dataset::MciPerformance => Some(&["claimID", "claimId"]),
+            Dataset::PartnerReferrals => Some(&["partnerReferralId", "PartnerReferralId"]),
+            Dataset::CopilotSummary | Dataset::AdoptionSummary | Dataset::MciSummary => None,
         }
     }
 }
@@ -171,7 +214,17 @@ impl AbssSource {
                 .get(&url, &format!("{name} page {page_no}"), &mut body)
                 .await?;
             let (mut count, mut has_more, mut items) = (None, false, "");
-            for entry in sonic_rs::to_object_iter(body.as_slice()) {
+            let root: &[u8] = match self.dataset.page_root() {
+                None => body.as_slice(),
+                Some(key) => {
+                    let v = sonic_rs::get(body.as_slice(), [key])
+                        .map_err(|e| malformed(format!("no `{key}` object: {e}")))?;
+                    within(&body, v.as_raw_str())
+                        .ok_or_else(|| malformed(format!("`{key}` could not be read in place")))?
+                        .as_bytes()
+                }
+            };
+            for entry in sonic_rs::to_object_iter(root) {
                 let (key, value) = entry.map_err(|e| malformed(e.to_string()))?;
                 match key.as_ref() {
                     "count" | "Count" => count = value.as_u64(),
@@ -193,7 +246,10 @@ impl AbssSource {
                     let raw = item.map_err(|e| malformed(e.to_string()))?;
                     let raw = raw.as_raw_str();
                     on_page += 1;
-                    match record_id(raw, keys) {
+                    let key = record_id(raw, keys)
+                        .map(|k| k.into_owned())
+                        .or_else(|| self.dataset.composite_key(raw));
+                    match key {
                         Some(id) => {
                             ingest(sink, &id, raw, page_no)?;
                             stats.records += 1;
