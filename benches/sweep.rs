@@ -297,6 +297,7 @@ fn sweep(base_url: &str, state: &Path) {
             static_token: Some(Secret::new("bench")),
             ..Default::default()
         },
+        license_usage: None,
         abss: None,
         referrals: Some(ReferralsConfig {
             base_url: EnvString(base_url.to_string()),

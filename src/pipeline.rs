@@ -19,6 +19,7 @@ use crate::notify::outbox::{self, DeliveryReport};
 use crate::notify::{self, Channel};
 use crate::rules::{PlanContext, RuleSet};
 use crate::sources::abss::{AbssSource, Dataset as AbssDataset};
+use crate::sources::license::LicenseSource;
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
 use crate::store::{CommitReport, KeyWrites, Store, StoreError, SweepCommit};
 use crate::templates::Templates;
@@ -91,6 +92,12 @@ impl Pipeline {
             let source = ReferralsSource::new(referrals, http.clone(), tokens)
                 .map_err(anyhow::Error::msg)?;
             sources.push(Source::Referrals(source));
+        }
+        if let Some(license) = &config.license_usage {
+            let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
+            let source =
+                LicenseSource::new(license, http.clone(), tokens).map_err(anyhow::Error::msg)?;
+            sources.push(Source::License(source));
         }
         if let Some(abss) = &config.abss {
             let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
@@ -217,7 +224,7 @@ impl Pipeline {
         let keep: fn(&serde_json::Value) -> bool = match source {
             Source::Referrals(_) => |r| expiry::deadline_of(r).is_some(),
             // Nothing of a Partner Insights baseline is needed after it is stored.
-            Source::Abss(_) => |_| false,
+            Source::Abss(_) | Source::License(_) => |_| false,
         };
         // A dry run must not write, so its baseline is not streamed to the store either.
         let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?;
@@ -233,6 +240,10 @@ impl Pipeline {
                 events.extend(clock_events);
                 (events, updates)
             }
+            Source::License(_) => (
+                detect::license::detect(std::mem::take(&mut outcome.changes), baseline, now),
+                Vec::new(),
+            ),
             Source::Abss(s) => {
                 let changes = std::mem::take(&mut outcome.changes);
                 let events = match s.dataset {

@@ -40,6 +40,8 @@ pub fn templates() -> Vec<(PathBuf, String)> {
         "partner_referral_new.text.hbs",
         "partner_referral_changed.text.hbs",
         "partner_referral_status_changed.text.hbs",
+        "license_new.text.hbs",
+        "license_usage_changed.text.hbs",
     )
 }
 

@@ -13,6 +13,8 @@ use crate::config::{AuthConfig, Secret};
 
 /// The Partner Center API audience.
 pub const PARTNER_CENTER: &str = "https://api.partner.microsoft.com";
+/// The Partner Center analytics API audience (license usage).
+pub const PARTNER_CENTER_ANALYTICS: &str = "https://api.partnercenter.microsoft.com";
 /// The Partner Insights (ABSS) API audience.
 pub const PARTNER_INSIGHTS: &str = "https://m365partner.microsoft.com";
 

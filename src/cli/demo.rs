@@ -188,6 +188,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             static_token: Some(Secret::new(sim.token())),
             ..Default::default()
         },
+        license_usage: None,
         abss: Some(crate::config::AbssConfig::at(&sim.abss_base_url("v1.5"))),
         referrals: Some(ReferralsConfig {
             base_url: EnvString(sim.referrals_base_url()),

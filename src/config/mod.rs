@@ -138,6 +138,45 @@ struct RawSources {
     referrals: Option<ReferralsConfig>,
     #[serde(default)]
     abss: Option<AbssConfig>,
+    #[serde(default)]
+    license_usage: Option<LicenseUsageConfig>,
+}
+
+/// `sources.license_usage:` — Partner Center analytics, license usage per workload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseUsageConfig {
+    #[serde(default = "default_license_url")]
+    pub base_url: EnvString,
+    #[serde(default = "default_license_every")]
+    pub every: Every,
+    /// Rows per page (`top`, at most 10000).
+    #[serde(default = "default_license_top")]
+    pub page_size: u32,
+    #[serde(default = "default_failing_after")]
+    pub failing_after: u32,
+}
+
+impl LicenseUsageConfig {
+    /// The defaults, at `base_url` (the demo and tests).
+    pub fn at(base_url: &str) -> Self {
+        Self {
+            base_url: EnvString(base_url.to_string()),
+            every: default_license_every(),
+            page_size: default_license_top(),
+            failing_after: default_failing_after(),
+        }
+    }
+}
+
+fn default_license_url() -> EnvString {
+    EnvString("https://api.partnercenter.microsoft.com/partner".into())
+}
+fn default_license_every() -> Every {
+    Every(std::time::Duration::from_secs(24 * 3600))
+}
+fn default_license_top() -> u32 {
+    10_000
 }
 
 /// `sources.abss:` — Partner Insights (AI Business Solutions & Security Insights).
@@ -341,6 +380,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub referrals: Option<ReferralsConfig>,
     pub abss: Option<AbssConfig>,
+    pub license_usage: Option<LicenseUsageConfig>,
     pub channels: BTreeMap<String, ChannelConfig>,
     pub rules_dir: PathBuf,
     pub templates_dir: PathBuf,
@@ -421,6 +461,7 @@ impl Config {
                 }
                 raw.sources.abss
             },
+            license_usage: raw.sources.license_usage,
             channels,
             rules_dir: resolve(raw.rules, "rules"),
             templates_dir: resolve(raw.templates, "templates"),
@@ -437,6 +478,9 @@ impl Config {
         let mut names = Vec::new();
         if self.referrals.is_some() {
             names.push("referrals");
+        }
+        if self.license_usage.is_some() {
+            names.push("license_usage");
         }
         if let Some(abss) = &self.abss {
             names.extend(

@@ -11,6 +11,7 @@ pub mod copilot;
 pub mod diff;
 pub mod expiry;
 pub mod insights;
+pub mod license;
 pub mod referrals;
 pub mod sweep;
 pub mod system;

@@ -11,6 +11,7 @@
 pub mod abss;
 pub mod auth;
 pub mod data;
+pub mod license;
 pub mod odata;
 mod server;
 
@@ -99,6 +100,8 @@ pub struct SimStats {
     pub faults_applied: u64,
     /// Requests to the Partner Insights endpoints.
     pub abss_requests: u64,
+    /// Requests to the license usage endpoint.
+    pub license_requests: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +122,8 @@ pub struct SimState {
     tenants: Vec<Value>,
     mci_rows: Vec<Value>,
     partner_referrals: Vec<Value>,
+    licenses: Vec<Value>,
+    processed_day: String,
     arrivals_per_day: f64,
     page_size: usize,
     token: String,
@@ -163,6 +168,11 @@ impl SimState {
             .enumerate()
             .map(|(n, t)| abss::new_partner_referral(&mut rng, n as u64, t))
             .collect();
+        let processed_day = config.start.strftime("%Y-%m-%d").to_string();
+        let licenses = tenants
+            .iter()
+            .flat_map(|t| license::rows_for(&mut rng, t, &processed_day))
+            .collect();
         Self {
             now: config.start,
             rng,
@@ -170,6 +180,8 @@ impl SimState {
             tenants,
             mci_rows,
             partner_referrals,
+            licenses,
+            processed_day,
             arrivals_per_day: config.arrivals_per_day,
             page_size: config.page_size.max(1),
             token: config.token.clone(),
@@ -214,6 +226,12 @@ impl SimState {
                     abss::referral_statuses(),
                     0.01,
                 ));
+            }
+            let day = step_end.strftime("%Y-%m-%d").to_string();
+            if day != self.processed_day {
+                license::reprocess(&mut self.rng, &mut self.licenses, &day);
+                self.processed_day = day;
+                changed += self.licenses.len();
             }
             let p = (self.arrivals_per_day / 24.0 * fraction).min(1.0);
             if rand::Rng::random_bool(&mut self.rng, p) {
@@ -269,6 +287,11 @@ impl SimState {
     /// The Copilot opportunities, one per tenant.
     pub fn tenants(&self) -> &[Value] {
         &self.tenants
+    }
+
+    /// The license usage rows.
+    pub fn licenses(&self) -> &[Value] {
+        &self.licenses
     }
 
     /// The MCI partner performance rows.
@@ -398,6 +421,11 @@ impl Simulator {
     /// The Entra ID authority, as `auth.authority` takes it.
     pub fn authority(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The Partner Center analytics base URL, as `sources.license_usage.base_url` takes it.
+    pub fn license_base_url(&self) -> String {
+        format!("http://{}/partner", self.addr)
     }
 
     /// The Partner Insights base URL for `version` (`v1.3` or `v1.5`), as `sources.abss.base_url` takes it.

@@ -30,6 +30,10 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/_sim/stats", get(stats))
         .route("/abss/{version}/api/{*path}", get(abss))
         .route(
+            "/partner/v1/analytics/commercial/usage/license",
+            get(license_usage),
+        )
+        .route(
             "/{tenant}/oauth2/v2.0/devicecode",
             post(super::auth::device_code),
         )
@@ -440,4 +444,62 @@ fn page_of(rows: &[Value], page: usize, size: Option<usize>) -> (&[Value], usize
     let start = ((page - 1) * size).min(total);
     let end = (start + size).min(total);
     (&rows[start..end], total, end < total)
+}
+
+/// License usage with `top`/`skip` and an `@nextLink` while more rows follow.
+async fn license_usage(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let mut s = state.lock().expect("simulator state lock");
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now));
+    if !authorized {
+        s.stats.unauthorized += 1;
+        return abss_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    s.stats.license_requests += 1;
+    let top = param("top").unwrap_or(10_000).clamp(1, 10_000);
+    let skip = param("skip").unwrap_or(0);
+    let page = (skip / top) as u32 + 1;
+    if let Some(fault) = s.take_fault(page) {
+        return match fault {
+            FaultAction::Status { status, .. } => abss_error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "Injected fault",
+            ),
+            FaultAction::Malformed => {
+                (StatusCode::OK, "{\"Value\": [ {\"customerTenantId\"").into_response()
+            }
+            FaultAction::Delay { .. } => abss_error(StatusCode::GATEWAY_TIMEOUT, "Injected delay"),
+        };
+    }
+    let total = s.licenses.len();
+    let end = (skip + top).min(total);
+    let mut body = json!({ "Value": s.licenses[skip.min(total)..end] });
+    if end < total {
+        body["@nextLink"] = json!(format!(
+            "http://{host}/partner/v1/analytics/commercial/usage/license?top={top}&skip={end}"
+        ));
+    }
+    Json(body).into_response()
 }

@@ -6,6 +6,7 @@
 pub mod abss;
 pub mod fetch;
 pub mod lazy;
+pub mod license;
 pub mod paging;
 pub mod referrals;
 
@@ -62,6 +63,7 @@ pub struct SweepStats {
 pub enum Source {
     Referrals(referrals::ReferralsSource),
     Abss(abss::AbssSource),
+    License(license::LicenseSource),
 }
 
 impl Source {
@@ -69,6 +71,7 @@ impl Source {
         match self {
             Source::Referrals(_) => referrals::DATASET,
             Source::Abss(s) => s.dataset.name(),
+            Source::License(_) => license::DATASET,
         }
     }
 
@@ -77,6 +80,7 @@ impl Source {
         match self {
             Source::Referrals(s) => s.failing_after,
             Source::Abss(s) => s.failing_after,
+            Source::License(s) => s.failing_after,
         }
     }
 
@@ -84,6 +88,7 @@ impl Source {
         match self {
             Source::Referrals(s) => s.every,
             Source::Abss(s) => s.every,
+            Source::License(s) => s.every,
         }
     }
 
@@ -95,6 +100,7 @@ impl Source {
         match self {
             Source::Referrals(s) => s.sweep(sink, now).await,
             Source::Abss(s) => s.sweep(sink, now).await,
+            Source::License(s) => s.sweep(sink, now).await,
         }
     }
 }

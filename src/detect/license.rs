@@ -1,0 +1,114 @@
+//! License usage events: `license.new` for a row not seen before, `license.usage_changed` when a
+//! row's `processedDateTime` advances (Partner Center reprocessed the usage) — a row whose other
+//! fields move without a new processing date is stored, not announced.
+
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use super::copilot::record_event;
+use super::RecordChange;
+use crate::model::{Event, EventKind};
+
+const SOURCE: &str = "license_usage";
+
+fn get<'a>(r: &'a Value, names: &[&str]) -> Option<&'a Value> {
+    let obj = r.as_object()?;
+    names.iter().find_map(|n| {
+        obj.get(*n).or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v)
+        })
+    })
+}
+
+fn processed(r: &Value) -> Option<String> {
+    get(r, &["processedDateTime"])
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn active(r: &Value) -> Option<i64> {
+    get(r, &["licensesActive", "licenseActive"]).and_then(Value::as_i64)
+}
+
+pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec<Event> {
+    if baseline {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for c in changes {
+        match (c.old, c.new) {
+            (None, Some((h, new))) => out.push(record_event(
+                EventKind::LicenseNew,
+                SOURCE,
+                &c.entity_id,
+                &[h],
+                new,
+                None,
+                Vec::new(),
+                json!({}),
+                now,
+            )),
+            (Some((oh, old)), Some((nh, new))) => {
+                let (before, after) = (processed(&old), processed(&new));
+                // ISO dates compare as text; only a later processing date is news.
+                if after > before {
+                    let (from, to) = (active(&old), active(&new));
+                    let qualified =
+                        |r: &Value| get(r, &["licensesQualified"]).and_then(Value::as_i64);
+                    let data = json!({
+                        "processedDateTime": after,
+                        "previousProcessedDateTime": before,
+                        "licensesActive": { "from": from, "to": to, "delta": to.zip(from).map(|(t, f)| t - f) },
+                        "licensesQualified": { "from": qualified(&old), "to": qualified(&new) },
+                    });
+                    out.push(record_event(
+                        EventKind::LicenseUsageChanged,
+                        SOURCE,
+                        &c.entity_id,
+                        &[oh, nh],
+                        new,
+                        Some(old),
+                        c.changes,
+                        data,
+                        now,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(old: Value, new: Value) -> RecordChange {
+        RecordChange {
+            entity_id: "t|p|w".into(),
+            changes: super::super::diff::changes(&old, &new),
+            old: Some((1, old)),
+            new: Some((2, new)),
+        }
+    }
+
+    #[test]
+    fn only_a_new_processing_date_is_a_change() {
+        let now = Timestamp::UNIX_EPOCH;
+        let same_day = change(
+            json!({"processedDateTime": "2026-11-20T00:00:00", "licenseActive": 5}),
+            json!({"processedDateTime": "2026-11-20T00:00:00", "licenseActive": 7}),
+        );
+        assert!(detect(vec![same_day], false, now).is_empty());
+        let next_day = change(
+            json!({"processedDateTime": "2026-11-20T00:00:00", "licenseActive": 5}),
+            json!({"processedDateTime": "2026-11-21T00:00:00", "licensesActive": 3}),
+        );
+        let e = detect(vec![next_day], false, now);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].data["licensesActive"]["delta"], -2);
+    }
+}

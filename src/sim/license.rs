@@ -1,0 +1,58 @@
+//! The simulator's Partner Center analytics license usage
+//! (`GET /partner/v1/analytics/commercial/usage/license`, `top`/`skip`, an `@nextLink` while
+//! more rows follow). Usage is reprocessed once a simulated day: every row gets the new
+//! `processedDateTime`, and active licenses drift.
+
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+const WORKLOADS: &[(&str, &str)] = &[
+    ("EXO", "Exchange"),
+    ("SPO", "SharePoint"),
+    ("TEAMS", "Microsoft Teams"),
+    ("ODB", "OneDrive"),
+];
+const PRODUCTS: &[(&str, &str)] = &[
+    (
+        "6FD2C87F-B296-42F0-B197-1E91E994B900",
+        "OFFICE 365 ENTERPRISE E3",
+    ),
+    ("06EBC4EE-1BB5-47DD-8120-11324BC54E06", "MICROSOFT 365 E5"),
+];
+
+/// The rows of one tenant, processed on `day` (`YYYY-MM-DD`).
+pub fn rows_for(rng: &mut StdRng, tenant: &Value, day: &str) -> Vec<Value> {
+    let (product, product_name) = *PRODUCTS.choose(rng).expect("products");
+    WORKLOADS
+        .choose_multiple(rng, 2)
+        .map(|(code, name)| {
+            let qualified = rng.random_range(10..500);
+            json!({
+                "processedDateTime": format!("{day}T00:00:00"),
+                "workloadCode": code,
+                "workloadName": name,
+                "serviceCode": "o365",
+                "serviceName": "Microsoft Office 365",
+                "channel": "reseller",
+                "customerTenantId": tenant["tenantId"].as_str().unwrap_or_default().to_uppercase(),
+                "customerName": tenant["customerName"],
+                "productId": product,
+                "productName": product_name,
+                "licenseActive": rng.random_range(0..qualified),
+                "licensesQualified": qualified
+            })
+        })
+        .collect()
+}
+
+/// A new day's processing: every row gets `day`, and its active licenses move a little.
+pub fn reprocess(rng: &mut StdRng, rows: &mut [Value], day: &str) {
+    for r in rows {
+        r["processedDateTime"] = json!(format!("{day}T00:00:00"));
+        let qualified = r["licensesQualified"].as_i64().unwrap_or(0);
+        let active = r["licenseActive"].as_i64().unwrap_or(0) + rng.random_range(-5..=5);
+        r["licenseActive"] = json!(active.clamp(0, qualified));
+    }
+}
