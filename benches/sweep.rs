@@ -311,6 +311,7 @@ fn sweep(base_url: &str, state: &Path) {
         delivery: Default::default(),
         http: Default::default(),
         history_versions: partnerwatch::store::DEFAULT_HISTORY_VERSIONS,
+        listen: None,
     };
     let assets =
         Assets::shipped(&Default::default(), &jiff::tz::TimeZone::UTC).unwrap_or_else(|_| Assets {

@@ -298,6 +298,16 @@ fn run_polls_on_schedule_and_stops_cleanly_on_sigterm() {
     let (_rt, sim) = sim_runtime(20, 10);
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &sim, "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "state_dir: ./state\n",
+        &format!("state_dir: ./state\nlisten: 127.0.0.1:{port}\n"),
+    );
+    std::fs::write(&config, text).unwrap();
     let mut child = partnerwatch()
         .arg("--config")
         .arg(&config)
@@ -314,13 +324,40 @@ fn run_polls_on_schedule_and_stops_cleanly_on_sigterm() {
     }
     sim.state().add_referrals(1);
     let inbox = dir.path().join("inbox");
-    while common::files(&inbox).is_empty() && Instant::now() < deadline {
+    let arrivals = || {
+        common::files(&inbox)
+            .iter()
+            .filter(|f| f.ends_with("referral_new.txt"))
+            .count()
+    };
+    while arrivals() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert_eq!(arrivals(), 1, "the daemon announced the new referral");
+
+    // The daemon reports on itself, with counts only.
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        _rt.block_on(async move { reqwest::get(url).await.unwrap().text().await.unwrap() })
+    };
+    let health: serde_json::Value = serde_json::from_str(&get("/healthz")).unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(
-        common::files(&inbox).len(),
-        1,
-        "the daemon announced the new referral"
+        health["sources"]["referrals"]["failures_in_a_row"], 0,
+        "{health}"
+    );
+    let metrics = get("/metrics");
+    assert!(
+        metrics.contains("partnerwatch_sweeps_total{source=\"referrals\",result=\"complete\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("partnerwatch_events_total{kind=\"referral.new\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("partnerwatch_outbox{status=\"dead\"} 0"),
+        "{metrics}"
     );
 
     let status = Command::new("kill")

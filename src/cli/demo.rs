@@ -201,6 +201,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
         templates_dir: PathBuf::from("templates"),
         delivery: Default::default(),
         history_versions: crate::store::DEFAULT_HISTORY_VERSIONS,
+        listen: None,
         http: crate::http::HttpConfig {
             backoff: Every(Duration::from_millis(100)),
             ..Default::default()

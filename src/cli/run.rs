@@ -23,6 +23,18 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             config_path.display()
         );
     }
+    let metrics = Arc::new(crate::health::Metrics::default());
+    if let Some(addr) = pipeline.config.listen.clone() {
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(listener) => {
+                tracing::info!("health and metrics on http://{addr}/healthz and /metrics");
+                crate::health::serve(listener, Arc::clone(&metrics), pipeline.store.clone());
+            }
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "cannot serve /healthz and /metrics there (set `listen`); running without them")
+            }
+        }
+    }
     let stop = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(wait_for_signal(Arc::clone(&stop)));
     tracing::info!(
@@ -31,7 +43,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     );
 
     // Deliveries left pending by an earlier run (a crash, a stop) go out first.
-    deliver(&pipeline).await;
+    deliver(&pipeline, &metrics).await;
     let mut next_due: Vec<Instant> = pipeline.sources.iter().map(|_| Instant::now()).collect();
     loop {
         for (i, source) in pipeline.sources.iter().enumerate() {
@@ -41,9 +53,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             next_due[i] = Instant::now() + source.every();
             // A failed sweep changes nothing; `poll` logs it and counts it toward
             // `system.source_failing`. The next try comes on schedule.
-            let _ = pipeline.poll(source, false).await;
+            let result = pipeline.poll(source, false).await;
+            let events = result
+                .as_ref()
+                .map(|r| r.events.as_slice())
+                .unwrap_or_default();
+            metrics.sweep(source.name(), result.is_ok(), events, pipeline.clock.now());
         }
-        deliver(&pipeline).await;
+        deliver(&pipeline, &metrics).await;
         let wake = next_due
             .iter()
             .min()
@@ -60,9 +77,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn deliver(pipeline: &Pipeline) {
+async fn deliver(pipeline: &Pipeline, metrics: &crate::health::Metrics) {
     match pipeline.deliver().await {
         Ok(r) if r.sent + r.retrying + r.dead > 0 => {
+            metrics.delivered(r.sent, r.dead);
             tracing::info!(
                 sent = r.sent,
                 retrying = r.retrying,

@@ -129,6 +129,8 @@ struct RawConfig {
     http: crate::http::HttpConfig,
     #[serde(default)]
     history_versions: Option<usize>,
+    #[serde(default)]
+    listen: Option<EnvString>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -371,6 +373,9 @@ fn default_backoff() -> Every {
     Every(std::time::Duration::from_secs(30))
 }
 
+/// Where `run` serves `/healthz` and `/metrics` unless `listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
 /// A loaded, checked configuration with paths made absolute against the file's folder.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -388,6 +393,8 @@ pub struct Config {
     pub http: crate::http::HttpConfig,
     /// Earlier versions kept per record for `partnerwatch history`.
     pub history_versions: usize,
+    /// Where `run` serves `/healthz` and `/metrics` (`None`: not served).
+    pub listen: Option<String>,
 }
 
 impl Config {
@@ -470,6 +477,11 @@ impl Config {
             history_versions: raw
                 .history_versions
                 .unwrap_or(crate::store::DEFAULT_HISTORY_VERSIONS),
+            listen: match raw.listen {
+                None => Some(DEFAULT_LISTEN.to_string()),
+                Some(l) if l.0 == "off" || l.0.is_empty() => None,
+                Some(l) => Some(l.0),
+            },
         })
     }
 

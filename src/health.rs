@@ -1,0 +1,152 @@
+//! `/healthz` and `/metrics` for the daemon (`partnerwatch run`), on the `listen` address:
+//! whether each source's sweeps succeed, what waits in the outbox, and Prometheus counters.
+//! Must never: expose a record, a message or a secret — only counts and times.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::model::DeliveryStatus;
+use crate::store::Store;
+
+/// What the daemon counts as it runs.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Per source: (complete sweeps, failed sweeps, failures in a row, last complete sweep).
+    sources: BTreeMap<String, (u64, u64, u64, Option<Timestamp>)>,
+    events: BTreeMap<String, u64>,
+    sent: u64,
+    dead: u64,
+}
+
+impl Metrics {
+    pub fn sweep(&self, source: &str, ok: bool, events: &[crate::model::Event], now: Timestamp) {
+        let mut m = self.inner.lock().expect("metrics");
+        let s = m.sources.entry(source.to_string()).or_default();
+        if ok {
+            s.0 += 1;
+            s.2 = 0;
+            s.3 = Some(now);
+        } else {
+            s.1 += 1;
+            s.2 += 1;
+        }
+        for e in events {
+            *m.events.entry(e.kind.as_str().to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn delivered(&self, sent: usize, dead: usize) {
+        let mut m = self.inner.lock().expect("metrics");
+        m.sent += sent as u64;
+        m.dead += dead as u64;
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<Metrics>,
+    store: Store,
+}
+
+/// Serves `/healthz` and `/metrics` on `listener` until the runtime stops.
+pub fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, store: Store) {
+    let app = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus))
+        .with_state(Shared { metrics, store });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the health endpoint stopped");
+        }
+    });
+}
+
+fn outbox_counts(store: &Store) -> (usize, usize) {
+    let all = store.deliveries(None).unwrap_or_default();
+    let count = |s| all.iter().filter(|d| d.status == s).count();
+    (count(DeliveryStatus::Pending), count(DeliveryStatus::Dead))
+}
+
+async fn healthz(State(s): State<Shared>) -> Response {
+    let m = s.metrics.inner.lock().expect("metrics");
+    let sources: serde_json::Map<String, serde_json::Value> = m
+        .sources
+        .iter()
+        .map(|(name, (_, _, in_row, last))| (name.clone(), json!({ "failures_in_a_row": in_row, "last_complete_sweep": last.map(|t| t.to_string()) })))
+        .collect();
+    let failing = m.sources.values().any(|(_, _, in_row, _)| *in_row > 0);
+    drop(m);
+    let (pending, dead) = outbox_counts(&s.store);
+    let body = json!({
+        "status": if failing || dead > 0 { "degraded" } else { "ok" },
+        "sources": sources,
+        "outbox": { "pending": pending, "dead": dead },
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn prometheus(State(s): State<Shared>) -> Response {
+    let (pending, dead) = outbox_counts(&s.store);
+    let m = s.metrics.inner.lock().expect("metrics");
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP partnerwatch_sweeps_total Sweeps by source and result.\n# TYPE partnerwatch_sweeps_total counter");
+    for (name, (ok, failed, _, _)) in &m.sources {
+        let _ = writeln!(
+            out,
+            "partnerwatch_sweeps_total{{source=\"{name}\",result=\"complete\"}} {ok}"
+        );
+        let _ = writeln!(
+            out,
+            "partnerwatch_sweeps_total{{source=\"{name}\",result=\"failed\"}} {failed}"
+        );
+    }
+    let _ = writeln!(out, "# HELP partnerwatch_source_failures_in_a_row Failed sweeps since the last complete one.\n# TYPE partnerwatch_source_failures_in_a_row gauge");
+    for (name, (_, _, in_row, _)) in &m.sources {
+        let _ = writeln!(
+            out,
+            "partnerwatch_source_failures_in_a_row{{source=\"{name}\"}} {in_row}"
+        );
+    }
+    let _ = writeln!(out, "# HELP partnerwatch_last_complete_sweep_seconds When the last complete sweep ended (Unix time).\n# TYPE partnerwatch_last_complete_sweep_seconds gauge");
+    for (name, (_, _, _, last)) in &m.sources {
+        if let Some(t) = last {
+            let _ = writeln!(
+                out,
+                "partnerwatch_last_complete_sweep_seconds{{source=\"{name}\"}} {}",
+                t.as_second()
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP partnerwatch_events_total Events detected since start, by kind.\n# TYPE partnerwatch_events_total counter");
+    for (kind, n) in &m.events {
+        let _ = writeln!(out, "partnerwatch_events_total{{kind=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(out, "# HELP partnerwatch_deliveries_total Deliveries since start, by result.\n# TYPE partnerwatch_deliveries_total counter");
+    let _ = writeln!(
+        out,
+        "partnerwatch_deliveries_total{{result=\"sent\"}} {}",
+        m.sent
+    );
+    let _ = writeln!(
+        out,
+        "partnerwatch_deliveries_total{{result=\"dead\"}} {}",
+        m.dead
+    );
+    let _ = writeln!(out, "# HELP partnerwatch_outbox Deliveries in the outbox now, by status.\n# TYPE partnerwatch_outbox gauge");
+    let _ = writeln!(out, "partnerwatch_outbox{{status=\"pending\"}} {pending}");
+    let _ = writeln!(out, "partnerwatch_outbox{{status=\"dead\"}} {dead}");
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
