@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
+use super::record_event;
 use super::RecordChange;
 use crate::model::event::event_id;
-use crate::model::{Change, Event, EventKind};
+use crate::model::{Event, EventKind};
 use crate::store::KeyWrites;
 
 /// The eight adoption health classes of the API, best first.
@@ -55,39 +56,6 @@ fn field<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
     })
-}
-
-/// An event of `kind` about one record.
-#[allow(clippy::too_many_arguments)]
-pub fn record_event(
-    kind: EventKind,
-    source: &str,
-    entity: &str,
-    hashes: &[u128],
-    record: Value,
-    previous: Option<Value>,
-    changes: Vec<Change>,
-    data: Value,
-    now: Timestamp,
-) -> Event {
-    let hash_bytes: Vec<[u8; 16]> = hashes.iter().map(|h| h.to_le_bytes()).collect();
-    let mut parts: Vec<&[u8]> = vec![
-        kind.as_str().as_bytes(),
-        source.as_bytes(),
-        entity.as_bytes(),
-    ];
-    parts.extend(hash_bytes.iter().map(|h| h.as_slice()));
-    Event {
-        id: event_id(&parts),
-        kind,
-        source: source.to_string(),
-        entity_id: entity.to_string(),
-        detected_at: now,
-        record,
-        previous,
-        changes,
-        data,
-    }
 }
 
 /// The key under which the side of a threshold line is remembered.

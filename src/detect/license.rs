@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::copilot::record_event;
+use super::record_event;
 use super::RecordChange;
 use crate::model::{Event, EventKind};
 

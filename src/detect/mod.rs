@@ -17,3 +17,42 @@ pub mod sweep;
 pub mod system;
 
 pub use sweep::{RecordChange, SweepDiff, SweepOutcome};
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::model::event::event_id;
+use crate::model::{Change, Event, EventKind};
+
+/// An event of `kind` about one record.
+#[allow(clippy::too_many_arguments)]
+pub fn record_event(
+    kind: EventKind,
+    source: &str,
+    entity: &str,
+    hashes: &[u128],
+    record: Value,
+    previous: Option<Value>,
+    changes: Vec<Change>,
+    data: Value,
+    now: Timestamp,
+) -> Event {
+    let hash_bytes: Vec<[u8; 16]> = hashes.iter().map(|h| h.to_le_bytes()).collect();
+    let mut parts: Vec<&[u8]> = vec![
+        kind.as_str().as_bytes(),
+        source.as_bytes(),
+        entity.as_bytes(),
+    ];
+    parts.extend(hash_bytes.iter().map(|h| h.as_slice()));
+    Event {
+        id: event_id(&parts),
+        kind,
+        source: source.to_string(),
+        entity_id: entity.to_string(),
+        detected_at: now,
+        record,
+        previous,
+        changes,
+        data,
+    }
+}

@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
 use super::expiry;
+use super::record_event;
 use super::RecordChange;
-use crate::model::event::event_id;
 use crate::model::referral::{ReferralStatus, ReferralSubstatus};
 use crate::model::{Change, Event, EventKind};
 
@@ -57,24 +57,9 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                      previous: Option<Value>,
                      changes: Vec<Change>,
                      data: Value| {
-            let hash_bytes: Vec<[u8; 16]> = hashes.iter().map(|h| h.to_le_bytes()).collect();
-            let mut parts: Vec<&[u8]> = vec![
-                kind.as_str().as_bytes(),
-                SOURCE.as_bytes(),
-                entity_id.as_bytes(),
-            ];
-            parts.extend(hash_bytes.iter().map(|h| h.as_slice()));
-            Event {
-                id: event_id(&parts),
-                kind,
-                source: SOURCE.to_string(),
-                entity_id: entity_id.clone(),
-                detected_at: now,
-                record,
-                previous,
-                changes,
-                data,
-            }
+            record_event(
+                kind, SOURCE, &entity_id, hashes, record, previous, changes, data, now,
+            )
         };
         let empty = || Value::Object(Map::new());
         match (c.old, c.new) {

@@ -5,9 +5,10 @@
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::{Rng, RngCore};
+use rand::Rng;
 use serde_json::{json, Value};
 
+use super::data::uuid;
 use crate::detect::copilot::DEFAULT_RANKING;
 
 const TENANTS: &[&str] = &[
@@ -29,18 +30,6 @@ const CLAIMS: &[&str] = &[
     "NotAvailable",
     "Ineligible",
 ];
-
-fn uuid(rng: &mut StdRng) -> String {
-    let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        (v >> 96) as u32,
-        (v >> 80) as u16,
-        (v >> 68) as u16 & 0xfff,
-        ((v >> 52) as u16 & 0x3fff) | 0x8000,
-        v as u64 & 0xffff_ffff_ffff
-    )
-}
 
 /// One Copilot opportunity, with the fields of the API's definition.
 pub fn new_tenant(rng: &mut StdRng, n: u64) -> Value {

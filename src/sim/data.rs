@@ -111,7 +111,8 @@ pub fn parse_api_time(s: &str) -> Option<Timestamp> {
     s.parse().ok()
 }
 
-fn uuid(rng: &mut StdRng) -> String {
+/// A random v4-shaped UUID.
+pub fn uuid(rng: &mut StdRng) -> String {
     let v = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",

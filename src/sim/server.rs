@@ -70,11 +70,7 @@ async fn list_referrals(
     let (answer, delay) = {
         let mut s = state.lock().expect("simulator state lock");
         s.stats.list_requests += 1;
-        let authorized = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now));
+        let authorized = bearer_accepted(&s, &headers);
         if !authorized {
             s.stats.unauthorized += 1;
             (Answer::Unauthorized, None)
@@ -362,11 +358,7 @@ async fn abss(
     let (answer, delay) = {
         let mut s = state.lock().expect("simulator state lock");
         s.stats.abss_requests += 1;
-        let authorized = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now));
+        let authorized = bearer_accepted(&s, &headers);
         if !authorized {
             s.stats.unauthorized += 1;
             return abss_error(
@@ -468,11 +460,7 @@ async fn license_usage(
         .unwrap_or("127.0.0.1")
         .to_string();
     let mut s = state.lock().expect("simulator state lock");
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now));
+    let authorized = bearer_accepted(&s, &headers);
     if !authorized {
         s.stats.unauthorized += 1;
         return abss_error(StatusCode::UNAUTHORIZED, "Unauthorized");
@@ -502,4 +490,14 @@ async fn license_usage(
         ));
     }
     Json(body).into_response()
+}
+
+/// Whether the request carries a token the simulator accepts: its fixed one, or an unexpired
+/// one its token service issued.
+fn bearer_accepted(s: &SimState, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now))
 }
