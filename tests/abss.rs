@@ -147,6 +147,7 @@ async fn health_moves_and_summaries_are_announced() {
     sim.state()
         .patch_tenant(&tenant, &json!({"adoptionStatus": "Healthy"}));
     poll(&p, "copilot").await;
+    poll(&p, "copilot_summary").await;
     poll(&p, "adoption_summary").await;
     sim.state().patch_tenant(
         &tenant,
@@ -163,6 +164,13 @@ async fn health_moves_and_summaries_are_announced() {
     assert_eq!(health.data["from"], "Healthy");
     assert_eq!(health.data["direction"], "worse");
 
+    let copilot_summary = poll(&p, "copilot_summary").await;
+    let kinds: Vec<EventKind> = copilot_summary.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::CopilotSummaryChanged],
+        "the at-risk count moved"
+    );
     let summary = poll(&p, "adoption_summary").await;
     assert_eq!(summary.events.len(), 1);
     assert_eq!(summary.events[0].kind, EventKind::AdoptionSummaryChanged);
@@ -278,13 +286,17 @@ async fn mci_milestones_and_partner_referral_statuses_are_announced() {
     let claim = sim.state().mci_rows()[0]["claimID"].as_i64().unwrap();
     sim.state().patch_mci_row(
         claim,
-        &json!({"milestone": "Claim Approved", "engagementName": "Copilot Deployment"}),
+        &json!({"milestone": "Claim Approved", "engagementName": "Copilot Deployment", "stage": "Completed"}),
     );
     let report = poll(&p, "mci_performance").await;
     let kinds: Vec<EventKind> = report.events.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
-        vec![EventKind::MciChanged, EventKind::MciMilestoneChanged]
+        vec![
+            EventKind::MciChanged,
+            EventKind::MciMilestoneChanged,
+            EventKind::MciStageChanged
+        ]
     );
     assert_eq!(report.events[1].entity_id, claim.to_string());
     assert_eq!(report.events[1].data["to"], "Claim Approved");
