@@ -204,7 +204,10 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
             let page = i / PAGE;
             for (k, snap) in ["old", "new"].iter().enumerate() {
                 let next = if page + 1 < pages {
-                    format!(",\"@odata.nextLink\":\"http://127.0.0.1/v1.0/referrals?$skiptoken={}\"", page + 1)
+                    format!(
+                        ",\"@odata.nextLink\":\"http://127.0.0.1/v1.0/referrals?$skiptoken={}\"",
+                        page + 1
+                    )
                 } else {
                     String::new()
                 };
