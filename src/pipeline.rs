@@ -85,7 +85,8 @@ impl Pipeline {
     /// Opens the store and builds the sources and channels of `config`.
     pub fn build(config: Config, assets: Assets, clock: SharedClock) -> anyhow::Result<Pipeline> {
         let http = Http::new(config.http.clone());
-        let channels = notify::build_all(&config.channels, http.client())?;
+        let tokens = TokenProvider::from_config(&config.auth, &config.state_dir).ok();
+        let channels = notify::build_all(&config.channels, http.client(), tokens.as_ref())?;
         let mut sources = Vec::new();
         if let Some(referrals) = &config.referrals {
             let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;

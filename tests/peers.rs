@@ -296,3 +296,75 @@ async fn email_arrives_over_smtp_as_text_and_html() {
         "{html}"
     );
 }
+
+/// A minimal SMTP server that offers only XOAUTH2 and keeps what the client signed in with.
+async fn xoauth2_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"220 mail.test ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if in_data {
+                if line == "." {
+                    in_data = false;
+                    write.write_all(b"250 2.0.0 queued\r\n").await.unwrap();
+                }
+                continue;
+            }
+            let upper = line.to_ascii_uppercase();
+            let answer: &[u8] = if upper.starts_with("EHLO") {
+                b"250-mail.test\r\n250 AUTH XOAUTH2\r\n"
+            } else if upper.starts_with("AUTH XOAUTH2 ") {
+                use base64::Engine;
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(&line[13..])
+                    .unwrap();
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8(decoded).unwrap());
+                b"235 2.7.0 Authentication successful\r\n"
+            } else if upper.starts_with("DATA") {
+                in_data = true;
+                b"354 go ahead\r\n"
+            } else if upper.starts_with("QUIT") {
+                write.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                b"250 2.1.0 ok\r\n"
+            };
+            write.write_all(answer).await.unwrap();
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn email_signs_in_with_xoauth2_when_configured() {
+    let (port, seen) = xoauth2_server().await;
+    let sim = common::sim(5, 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(
+        dir.path(),
+        &sim,
+        &format!("{{ type: email, smtp_url: \"smtp://127.0.0.1:{port}\", from: pw@contoso.example, to: [sales@contoso.example], oauth_user: pw@contoso.example }}"),
+    );
+    let clock = common::clock();
+    let p = common::pipeline(&path, &clock);
+    one_hostile_arrival(&p, &sim).await;
+    assert_eq!(p.deliver().await.unwrap().sent, 1);
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.as_slice(),
+        [format!(
+            "user=pw@contoso.example\u{1}auth=Bearer {}\u{1}\u{1}",
+            sim.token()
+        )]
+    );
+}

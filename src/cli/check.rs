@@ -17,7 +17,8 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let assets = Assets::from_config(&config)?;
     let http = Http::new(config.http.clone());
-    crate::notify::build_all(&config.channels, http.client())?;
+    let tokens = TokenProvider::from_config(&config.auth, &config.state_dir).ok();
+    crate::notify::build_all(&config.channels, http.client(), tokens.as_ref())?;
     if let Some(referrals) = &config.referrals {
         let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
         ReferralsSource::new(referrals, http.clone(), tokens).map_err(anyhow::Error::msg)?;

@@ -177,7 +177,8 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
         anyhow::bail!("no channel named {name:?} (known: {})", known.join(", "));
     };
     let http = crate::http::Http::new(config.http.clone());
-    let channel = Channel::build(&name, channel_config, http.client())?;
+    let tokens = crate::auth::TokenProvider::from_config(&config.auth, &config.state_dir).ok();
+    let channel = Channel::build(&name, channel_config, http.client(), tokens.as_ref())?;
     let title = "partnerwatch test message".to_string();
     let rest = format!(
         "If you can read this, the channel {name:?} works. Sent {}.",

@@ -321,6 +321,10 @@ pub enum ChannelConfig {
         smtp_url: Secret,
         from: EnvString,
         to: Vec<EnvString>,
+        /// Sign in to SMTP with XOAUTH2 as this mailbox, with a token from `auth` (Exchange
+        /// Online is retiring password SMTP).
+        #[serde(default)]
+        oauth_user: Option<EnvString>,
     },
     /// A Telegram chat through a bot.
     Telegram {

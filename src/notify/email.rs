@@ -1,14 +1,21 @@
 //! The `email` channel: lettre over SMTP (`smtp_url` in lettre's form:
 //! `smtp://user:pass@host:587?tls=required`, `smtps://…`), a multipart/alternative message with
 //! the plain text and the HTML. The URL holds the password: it is redacted from every error.
+//! With `oauth_user`, the channel signs in with XOAUTH2 and an access token for Exchange Online
+//! from the auth module instead of a password.
 
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::SendOutcome;
+use crate::auth::TokenProvider;
 use crate::config::{ConfigError, Secret};
+
+/// The audience of Exchange Online tokens for SMTP.
+pub const OUTLOOK: &str = "https://outlook.office365.com";
 use crate::model::Delivery;
 
 #[derive(Debug)]
@@ -17,6 +24,8 @@ pub struct Email {
     from: Mailbox,
     to: Vec<Mailbox>,
     url: Secret,
+    /// XOAUTH2: the mailbox to sign in as, and where tokens come from.
+    oauth: Option<(String, TokenProvider)>,
 }
 
 impl Email {
@@ -25,6 +34,7 @@ impl Email {
         smtp_url: Secret,
         from: &str,
         to: &[String],
+        oauth: Option<(String, Option<TokenProvider>)>,
     ) -> Result<Self, ConfigError> {
         let invalid = |what: String| ConfigError::Invalid(format!("channel {name:?}: {what}"));
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url.expose())
@@ -49,11 +59,20 @@ impl Email {
                     .map_err(|e| invalid(format!("to {a:?} is not an address ({e})")))
             })
             .collect::<Result<_, _>>()?;
+        let oauth = match oauth {
+            None => None,
+            Some((user, Some(tokens))) => Some((user, tokens)),
+            Some((_, None)) => return Err(invalid(
+                "oauth_user needs sign-in configured under `auth` (a token for Exchange Online)"
+                    .into(),
+            )),
+        };
         Ok(Self {
             transport,
             from,
             to,
             url: smtp_url,
+            oauth,
         })
     }
 
@@ -85,7 +104,31 @@ impl Email {
             Ok(m) => m,
             Err(e) => return SendOutcome::Failed(e),
         };
-        match self.transport.send(message).await {
+        let sent = match &self.oauth {
+            None => self.transport.send(message).await,
+            Some((user, tokens)) => {
+                let token = match tokens.token(OUTLOOK, jiff::Timestamp::now()).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return SendOutcome::Retry {
+                            after: None,
+                            error: format!("no token for SMTP: {e}"),
+                        }
+                    }
+                };
+                let transport =
+                    match AsyncSmtpTransport::<Tokio1Executor>::from_url(self.url.expose()) {
+                        Ok(b) => b
+                            .timeout(Some(Duration::from_secs(30)))
+                            .credentials(Credentials::new(user.clone(), token.expose().to_string()))
+                            .authentication(vec![Mechanism::Xoauth2])
+                            .build::<Tokio1Executor>(),
+                        Err(e) => return SendOutcome::Failed(self.url.redact(&e.to_string())),
+                    };
+                transport.send(message).await
+            }
+        };
+        match sent {
             Ok(response) => SendOutcome::Delivered(format!(
                 "{} {}",
                 response.code(),

@@ -49,6 +49,7 @@ impl Channel {
         name: &str,
         config: &ChannelConfig,
         http: &reqwest::Client,
+        tokens: Option<&crate::auth::TokenProvider>,
     ) -> Result<Channel, ConfigError> {
         Ok(match config {
             ChannelConfig::Console {} => Channel::Console(console::Console),
@@ -60,9 +61,15 @@ impl Channel {
             ChannelConfig::Teams { webhook_url } => {
                 Channel::Teams(teams::Teams::new(name, webhook_url.clone(), http.clone())?)
             }
-            ChannelConfig::Email { smtp_url, from, to } => {
+            ChannelConfig::Email {
+                smtp_url,
+                from,
+                to,
+                oauth_user,
+            } => {
                 let to: Vec<String> = to.iter().map(|t| t.0.clone()).collect();
-                Channel::Email(email::Email::new(name, smtp_url.clone(), from, &to)?)
+                let oauth = oauth_user.as_ref().map(|u| (u.0.clone(), tokens.cloned()));
+                Channel::Email(email::Email::new(name, smtp_url.clone(), from, &to, oauth)?)
             }
             ChannelConfig::Telegram {
                 bot_token,
@@ -115,9 +122,10 @@ pub fn format_for(config: &ChannelConfig) -> Format {
 pub fn build_all(
     configs: &BTreeMap<String, ChannelConfig>,
     http: &reqwest::Client,
+    tokens: Option<&crate::auth::TokenProvider>,
 ) -> Result<BTreeMap<String, Channel>, ConfigError> {
     configs
         .iter()
-        .map(|(name, cfg)| Channel::build(name, cfg, http).map(|c| (name.clone(), c)))
+        .map(|(name, cfg)| Channel::build(name, cfg, http, tokens).map(|c| (name.clone(), c)))
         .collect()
 }
