@@ -7,29 +7,13 @@ use serde_json::{json, Value};
 
 use super::record_event;
 use super::RecordChange;
+use crate::model::insights::LicenseUsageRow;
 use crate::model::{Event, EventKind};
 
 const SOURCE: &str = "license_usage";
 
-fn get<'a>(r: &'a Value, names: &[&str]) -> Option<&'a Value> {
-    let obj = r.as_object()?;
-    names.iter().find_map(|n| {
-        obj.get(*n).or_else(|| {
-            obj.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .map(|(_, v)| v)
-        })
-    })
-}
-
-fn processed(r: &Value) -> Option<String> {
-    get(r, &["processedDateTime"])
-        .and_then(Value::as_str)
-        .map(str::to_string)
-}
-
-fn active(r: &Value) -> Option<i64> {
-    get(r, &["licensesActive", "licenseActive"]).and_then(Value::as_i64)
+fn row(r: &Value) -> LicenseUsageRow {
+    serde_json::from_value(r.clone()).unwrap_or_default()
 }
 
 pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec<Event> {
@@ -51,17 +35,19 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                 now,
             )),
             (Some((oh, old)), Some((nh, new))) => {
-                let (before, after) = (processed(&old), processed(&new));
+                let (was, is) = (row(&old), row(&new));
+                let (before, after) = (
+                    was.processed_date_time.clone(),
+                    is.processed_date_time.clone(),
+                );
                 // ISO dates compare as text; only a later processing date is news.
                 if after > before {
-                    let (from, to) = (active(&old), active(&new));
-                    let qualified =
-                        |r: &Value| get(r, &["licensesQualified"]).and_then(Value::as_i64);
+                    let (from, to) = (was.licenses_active, is.licenses_active);
                     let data = json!({
                         "processedDateTime": after,
                         "previousProcessedDateTime": before,
                         "licensesActive": { "from": from, "to": to, "delta": to.zip(from).map(|(t, f)| t - f) },
-                        "licensesQualified": { "from": qualified(&old), "to": qualified(&new) },
+                        "licensesQualified": { "from": was.licenses_qualified, "to": is.licenses_qualified },
                     });
                     out.push(record_event(
                         EventKind::LicenseUsageChanged,

@@ -3,6 +3,7 @@
 
 pub mod delivery;
 pub mod event;
+pub mod insights;
 pub mod referral;
 
 pub use delivery::{Delivery, DeliveryStatus, Message};
