@@ -31,6 +31,7 @@ fn pw(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::cargo_bin("partnerwatch")
         .unwrap()
         .env_remove("RUST_LOG")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
         .arg("--config")
         .arg(config)
         .args(args)
@@ -168,4 +169,39 @@ fn client_credentials_need_no_login() {
         "{err}"
     );
     assert!(!err.contains("not-the-secret-123"));
+}
+
+#[test]
+fn workload_identity_exchanges_the_federated_token() {
+    let (_rt, sim) = sim_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = entra_config(dir.path(), &sim, None);
+    let token_file = dir.path().join("azure-identity-token");
+    std::fs::write(
+        &token_file,
+        format!("{}\n", partnerwatch::sim::auth::FEDERATED_TOKEN),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("  authority: {}\n", sim.authority()),
+        &format!(
+            "  authority: {}\n  federated_token_file: {}\n",
+            sim.authority(),
+            token_file.display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let (ok, out, err) = pw(&config, &["poll"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        sim.state().auth.grants["client_credentials"],
+        1,
+        "one exchange, no secret"
+    );
+    assert!(!dir.path().join("state/refresh_token").exists());
+
+    std::fs::write(&token_file, "a-stale-token").unwrap();
+    let (ok, _, err) = pw(&config, &["poll"]);
+    assert!(!ok && err.contains("invalid_client"), "{err}");
 }

@@ -29,6 +29,8 @@ pub struct Entra {
     client_id: String,
     client_secret: Option<Secret>,
     refresh_file: PathBuf,
+    /// Workload identity: a federated token to exchange (client assertion).
+    federated_token_file: Option<PathBuf>,
     http: reqwest::Client,
     cache: Mutex<HashMap<String, (Secret, Timestamp)>>,
 }
@@ -83,12 +85,19 @@ impl Entra {
             client_id: client_id.to_string(),
             client_secret,
             refresh_file: state_dir.join(REFRESH_FILE),
+            federated_token_file: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("the HTTP client builds with rustls"),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses the federated token in `file` (workload identity) for app-only access.
+    pub fn with_federated_token_file(mut self, file: Option<PathBuf>) -> Self {
+        self.federated_token_file = file;
+        self
     }
 
     /// Whether a refresh token from `partnerwatch login` is stored.
@@ -119,6 +128,25 @@ impl Entra {
                 ("scope", scope.as_str()),
             ];
             self.call(&form, "refresh").await?
+        } else if let Some(file) = &self.federated_token_file {
+            // Read at every exchange: the platform rotates the file.
+            let assertion = std::fs::read_to_string(file).map_err(|e| {
+                AuthError::Storage(format!(
+                    "cannot read the federated token {}: {e}",
+                    file.display()
+                ))
+            })?;
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.trim()),
+                ("scope", scope.as_str()),
+            ];
+            self.call(&form, "workload identity").await?
         } else if let Some(secret) = &self.client_secret {
             let form = [
                 ("grant_type", "client_credentials"),

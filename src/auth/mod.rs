@@ -53,15 +53,26 @@ impl TokenProvider {
             return Ok(TokenProvider::Static(token.clone()));
         }
         match (&auth.tenant_id, &auth.client_id) {
-            (Some(tenant), Some(client)) => Ok(TokenProvider::Entra(Arc::new(entra::Entra::new(
-                auth.authority
-                    .as_deref()
-                    .unwrap_or("https://login.microsoftonline.com"),
-                tenant,
-                client,
-                auth.client_secret.clone(),
-                state_dir,
-            )))),
+            (Some(tenant), Some(client)) => {
+                let federated = auth
+                    .federated_token_file
+                    .as_ref()
+                    .map(|f| std::path::PathBuf::from(&f.0))
+                    .or_else(|| {
+                        std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").map(std::path::PathBuf::from)
+                    });
+                let entra = entra::Entra::new(
+                    auth.authority
+                        .as_deref()
+                        .unwrap_or("https://login.microsoftonline.com"),
+                    tenant,
+                    client,
+                    auth.client_secret.clone(),
+                    state_dir,
+                )
+                .with_federated_token_file(federated);
+                Ok(TokenProvider::Entra(Arc::new(entra)))
+            }
             _ => Err(AuthError::NotConfigured),
         }
     }

@@ -274,6 +274,9 @@ pub struct AuthConfig {
     pub authority: Option<EnvString>,
     /// A bearer token used as is for every source.
     pub static_token: Option<Secret>,
+    /// Workload identity (e.g. AKS): a file holding a federated token, exchanged for access
+    /// tokens with no secret. Defaults to `$AZURE_FEDERATED_TOKEN_FILE` when that is set.
+    pub federated_token_file: Option<EnvString>,
 }
 
 /// `sources.referrals:` — the Partner Center Referrals API v1.0.

@@ -16,6 +16,8 @@ use super::server::Shared;
 
 /// The client secret the simulator accepts for client credentials.
 pub const CLIENT_SECRET: &str = "sim-client-secret";
+/// The federated token (client assertion) the simulator accepts, as workload identity gives it.
+pub const FEDERATED_TOKEN: &str = "sim-federated-token";
 
 #[derive(Debug, Default)]
 pub struct AuthSim {
@@ -147,7 +149,11 @@ pub(super) async fn token(
             }
         }
         "client_credentials" => {
-            if form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET) {
+            let assertion_ok = form.get("client_assertion_type").map(String::as_str)
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                && form.get("client_assertion").map(String::as_str) == Some(FEDERATED_TOKEN);
+            if form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET) || assertion_ok
+            {
                 // Client credentials never come with a refresh token.
                 let _ = offline;
                 Json(s.auth.issue(now, false)).into_response()
