@@ -16,9 +16,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// partnerwatch watches your Microsoft Partner Center referrals (and, as they land, Partner
-/// Insights and license usage), detects what changed, and tells the right people through
-/// Microsoft Teams, email, Telegram, webhooks or the console.
+/// partnerwatch watches your Microsoft Partner Center referrals, Partner Insights (Copilot
+/// adoption, MCI performance, partner referrals) and license usage, detects what changed, and
+/// tells the right people through Microsoft Teams, email, Telegram, webhooks or the console.
 ///
 /// Start with `partnerwatch demo`: it needs no configuration and no Microsoft credentials.
 #[derive(Debug, Parser)]
@@ -67,8 +67,8 @@ pub enum Command {
     /// simulated clock: referrals arrive, change and close, and every notification is printed
     /// and written to an inbox folder.
     Demo(demo::DemoArgs),
-    /// The daemon: polls each source on its `every` schedule and delivers, until SIGTERM or
-    /// Ctrl-C (the work in flight is finished first).
+    /// The daemon: polls each source on its `every` schedule and delivers, serves /healthz and
+    /// /metrics on `listen`, until SIGTERM or Ctrl-C (the work in flight is finished first).
     Run,
     /// One poll cycle of every source (or one), then delivers and exits. Exits 1 if a sweep failed.
     Poll(poll::PollArgs),
