@@ -156,21 +156,9 @@ impl Http {
         &self.client
     }
 
-    /// GETs `url` with a bearer token and returns the body of a 2xx answer, retrying what
-    /// is worth retrying. `what` names the call in errors ("referrals page 3").
-    pub async fn get(
-        &self,
-        url: &Url,
-        token: &Secret,
-        what: &str,
-    ) -> Result<bytes::Bytes, HttpError> {
-        let mut body = Vec::new();
-        self.get_into(url, token, what, &mut body).await?;
-        Ok(body.into())
-    }
-
-    /// Like [`Http::get`], reading the body into `body` (cleared first), so that a source
-    /// paging through a large dataset reuses one buffer.
+    /// GETs `url` with a bearer token into `body` (cleared first), retrying what is worth
+    /// retrying; a source paging through a large dataset reuses one buffer. `what` names the
+    /// call in errors ("referrals page 3").
     pub async fn get_into(
         &self,
         url: &Url,
