@@ -111,31 +111,14 @@ async fn list_referrals(
             r
         }
         Answer::Error(status, code, msg) => odata_error(status, &code, &msg),
-        Answer::Fault(FaultAction::Malformed) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
+        Answer::Fault(fault) => fault_response(
+            fault,
             "{\"@odata.count\": 3, \"value\": [ {\"id\": \"broken\", \"status\": \"New\"",
-        )
-            .into_response(),
-        Answer::Fault(FaultAction::Status {
-            status,
-            retry_after,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut r = (
-                status,
-                Json(json!({ "errorStatus": status.canonical_reason().unwrap_or("Error"), "message": "Injected fault", "dependencyErrorCode": null })),
-            )
-                .into_response();
-            if let Some(secs) = retry_after {
-                r.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    secs.to_string().parse().expect("header"),
-                );
-            }
-            r
-        }
-        Answer::Fault(FaultAction::Delay { .. }) => unreachable!("delays are served as pages"),
+            |status| {
+                let body = json!({ "errorStatus": status.canonical_reason().unwrap_or("Error"), "message": "Injected fault", "dependencyErrorCode": null });
+                (status, Json(body)).into_response()
+            },
+        ),
     };
     response
         .headers_mut()
@@ -405,26 +388,11 @@ async fn abss(
     }
     match answer {
         Answer::Page(body) => Json(body).into_response(),
-        Answer::Fault(FaultAction::Malformed) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
+        Answer::Fault(fault) => fault_response(
+            fault,
             "{\"count\": 3, \"items\": [ {\"tenantId\"",
-        )
-            .into_response(),
-        Answer::Fault(FaultAction::Status {
-            status,
-            retry_after,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut r = abss_error(status, "Injected fault");
-            if let Some(secs) = retry_after {
-                r.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    secs.to_string().parse().expect("header"),
-                );
-            }
-            r
-        }
+            |status| abss_error(status, "Injected fault"),
+        ),
         _ => abss_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
     }
 }
@@ -470,16 +438,9 @@ async fn license_usage(
     let skip = param("skip").unwrap_or(0);
     let page = (skip / top) as u32 + 1;
     if let Some(fault) = s.take_fault(page) {
-        return match fault {
-            FaultAction::Status { status, .. } => abss_error(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                "Injected fault",
-            ),
-            FaultAction::Malformed => {
-                (StatusCode::OK, "{\"Value\": [ {\"customerTenantId\"").into_response()
-            }
-            FaultAction::Delay { .. } => abss_error(StatusCode::GATEWAY_TIMEOUT, "Injected delay"),
-        };
+        return fault_response(fault, "{\"Value\": [ {\"customerTenantId\"", |status| {
+            abss_error(status, "Injected fault")
+        });
     }
     let total = s.licenses.len();
     let end = (skip + top).min(total);
@@ -500,4 +461,37 @@ fn bearer_accepted(s: &SimState, headers: &HeaderMap) -> bool {
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now))
+}
+
+/// The answer to an injected fault: a broken JSON body, or an error status (with
+/// `Retry-After` if the fault has one) in the endpoint's own error format. A delay that reaches
+/// here (an endpoint that does not wait) is answered 504.
+fn fault_response(
+    fault: FaultAction,
+    malformed: &'static str,
+    error: impl Fn(StatusCode) -> Response,
+) -> Response {
+    match fault {
+        FaultAction::Malformed => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            malformed,
+        )
+            .into_response(),
+        FaultAction::Status {
+            status,
+            retry_after,
+        } => {
+            let mut r =
+                error(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            if let Some(secs) = retry_after {
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    secs.to_string().parse().expect("header"),
+                );
+            }
+            r
+        }
+        FaultAction::Delay { .. } => error(StatusCode::GATEWAY_TIMEOUT),
+    }
 }
