@@ -97,10 +97,24 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The life of one record in a sample script: it appears as `old`, changes to `new`, goes away.
+fn life(
+    id: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> Vec<crate::detect::RecordChange> {
+    use crate::detect::RecordChange;
+    vec![
+        RecordChange::between(id, None, Some((1, old.clone()))),
+        RecordChange::between(id, Some((1, old.clone())), Some((2, new.clone()))),
+        RecordChange::between(id, Some((2, new.clone())), None),
+    ]
+}
+
 /// A realistic event of `kind`, for rendering templates without a live API. The events come
 /// from the real detectors, fed a generated referral and a scripted change of it.
 pub fn sample_event(kind: EventKind) -> Option<Event> {
-    use crate::detect::{expiry, referrals, RecordChange};
+    use crate::detect::{expiry, referrals};
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let now: Timestamp = "2026-11-23T08:00:00Z".parse().expect("valid time");
     let since = now - jiff::SignedDuration::from_mins(15);
@@ -173,27 +187,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 thresholds: [("utilizationPercent".to_string(), vec![50.0])].into(),
                 ..Default::default()
             };
-            let changes = crate::detect::diff::changes(&old, &new);
-            let script = vec![
-                crate::detect::RecordChange {
-                    entity_id: id.clone(),
-                    old: None,
-                    new: Some((1, old.clone())),
-                    changes: Vec::new(),
-                },
-                crate::detect::RecordChange {
-                    entity_id: id.clone(),
-                    old: Some((1, old.clone())),
-                    new: Some((2, new.clone())),
-                    changes,
-                },
-                crate::detect::RecordChange {
-                    entity_id: id,
-                    old: Some((2, new)),
-                    new: None,
-                    changes: Vec::new(),
-                },
-            ];
+            let script = life(&id, &old, &new);
             let (events, _) =
                 crate::detect::copilot::detect(script, false, now, &judging, |_| None);
             return events.into_iter().find(|e| e.kind == kind);
@@ -224,21 +218,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
             } else {
                 old["partnerReferralId"].as_str()?.to_string()
             };
-            let changes = crate::detect::diff::changes(&old, &new);
-            let script = vec![
-                crate::detect::RecordChange {
-                    entity_id: id.clone(),
-                    old: None,
-                    new: Some((1, old.clone())),
-                    changes: Vec::new(),
-                },
-                crate::detect::RecordChange {
-                    entity_id: id,
-                    old: Some((1, old)),
-                    new: Some((2, new)),
-                    changes,
-                },
-            ];
+            let script = life(&id, &old, &new);
             let events = if mci {
                 crate::detect::insights::detect_mci(script, false, now)
             } else {
@@ -252,21 +232,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
             let mut new = old.clone();
             crate::sim::license::reprocess(&mut rng, std::slice::from_mut(&mut new), "2026-11-23");
             let id = "tenant|product|workload".to_string();
-            let changes = crate::detect::diff::changes(&old, &new);
-            let script = vec![
-                crate::detect::RecordChange {
-                    entity_id: id.clone(),
-                    old: None,
-                    new: Some((1, old.clone())),
-                    changes: Vec::new(),
-                },
-                crate::detect::RecordChange {
-                    entity_id: id,
-                    old: Some((1, old)),
-                    new: Some((2, new)),
-                    changes,
-                },
-            ];
+            let script = life(&id, &old, &new);
             return crate::detect::license::detect(script, false, now)
                 .into_iter()
                 .find(|e| e.kind == kind);
@@ -286,13 +252,8 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 crate::sim::abss::mci_summary(&rows),
                 crate::sim::abss::mci_summary(&later),
             );
-            let changes = crate::detect::diff::changes(&old, &new);
-            let change = crate::detect::RecordChange {
-                entity_id: "mci_summary".into(),
-                old: Some((1, old)),
-                new: Some((2, new)),
-                changes,
-            };
+            let change =
+                crate::detect::RecordChange::between("mci_summary", Some((1, old)), Some((2, new)));
             return crate::detect::copilot::detect_summary(
                 kind,
                 "mci_summary",
@@ -316,13 +277,11 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 crate::sim::abss::adoption_summary
             };
             let (old, new) = (summary(&tenants), summary(&later));
-            let changes = crate::detect::diff::changes(&old, &new);
-            let change = crate::detect::RecordChange {
-                entity_id: kind.as_str().replace(".changed", ""),
-                old: Some((1, old)),
-                new: Some((2, new)),
-                changes,
-            };
+            let change = crate::detect::RecordChange::between(
+                kind.as_str().replace(".changed", ""),
+                Some((1, old)),
+                Some((2, new)),
+            );
             return crate::detect::copilot::detect_summary(
                 kind,
                 "partner insights",
@@ -344,27 +303,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
     let mut new = old.clone();
     crate::sim::data::transition(&mut rng, &mut new, now, "Closed", "Expired");
     new["registrationStatus"] = serde_json::json!("Approved");
-    let changes = crate::detect::diff::changes(&old, &new);
-    let script = [
-        RecordChange {
-            entity_id: id.clone(),
-            old: None,
-            new: Some((1, old.clone())),
-            changes: Vec::new(),
-        },
-        RecordChange {
-            entity_id: id.clone(),
-            old: Some((1, old.clone())),
-            new: Some((2, new.clone())),
-            changes,
-        },
-        RecordChange {
-            entity_id: id.clone(),
-            old: Some((2, new)),
-            new: None,
-            changes: Vec::new(),
-        },
-    ];
+    let script = life(&id, &old, &new);
     let mut events = Vec::new();
     for change in &script {
         events.extend(referrals::detect(vec![change.clone()], false, now));

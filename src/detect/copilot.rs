@@ -249,12 +249,7 @@ mod tests {
     use super::*;
 
     fn change(old: Value, new: Value) -> RecordChange {
-        RecordChange {
-            entity_id: "t1".into(),
-            changes: super::super::diff::changes(&old, &new),
-            old: Some((1, old)),
-            new: Some((2, new)),
-        }
+        RecordChange::between("t1", Some((1, old)), Some((2, new)))
     }
 
     #[test]

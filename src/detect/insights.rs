@@ -140,12 +140,7 @@ mod tests {
     use super::*;
 
     fn change(old: Value, new: Value) -> RecordChange {
-        RecordChange {
-            entity_id: "x".into(),
-            changes: super::super::diff::changes(&old, &new),
-            old: Some((1, old)),
-            new: Some((2, new)),
-        }
+        RecordChange::between("x", Some((1, old)), Some((2, new)))
     }
 
     #[test]

@@ -29,6 +29,27 @@ pub struct RecordChange {
     pub changes: Vec<Change>,
 }
 
+impl RecordChange {
+    /// The change of `entity_id` from `old` to `new` (either may be absent), with its
+    /// field-level changes worked out.
+    pub fn between(
+        entity_id: impl Into<String>,
+        old: Option<(u128, Value)>,
+        new: Option<(u128, Value)>,
+    ) -> Self {
+        let changes = match (&old, &new) {
+            (Some((_, o)), Some((_, n))) => super::diff::changes(o, n),
+            _ => Vec::new(),
+        };
+        Self {
+            entity_id: entity_id.into(),
+            old,
+            new,
+            changes,
+        }
+    }
+}
+
 /// The result of a complete sweep: what to write and what changed.
 #[derive(Debug, Default)]
 pub struct SweepOutcome {
