@@ -112,9 +112,9 @@ impl Templates {
 
     /// Loads every `NAME.FORMAT.hbs` file of `dir`.
     pub fn load_dir(dir: &Path, tz: &jiff::tz::TimeZone) -> Result<Templates, ConfigError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
+        let entries = std::fs::read_dir(dir).map_err(|error| ConfigError::Read {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -1,8 +1,10 @@
 //! Where bearer tokens come from: `auth.static_token` (used as is), or Entra ID — the
 //! refresh token of `partnerwatch login` (delegated App+User access, which the Referrals API
-//! requires) or the client secret (app-only access, where an API allows it). See [`entra`].
+//! requires) or the client secret / federated token (app-only access, where an API allows
+//! it), see [`entra`]; or the Azure host's managed identity, see [`managed`].
 
 pub mod entra;
+pub mod managed;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub enum AuthError {
         code: Option<String>,
         description: String,
     },
+    #[error("managed identity: {0} (is partnerwatch running on an Azure host with that identity assigned?)")]
+    ManagedIdentity(String),
     #[error("cannot reach the sign-in service: {0}")]
     Unreachable(String),
     #[error("{0}")]
@@ -45,12 +49,17 @@ pub enum AuthError {
 pub enum TokenProvider {
     Static(Secret),
     Entra(Arc<entra::Entra>),
+    Managed(Arc<managed::Managed>),
 }
 
 impl TokenProvider {
     pub fn from_config(auth: &AuthConfig, state_dir: &Path) -> Result<TokenProvider, AuthError> {
         if let Some(token) = &auth.static_token {
             return Ok(TokenProvider::Static(token.clone()));
+        }
+        if let Some(identity) = &auth.managed_identity {
+            let managed = managed::Managed::new(managed::Identity::parse(identity))?;
+            return Ok(TokenProvider::Managed(Arc::new(managed)));
         }
         match (&auth.tenant_id, &auth.client_id) {
             (Some(tenant), Some(client)) => {
@@ -82,13 +91,16 @@ impl TokenProvider {
         match self {
             TokenProvider::Static(s) => Ok(s.clone()),
             TokenProvider::Entra(e) => e.token(audience, now).await,
+            TokenProvider::Managed(m) => m.token(audience).await,
         }
     }
 
     /// Forgets a cached token the API refused, so the next call gets a fresh one.
     pub fn invalidate(&self, audience: &str) {
-        if let TokenProvider::Entra(e) = self {
-            e.invalidate(audience);
+        match self {
+            TokenProvider::Static(_) => {}
+            TokenProvider::Entra(e) => e.invalidate(audience),
+            TokenProvider::Managed(m) => m.invalidate(),
         }
     }
 }

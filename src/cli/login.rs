@@ -10,7 +10,7 @@ pub async fn login(config_path: &Path) -> anyhow::Result<ExitCode> {
     crate::store::prepare_state_dir(&config.state_dir)?;
     let provider = TokenProvider::from_config(&config.auth, &config.state_dir)?;
     let TokenProvider::Entra(entra) = provider else {
-        anyhow::bail!("auth.static_token is set, so there is nothing to sign in to: remove it and set auth.tenant_id and auth.client_id to use Entra ID sign-in");
+        anyhow::bail!("auth.static_token or auth.managed_identity is set, so there is nothing to sign in to: remove it and set auth.tenant_id and auth.client_id to use Entra ID sign-in");
     };
     entra
         .login(

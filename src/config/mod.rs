@@ -56,11 +56,11 @@ impl Located {
 /// Why a configuration, rule or template could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    /// The io error is part of the message (not a `source`), so `{:#}` says it once.
+    #[error("cannot read {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     At(Located),
@@ -99,9 +99,9 @@ fn yaml_message(err: &serde_saphyr::Error) -> String {
 
 /// Reads a file, naming it in the error.
 pub fn read_file(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -277,6 +277,9 @@ pub struct AuthConfig {
     /// Workload identity (e.g. AKS): a file holding a federated token, exchanged for access
     /// tokens with no secret. Defaults to `$AZURE_FEDERATED_TOKEN_FILE` when that is set.
     pub federated_token_file: Option<EnvString>,
+    /// Managed identity of the Azure host: `system`, or the client id of a user-assigned
+    /// identity. Needs no secret, no tenant and no client id.
+    pub managed_identity: Option<EnvString>,
 }
 
 /// `sources.referrals:` — the Partner Center Referrals API v1.0.

@@ -125,9 +125,9 @@ impl RuleSet {
         channels: &BTreeMap<String, ChannelConfig>,
         templates: &Templates,
     ) -> Result<RuleSet, ConfigError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read {
+        let entries = std::fs::read_dir(dir).map_err(|error| ConfigError::Read {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))

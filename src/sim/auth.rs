@@ -1,7 +1,8 @@
 //! The simulator's Entra ID v2.0 token service: device codes, refresh tokens (rotated: each
 //! one works once), client credentials, and access tokens that expire on the simulator's
 //! clock. `/_sim/auth/revoke` makes every refresh token invalid (as 90 days idle would),
-//! `/_sim/auth/expire` every access token (so the API answers 401).
+//! `/_sim/auth/expire` every access token (so the API answers 401). `/msi/token` is a managed
+//! identity endpoint speaking the App Service protocol (`IDENTITY_ENDPOINT`/`IDENTITY_HEADER`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -18,6 +19,11 @@ use super::server::Shared;
 pub const CLIENT_SECRET: &str = "sim-client-secret";
 /// The federated token (client assertion) the simulator accepts, as workload identity gives it.
 pub const FEDERATED_TOKEN: &str = "sim-federated-token";
+/// The secret header value the simulator's managed identity endpoint expects, as App Service
+/// hands it to the process in `IDENTITY_HEADER`.
+pub const IDENTITY_HEADER: &str = "sim-identity-header";
+/// The client id of the one user-assigned identity assigned to the simulated host.
+pub const USER_ASSIGNED_CLIENT_ID: &str = "99999999-8888-7777-6666-555555555555";
 
 #[derive(Debug, Default)]
 pub struct AuthSim {
@@ -185,4 +191,51 @@ pub(super) async fn expire(State(state): State<Shared>) -> StatusCode {
         .auth
         .expire_access_tokens();
     StatusCode::NO_CONTENT
+}
+
+/// The App Service managed identity protocol: `GET ?api-version=2019-08-01&resource=…[&client_id=…]`
+/// with the `X-IDENTITY-HEADER` secret; `expires_on` is Unix seconds as a string.
+pub(super) async fn managed_identity(
+    State(state): State<Shared>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let mut s = state.lock().expect("simulator state lock");
+    *s.auth.grants.entry("managed_identity".into()).or_default() += 1;
+    if headers
+        .get("x-identity-header")
+        .and_then(|v| v.to_str().ok())
+        != Some(IDENTITY_HEADER)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "statusCode": 401, "message": "Unauthorized request" })),
+        )
+            .into_response();
+    }
+    let resource = query.get("resource").cloned().unwrap_or_default();
+    let known = [
+        crate::auth::PARTNER_CENTER,
+        crate::auth::PARTNER_CENTER_ANALYTICS,
+        crate::auth::PARTNER_INSIGHTS,
+    ];
+    if query.get("api-version").map(String::as_str) != Some("2019-08-01")
+        || !known.contains(&resource.as_str())
+        || query
+            .get("client_id")
+            .is_some_and(|c| c != USER_ASSIGNED_CLIENT_ID)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "statusCode": 400, "message": "No managed identity found for the specified client id or resource" })),
+        )
+            .into_response();
+    }
+    let now = s.now;
+    let mut answer = s.auth.issue(now, false);
+    // The caller's cache compares `expires_on` with the wall clock, not the simulator's.
+    let expires_on = Timestamp::now().as_second() + s.auth.token_ttl;
+    answer["expires_on"] = json!(expires_on.to_string());
+    answer["resource"] = json!(resource);
+    Json(answer).into_response()
 }

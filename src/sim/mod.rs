@@ -423,6 +423,11 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
+    /// The managed identity endpoint, as App Service sets `IDENTITY_ENDPOINT`.
+    pub fn identity_endpoint(&self) -> String {
+        format!("http://{}/msi/token", self.addr)
+    }
+
     /// The Partner Center analytics base URL, as `sources.license_usage.base_url` takes it.
     pub fn license_base_url(&self) -> String {
         format!("http://{}/partner", self.addr)

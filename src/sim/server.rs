@@ -38,6 +38,7 @@ pub(super) fn router(state: Shared) -> Router {
             post(super::auth::device_code),
         )
         .route("/{tenant}/oauth2/v2.0/token", post(super::auth::token))
+        .route("/msi/token", get(super::auth::managed_identity))
         .route("/_sim/auth/revoke", post(super::auth::revoke))
         .route("/_sim/auth/expire", post(super::auth::expire))
         .with_state(state)

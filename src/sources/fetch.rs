@@ -47,7 +47,7 @@ impl<'a> Fetcher<'a> {
             Err(e)
                 if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
                     && !self.refreshed
-                    && matches!(self.tokens, TokenProvider::Entra(_)) =>
+                    && !matches!(self.tokens, TokenProvider::Static(_)) =>
             {
                 self.refreshed = true;
                 self.tokens.invalidate(self.audience);
