@@ -40,7 +40,7 @@ fn managed_identity_signs_in_with_the_hosts_identity() {
     std::env::set_var("IDENTITY_HEADER", IDENTITY_HEADER);
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_config(dir.path(), &sim, "");
-    with_identity(&path, &sim.token(), "system");
+    with_identity(&path, sim.token(), "system");
     let grants = || {
         sim.state()
             .auth
@@ -87,15 +87,15 @@ fn managed_identity_signs_in_with_the_hosts_identity() {
     };
 
     // A user-assigned identity by client id; one the host does not have is refused clearly.
-    with_identity(&path, &sim.token(), USER_ASSIGNED_CLIENT_ID);
+    with_identity(&path, sim.token(), USER_ASSIGNED_CLIENT_ID);
     let (ok, out) = poll(IDENTITY_HEADER);
     assert!(ok, "{out}");
-    with_identity(&path, &sim.token(), "00000000-0000-0000-0000-000000000000");
+    with_identity(&path, sim.token(), "00000000-0000-0000-0000-000000000000");
     let (ok, out) = poll(IDENTITY_HEADER);
     assert!(!ok && out.contains("managed identity:"), "{out}");
 
     // The wrong host secret: refused, and the secret is not in the error.
-    with_identity(&path, &sim.token(), "system");
+    with_identity(&path, sim.token(), "system");
     let (ok, out) = poll("not-the-host-secret-42");
     assert!(!ok && out.contains("managed identity:"), "{out}");
     assert!(!out.contains("not-the-host-secret-42"), "{out}");
