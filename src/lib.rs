@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod detect;
+pub mod digest;
 pub mod health;
 pub mod http;
 pub mod model;
