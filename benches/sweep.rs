@@ -315,6 +315,7 @@ fn sweep(base_url: &str, state: &Path) {
         http: Default::default(),
         history_versions: partnerwatch::store::DEFAULT_HISTORY_VERSIONS,
         listen: None,
+        digests: Vec::new(),
     };
     let assets =
         Assets::shipped(&Default::default(), &jiff::tz::TimeZone::UTC).unwrap_or_else(|_| Assets {

@@ -141,7 +141,7 @@ impl Pipeline {
     }
 
     /// How Copilot changes are judged, from `sources.abss`.
-    fn copilot_judging(&self) -> detect::copilot::Judging {
+    pub fn copilot_judging(&self) -> detect::copilot::Judging {
         let mut judging = detect::copilot::Judging::default();
         if let Some(abss) = &self.config.abss {
             if let Some(r) = &abss.health_ranking {
@@ -169,6 +169,7 @@ impl Pipeline {
             .map_or((0, None), |(c, t)| (c, Some(t)));
         let now = self.clock.now();
         let threshold = source.failing_after().max(1);
+        let mut extra_meta = Vec::new();
         let (event, meta) = match error {
             Some(e) => {
                 let since = since.unwrap_or(now);
@@ -197,6 +198,7 @@ impl Pipeline {
                     )),
                     _ => None,
                 };
+                extra_meta.push((crate::store::sweep_failure_key(now, name), Some(Vec::new())));
                 (event, Some(format!("{count} {since}").into_bytes()))
             }
             None if count == 0 => return Ok(()),
@@ -211,7 +213,7 @@ impl Pipeline {
         let (deliveries, throttle) = self.plan(&events, now);
         let commit = SweepCommit {
             dataset: name.to_string(),
-            meta: vec![(key, meta)],
+            meta: std::iter::once((key, meta)).chain(extra_meta).collect(),
             throttle,
             ..Default::default()
         };
@@ -420,7 +422,7 @@ impl Pipeline {
         let events: Vec<Event> = report
             .dead_letters
             .iter()
-            .filter(|d| d.kind != EventKind::SystemDeliveryDead)
+            .filter(|d| d.kind != Some(EventKind::SystemDeliveryDead))
             .map(|d| detect::system::delivery_dead(d, now))
             .collect();
         if !events.is_empty() {

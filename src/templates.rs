@@ -401,7 +401,7 @@ pub fn card_from_text(title: &str, rest: &str) -> Value {
 }
 
 /// Template helpers.
-mod helpers {
+pub mod helpers {
     use super::*;
 
     pub fn register(h: &mut Handlebars<'static>, tz: jiff::tz::TimeZone) {

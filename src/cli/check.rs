@@ -150,7 +150,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
             let d = crate::model::Delivery {
                 id: 42,
                 event_id: "e".into(),
-                kind: EventKind::ReferralNew,
+                kind: Some(EventKind::ReferralNew),
                 rule: "new-referral".into(),
                 channel: "sales-teams".into(),
                 message: crate::model::Message {
@@ -164,6 +164,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 next_attempt_at: now,
                 last_error: Some("404 Not Found: the workflow was deleted".into()),
                 sent_at: None,
+                images: Vec::new(),
                 group: None,
             };
             return Some(crate::detect::system::delivery_dead(&d, now));

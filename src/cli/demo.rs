@@ -202,6 +202,13 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
         delivery: Default::default(),
         history_versions: crate::store::DEFAULT_HISTORY_VERSIONS,
         listen: None,
+        // Mondays at 08:00: the simulated fortnight starts on one, so two digests arrive.
+        digests: vec![crate::config::DigestConfig {
+            name: "weekly".into(),
+            schedule: "0 8 * * MON".into(),
+            channels: vec!["inbox".into()],
+            template: crate::config::DEFAULT_DIGEST_TEMPLATE.into(),
+        }],
         http: crate::http::HttpConfig {
             backoff: Every(Duration::from_millis(100)),
             ..Default::default()

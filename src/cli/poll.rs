@@ -112,7 +112,7 @@ pub(super) fn print_report(r: &PollReport, dry_run: bool) {
         for d in &r.deliveries {
             println!(
                 "── would send {} · rule {} → {} ──\n{}\n",
-                d.kind,
+                d.what(),
                 d.rule,
                 d.channel,
                 d.message.body.trim_end()

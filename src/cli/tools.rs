@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 
-use crate::model::{Delivery, DeliveryStatus, Event, EventKind, Message};
+use crate::model::{Delivery, DeliveryStatus, Event, Message};
 use crate::notify::{format_for, Channel, SendOutcome};
 use crate::pipeline::Assets;
 use crate::store::Store;
@@ -211,7 +211,7 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
     let delivery = Delivery {
         id: 0,
         event_id: "test".into(),
-        kind: EventKind::SystemDeliveryDead,
+        kind: None,
         rule: "channels test".into(),
         channel: name.clone(),
         message,
@@ -221,6 +221,7 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
         next_attempt_at: now,
         last_error: None,
         sent_at: None,
+        images: Vec::new(),
         group: None,
     };
     match channel.send(&delivery, None).await {
@@ -271,7 +272,7 @@ pub fn outbox(config_path: &Path, args: OutboxArgs) -> anyhow::Result<ExitCode> 
         store.update_delivery(&d)?;
         println!(
             "delivery {id} ({} → {}) is queued again; the next poll or the running daemon sends it",
-            d.kind, d.channel
+            d.what(), d.channel
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -289,7 +290,7 @@ pub fn outbox(config_path: &Path, args: OutboxArgs) -> anyhow::Result<ExitCode> 
                 "{:>8}  {:<7} {:<28} {:<14} attempts {}  next {}  {}{}",
                 d.id,
                 format!("{:?}", d.status).to_lowercase(),
-                d.kind.as_str(),
+                d.what(),
                 d.channel,
                 d.attempts,
                 d.next_attempt_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -131,7 +131,33 @@ struct RawConfig {
     history_versions: Option<usize>,
     #[serde(default)]
     listen: Option<EnvString>,
+    #[serde(default)]
+    digests: Vec<Spanned<RawDigest>>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    name: String,
+    schedule: Spanned<String>,
+    channels: Vec<Spanned<String>>,
+    #[serde(default)]
+    template: Option<String>,
+}
+
+/// `digests:` — one scheduled summary.
+#[derive(Debug, Clone)]
+pub struct DigestConfig {
+    pub name: String,
+    /// The cron expression as written.
+    pub schedule: String,
+    pub channels: Vec<String>,
+    /// Default `digest_weekly`.
+    pub template: String,
+}
+
+/// The template a digest uses when it names none.
+pub const DEFAULT_DIGEST_TEMPLATE: &str = "digest_weekly";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -405,6 +431,7 @@ pub struct Config {
     pub history_versions: usize,
     /// Where `run` serves `/healthz` and `/metrics` (`None`: not served).
     pub listen: Option<String>,
+    pub digests: Vec<DigestConfig>,
 }
 
 impl Config {
@@ -453,6 +480,39 @@ impl Config {
             }
             channels.insert(name, channel);
         }
+        let mut digests: Vec<DigestConfig> = Vec::new();
+        for d in raw.digests {
+            let at = |message: String| ConfigError::At(Located::at(file, &d, message));
+            if digests.iter().any(|o| o.name == d.value.name) {
+                return Err(at(format!("a digest named {:?} is defined twice", d.value.name)));
+            }
+            crate::digest::schedule::Schedule::parse(&d.value.schedule.value, timezone.clone())
+                .map_err(|e| {
+                    ConfigError::At(Located::at(file, &d.value.schedule, format!("schedule: {e}")))
+                })?;
+            if d.value.channels.is_empty() {
+                return Err(at(format!("digest {:?} lists no channels", d.value.name)));
+            }
+            for c in &d.value.channels {
+                if !channels.contains_key(&c.value) {
+                    let known: Vec<&str> = channels.keys().map(String::as_str).collect();
+                    return Err(ConfigError::At(Located::at(
+                        file,
+                        c,
+                        format!("unknown channel {:?} (configured: {})", c.value, known.join(", ")),
+                    )));
+                }
+            }
+            digests.push(DigestConfig {
+                name: d.value.name,
+                schedule: d.value.schedule.value,
+                channels: d.value.channels.into_iter().map(|c| c.value).collect(),
+                template: d
+                    .value
+                    .template
+                    .unwrap_or_else(|| DEFAULT_DIGEST_TEMPLATE.to_string()),
+            });
+        }
         Ok(Config {
             file: file.to_path_buf(),
             state_dir: resolve(raw.state_dir, "state"),
@@ -492,6 +552,7 @@ impl Config {
                 Some(l) if l.0 == "off" || l.0.is_empty() => None,
                 Some(l) => Some(l.0),
             },
+            digests,
         })
     }
 

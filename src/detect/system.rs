@@ -71,7 +71,7 @@ pub fn delivery_dead(d: &Delivery, now: Timestamp) -> Event {
             "delivery": d.id,
             "rule": d.rule,
             "channel": d.channel,
-            "event_kind": d.kind.as_str(),
+            "event_kind": d.what(),
             "title": d.message.title,
             "attempts": d.attempts,
             "error": d.last_error,

@@ -32,7 +32,8 @@ pub struct Delivery {
     /// Assigned by the store when the delivery is written; shown by `partnerwatch outbox`.
     pub id: u64,
     pub event_id: String,
-    pub kind: EventKind,
+    /// The event's kind; `None` for a digest (which is about many events).
+    pub kind: Option<EventKind>,
     pub rule: String,
     pub channel: String,
     pub message: Message,
@@ -48,4 +49,40 @@ pub struct Delivery {
     /// together and go out as one message.
     #[serde(default)]
     pub group: Option<String>,
+    /// Pictures the message's HTML shows inline, by Content-ID (the digest's charts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<InlineImage>,
+}
+
+impl Delivery {
+    /// What the delivery is about, for listings and file names: the event kind, or `digest`.
+    pub fn what(&self) -> &str {
+        self.kind.map_or("digest", EventKind::as_str)
+    }
+}
+
+/// A picture sent inside an email (multipart/related) and referred to as `cid:CONTENT_ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineImage {
+    pub content_id: String,
+    pub content_type: String,
+    /// The bytes, base64 in the outbox.
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }

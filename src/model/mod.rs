@@ -6,7 +6,7 @@ pub mod event;
 pub mod insights;
 pub mod referral;
 
-pub use delivery::{Delivery, DeliveryStatus, Message};
+pub use delivery::{Delivery, DeliveryStatus, InlineImage, Message};
 pub use event::{Change, Event, EventKind};
 
 /// Declares an API enum that keeps values the docs do not list (`Other`) and reads any casing.

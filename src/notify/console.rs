@@ -12,7 +12,7 @@ impl Console {
     pub fn send(&self, d: &Delivery) -> SendOutcome {
         let text = format!(
             "── {} · rule {} → {} ──\n{}\n\n",
-            d.kind,
+            d.what(),
             d.rule,
             d.channel,
             d.message.body.trim_end()

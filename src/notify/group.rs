@@ -109,7 +109,7 @@ mod tests {
         Delivery {
             id: i as u64,
             event_id: format!("e{i}"),
-            kind: EventKind::ReferralNew,
+            kind: Some(EventKind::ReferralNew),
             rule: "r".into(),
             channel: "c".into(),
             message: Message {
@@ -123,6 +123,7 @@ mod tests {
             next_attempt_at: now,
             last_error: None,
             sent_at: None,
+            images: Vec::new(),
             group: Some("r\u{0}c".into()),
         }
     }

@@ -18,7 +18,7 @@ impl Inbox {
 
     /// The file a delivery is written to.
     pub fn path_for(&self, d: &Delivery) -> PathBuf {
-        let kind = d.kind.as_str().replace('.', "_");
+        let kind = d.what().replace('.', "_");
         self.dir.join(format!("{:08}-{kind}.txt", d.id))
     }
 

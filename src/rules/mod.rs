@@ -237,7 +237,7 @@ impl RuleSet {
                 out.push(Delivery {
                     id: 0,
                     event_id: event.id.clone(),
-                    kind: event.kind,
+                    kind: Some(event.kind),
                     rule: rule.name.clone(),
                     channel: channel.clone(),
                     message,
@@ -247,6 +247,7 @@ impl RuleSet {
                     next_attempt_at: due,
                     last_error: None,
                     sent_at: None,
+                    images: Vec::new(),
                     group: rule.group.map(|_| format!("{}\u{0}{channel}", rule.name)),
                 });
             }

@@ -427,6 +427,67 @@ impl Store {
         Ok(report)
     }
 
+    /// Failed sweeps in `[start, end)`: (when, source), from the keys [`sweep_failure_key`] wrote.
+    pub fn sweep_failures(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<(Timestamp, String)>, StoreError> {
+        let from = sweep_failure_key(start, "");
+        let to = sweep_failure_key(end, "");
+        let mut out = Vec::new();
+        for item in self.meta.range(from.as_bytes()..to.as_bytes()) {
+            let (k, _) = item?;
+            let key = String::from_utf8_lossy(&k);
+            let mut parts = key.splitn(3, '/').skip(1);
+            let (Some(ms), Some(source)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if let Ok(Ok(at)) = ms.parse::<i64>().map(Timestamp::from_millisecond) {
+                out.push((at, source.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the digest slot `key` was already taken (its deliveries are in the outbox).
+    pub fn digest_sent(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.meta.contains_key(format!("digest/{key}").as_bytes())?)
+    }
+
+    /// Writes a digest's deliveries, and with `slot` the marker that this slot is done, in
+    /// one transaction: either both are stored or neither. Returns false (writing nothing) if
+    /// the slot's marker was already there.
+    pub fn commit_digest(
+        &self,
+        slot: Option<&str>,
+        at: Timestamp,
+        deliveries: &[Delivery],
+    ) -> Result<bool, StoreError> {
+        let marker = slot.map(|s| format!("digest/{s}"));
+        let result = (&self.outbox, &self.meta).transaction(|(outbox, meta)| {
+            if let Some(m) = &marker {
+                if meta.get(m.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
+                meta.insert(m.as_bytes(), at.to_string().as_bytes())?;
+            }
+            for delivery in deliveries {
+                let mut delivery = delivery.clone();
+                delivery.id = outbox.generate_id()? + 1;
+                let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
+                outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(true)
+        });
+        let written = result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        })?;
+        self.db.flush()?;
+        Ok(written)
+    }
+
     /// A metadata value written by a commit's `meta`.
     pub fn meta(&self, key: &str) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.meta.get(key.as_bytes())?)
@@ -500,6 +561,11 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// The metadata key that records one failed sweep of `source` at `at` (sortable by time).
+pub fn sweep_failure_key(at: Timestamp, source: &str) -> String {
+    format!("sweep_failed/{:015}/{source}", at.as_millisecond().max(0))
 }
 
 fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
