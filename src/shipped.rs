@@ -42,6 +42,8 @@ pub fn templates() -> Vec<(PathBuf, String)> {
         "partner_referral_status_changed.text.hbs",
         "license_new.text.hbs",
         "license_usage_changed.text.hbs",
+        "digest_weekly.text.hbs",
+        "digest_weekly.html.hbs",
     )
 }
 

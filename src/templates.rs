@@ -222,7 +222,7 @@ impl Templates {
     fn render_in(
         registry: &Handlebars<'static>,
         key: &str,
-        event: &Event,
+        event: &impl serde::Serialize,
     ) -> Result<String, String> {
         registry.render(key, event).map_err(|e| {
             let mut msg = e.reason().to_string();
@@ -231,6 +231,26 @@ impl Templates {
             }
             format!("template {key}: {msg}")
         })
+    }
+
+    /// Renders the template `name.FORMAT` with any data (a digest); `None` if there is no
+    /// template in that format.
+    pub fn render_data(
+        &self,
+        name: &str,
+        format: Format,
+        data: &impl serde::Serialize,
+    ) -> Result<Option<String>, String> {
+        let key = format!("{name}.{}", format.suffix());
+        let registry = match format {
+            Format::Text => &self.text,
+            Format::Html | Format::Telegram => &self.html,
+            Format::Teams => &self.json,
+        };
+        if !registry.has_template(&key) {
+            return Ok(None);
+        }
+        Self::render_in(registry, &key, data).map(Some)
     }
 
     /// Renders `name` in `format` for `event`.

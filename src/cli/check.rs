@@ -50,6 +50,19 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for digest in &config.digests {
+        let sample = crate::digest::Composed::sample(digest, &config.timezone);
+        for channel in &digest.channels {
+            let format = format_for(&config.channels[channel]);
+            match sample.message(&assets.templates, format) {
+                Ok(_) => rendered += 1,
+                Err(e) => errors.push(format!(
+                    "{}: {e} (for channel {channel})",
+                    config.file.display()
+                )),
+            }
+        }
+    }
     if !errors.is_empty() {
         for e in &errors {
             eprintln!("error: {e}");
@@ -93,6 +106,24 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
         assets.templates.names().count(),
         config.templates_dir.display()
     );
+    for digest in &config.digests {
+        let next =
+            crate::digest::schedule::Schedule::parse(&digest.schedule, config.timezone.clone())
+                .ok()
+                .and_then(|s| s.next(Timestamp::now()).map(|n| (s.describe(), n)));
+        println!(
+            "  digest:    {} → {}{}",
+            digest.name,
+            digest.channels.join(", "),
+            next.map(|(d, n)| format!(
+                " · {d} ({}), next {}",
+                config.timezone.iana_name().unwrap_or("UTC"),
+                n.to_zoned(config.timezone.clone())
+                    .strftime("%a %-d %b %Y %H:%M %Z")
+            ))
+            .unwrap_or_default()
+        );
+    }
     println!("  state:     {}", config.state_dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -149,6 +149,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     ),
                 }
             }
+            for d in crate::digest::enqueue_due(&pipeline, now)? {
+                println!(
+                    "[{}] the {} digest goes out ({} message(s))",
+                    clock.now_string(),
+                    d.name,
+                    d.deliveries
+                );
+            }
             pipeline.deliver().await?;
             tokio::time::sleep(pause).await;
         }

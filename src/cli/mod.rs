@@ -4,6 +4,7 @@
 
 mod check;
 mod demo;
+mod digest;
 mod inspect;
 mod login;
 mod poll;
@@ -78,6 +79,9 @@ pub enum Command {
     /// Validates the configuration, rules and templates (rendering every template against a
     /// sample event); exits 1 with file:line:column on any error.
     Check,
+    /// A digest for the week up to now: printed as text, written as an HTML preview
+    /// (--preview FILE), or sent through its channels (--send). `run` sends them on schedule.
+    Digest(digest::DigestArgs),
     /// Tests rules against events.
     #[command(subcommand)]
     Rules(tools::RulesCommand),
@@ -128,6 +132,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Poll(args) => poll::poll(&cli.config, args).await,
         Command::Check => check::check(&cli.config),
         Command::Login => login::login(&cli.config).await,
+        Command::Digest(args) => digest::digest(&cli.config, args).await,
         Command::Rules(c) => tools::rules(&cli.config, c),
         Command::Render(args) => tools::render(&cli.config, args),
         Command::Channels(c) => tools::channels(&cli.config, c).await,

@@ -42,7 +42,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         "partnerwatch running; Ctrl-C or SIGTERM stops it"
     );
 
-    // Deliveries left pending by an earlier run (a crash, a stop) go out first.
+    // Deliveries left pending by an earlier run (a crash, a stop) go out first, with a
+    // digest whose slot passed while the service was down (less than a day ago).
+    queue_digests(&pipeline);
     deliver(&pipeline, &metrics).await;
     let mut next_due: Vec<Instant> = pipeline.sources.iter().map(|_| Instant::now()).collect();
     loop {
@@ -60,6 +62,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             metrics.sweep(source.name(), result.is_ok(), events, pipeline.clock.now());
         }
+        queue_digests(&pipeline);
         deliver(&pipeline, &metrics).await;
         let wake = next_due
             .iter()
@@ -75,6 +78,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     pipeline.store.flush()?;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Queues the digests that are due; the loop wakes at least every [`DELIVERY_TICK`], so a
+/// slot is noticed within seconds.
+fn queue_digests(pipeline: &Pipeline) {
+    if let Err(e) = crate::digest::enqueue_due(pipeline, pipeline.clock.now()) {
+        tracing::error!(error = %e, "cannot prepare a digest");
+    }
 }
 
 async fn deliver(pipeline: &Pipeline, metrics: &crate::health::Metrics) {

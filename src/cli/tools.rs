@@ -272,7 +272,8 @@ pub fn outbox(config_path: &Path, args: OutboxArgs) -> anyhow::Result<ExitCode> 
         store.update_delivery(&d)?;
         println!(
             "delivery {id} ({} → {}) is queued again; the next poll or the running daemon sends it",
-            d.what(), d.channel
+            d.what(),
+            d.channel
         );
         return Ok(ExitCode::SUCCESS);
     }

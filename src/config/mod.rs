@@ -484,11 +484,18 @@ impl Config {
         for d in raw.digests {
             let at = |message: String| ConfigError::At(Located::at(file, &d, message));
             if digests.iter().any(|o| o.name == d.value.name) {
-                return Err(at(format!("a digest named {:?} is defined twice", d.value.name)));
+                return Err(at(format!(
+                    "a digest named {:?} is defined twice",
+                    d.value.name
+                )));
             }
             crate::digest::schedule::Schedule::parse(&d.value.schedule.value, timezone.clone())
                 .map_err(|e| {
-                    ConfigError::At(Located::at(file, &d.value.schedule, format!("schedule: {e}")))
+                    ConfigError::At(Located::at(
+                        file,
+                        &d.value.schedule,
+                        format!("schedule: {e}"),
+                    ))
                 })?;
             if d.value.channels.is_empty() {
                 return Err(at(format!("digest {:?} lists no channels", d.value.name)));
@@ -499,7 +506,11 @@ impl Config {
                     return Err(ConfigError::At(Located::at(
                         file,
                         c,
-                        format!("unknown channel {:?} (configured: {})", c.value, known.join(", ")),
+                        format!(
+                            "unknown channel {:?} (configured: {})",
+                            c.value,
+                            known.join(", ")
+                        ),
                     )));
                 }
             }

@@ -87,14 +87,24 @@ pub fn pipeline(weeks: &[Week]) -> Result<Png, String> {
             let x0 = left + slot * i as i32 + slot / 6;
             let x1 = left + slot * (i as i32 + 1) - slot / 6;
             let h = ((bottom - top) as f64 * w.new as f64 / max).round() as i32;
-            let color = if i + 1 == weeks.len() { ACCENT } else { LAST_WEEK };
+            let color = if i + 1 == weeks.len() {
+                ACCENT
+            } else {
+                LAST_WEEK
+            };
             if h > 0 {
-                root.draw(&Rectangle::new([(x0, bottom - h), (x1, bottom)], color.filled()))
-                    .map_err(e)?;
+                root.draw(&Rectangle::new(
+                    [(x0, bottom - h), (x1, bottom)],
+                    color.filled(),
+                ))
+                .map_err(e)?;
             }
             root.draw(&Text::new(
                 w.new.to_string(),
-                ((x0 + x1) / 2 - 4 * w.new.to_string().len() as i32, bottom - h - 20),
+                (
+                    (x0 + x1) / 2 - 4 * w.new.to_string().len() as i32,
+                    bottom - h - 20,
+                ),
                 value.clone(),
             ))
             .map_err(e)?;
@@ -143,11 +153,18 @@ pub fn adoption(rows: &[HealthCount], with_week_ago: bool) -> Result<Png, String
             let bar = |n: usize, y0: i32, y1: i32, color: RGBColor| {
                 let w = ((right - label_w) as f64 * n as f64 / max).round() as i32;
                 if w > 0 {
-                    root.draw(&Rectangle::new([(label_w, y0), (label_w + w, y1)], color.filled()))
-                        .map_err(e)?;
+                    root.draw(&Rectangle::new(
+                        [(label_w, y0), (label_w + w, y1)],
+                        color.filled(),
+                    ))
+                    .map_err(e)?;
                 }
-                root.draw(&Text::new(n.to_string(), (label_w + w + 6, y0 - 1), number.clone()))
-                    .map_err(e)
+                root.draw(&Text::new(
+                    n.to_string(),
+                    (label_w + w + 6, y0 - 1),
+                    number.clone(),
+                ))
+                .map_err(e)
             };
             if with_week_ago {
                 bar(r.week_ago, y + 2, y + 14, LAST_WEEK)?;
@@ -195,7 +212,10 @@ mod tests {
         let last_x = 24 + slot * 3 + slot / 2;
         assert_eq!(at(last_x as u32, 100), ACCENT, "the 8 bar reaches high");
         let first_x = 24 + slot / 2;
-        assert!((60..220).all(|y| at(first_x as u32, y) != LAST_WEEK), "no bar for 0");
+        assert!(
+            (60..220).all(|y| at(first_x as u32, y) != LAST_WEEK),
+            "no bar for 0"
+        );
     }
 
     #[test]

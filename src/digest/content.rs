@@ -88,6 +88,11 @@ pub struct Referrals {
     pub lost: Vec<ReferralLine>,
     pub declined: Vec<ReferralLine>,
     pub waiting: Vec<ReferralLine>,
+    pub expiring_count: usize,
+    pub accepted_count: usize,
+    pub won_count: usize,
+    pub lost_count: usize,
+    pub declined_count: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +122,8 @@ pub struct Move {
 pub struct Whitespace {
     pub tenant: String,
     pub whitespace: f64,
+    /// The seats, grouped: `2,780`.
+    pub seats: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -307,7 +314,7 @@ fn referral_section(records: &[Value], events: &[Event], period: Period) -> Opti
         .filter(|r| deadline_of(r).is_some_and(|d| d > now))
         .filter_map(|r| {
             let created = time(r, "createdDateTime")?;
-            let age = relative(now.duration_since(created)).replace(" ago", "");
+            let age = relative(created.duration_since(now)).replace(" ago", "");
             Some((created, referral_line(r, format!("waiting {age}"))))
         })
         .collect();
@@ -346,7 +353,13 @@ fn referral_section(records: &[Value], events: &[Event], period: Period) -> Opti
     let won = pick("Won");
     let mut accepted: Vec<ReferralLine> = accepted.into_values().collect();
     by_value_desc(&mut accepted);
+    let (lost, declined) = (pick("Lost"), pick("Declined"));
     let section = Referrals {
+        expiring_count: expiring.len(),
+        accepted_count: accepted.len(),
+        won_count: won.len(),
+        lost_count: lost.len(),
+        declined_count: declined.len(),
         new_count: new.len(),
         new_value: sums(&new),
         won_value: sums(&won),
@@ -354,8 +367,8 @@ fn referral_section(records: &[Value], events: &[Event], period: Period) -> Opti
         expiring: expiring.into_iter().map(|(_, l)| l).collect(),
         accepted,
         won,
-        lost: pick("Lost"),
-        declined: pick("Declined"),
+        lost,
+        declined,
         waiting: waiting.into_iter().take(TOP).map(|(_, l)| l).collect(),
     };
     let empty = section.new_count == 0
@@ -511,6 +524,7 @@ fn copilot_section(
             (w > 0.0).then(|| Whitespace {
                 tenant: tenant_name(r),
                 whitespace: w,
+                seats: money(&serde_json::json!(w), ""),
             })
         })
         .collect();

@@ -1,12 +1,14 @@
 //! The `email` channel: lettre over SMTP (`smtp_url` in lettre's form:
 //! `smtp://user:pass@host:587?tls=required`, `smtps://…`), a multipart/alternative message with
-//! the plain text and the HTML. The URL holds the password: it is redacted from every error.
+//! the plain text and the HTML (and, for a digest, the HTML's pictures beside it in a
+//! multipart/related part, named by Content-ID). The URL holds the password: it is redacted from every error.
 //! With `oauth_user`, the channel signs in with XOAUTH2 and an access token for Exchange Online
 //! from the auth module instead of a password.
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -94,8 +96,26 @@ impl Email {
         } else {
             crate::templates::html_from_text(&d.message.title, &d.message.body)
         };
+        let body = if d.images.is_empty() {
+            MultiPart::alternative_plain_html(text, html)
+        } else {
+            // Pictures travel inside the message (no external images): the HTML and the
+            // PNGs it names by Content-ID form a multipart/related part.
+            let mut related = MultiPart::related().singlepart(SinglePart::html(html));
+            for image in &d.images {
+                let content_type = ContentType::parse(&image.content_type)
+                    .map_err(|e| format!("image {}: {e}", image.content_id))?;
+                related = related.singlepart(
+                    Attachment::new_inline(image.content_id.clone())
+                        .body(image.data.clone(), content_type),
+                );
+            }
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .multipart(related)
+        };
         builder
-            .multipart(MultiPart::alternative_plain_html(text, html))
+            .multipart(body)
             .map_err(|e| format!("cannot build the email: {e}"))
     }
 
