@@ -34,7 +34,13 @@ pub struct Assets {
 impl Assets {
     /// Loads the folders named by the configuration.
     pub fn from_config(config: &Config) -> Result<Assets, ConfigError> {
-        let templates = Templates::load_dir(&config.templates_dir, &config.timezone)?;
+        // The shipped digest templates serve a folder that has none of its own.
+        let digest_defaults = crate::shipped::templates()
+            .into_iter()
+            .filter(|(p, _)| p.to_string_lossy().contains("digest_"))
+            .collect();
+        let templates =
+            Templates::load_dir_with(&config.templates_dir, &config.timezone, digest_defaults)?;
         let rules = RuleSet::load_dir(&config.rules_dir, &config.channels, &templates)?;
         Ok(Assets { templates, rules })
     }

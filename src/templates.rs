@@ -112,6 +112,16 @@ impl Templates {
 
     /// Loads every `NAME.FORMAT.hbs` file of `dir`.
     pub fn load_dir(dir: &Path, tz: &jiff::tz::TimeZone) -> Result<Templates, ConfigError> {
+        Self::load_dir_with(dir, tz, Vec::new())
+    }
+
+    /// Loads `dir`, plus each of `defaults` whose template name (`NAME`) has no file there:
+    /// a folder that overrides a shipped template overrides all its formats.
+    pub fn load_dir_with(
+        dir: &Path,
+        tz: &jiff::tz::TimeZone,
+        defaults: Vec<(PathBuf, String)>,
+    ) -> Result<Templates, ConfigError> {
         let entries = std::fs::read_dir(dir).map_err(|error| ConfigError::Read {
             path: dir.to_path_buf(),
             error,
@@ -121,10 +131,23 @@ impl Templates {
             .filter(|p| p.extension().is_some_and(|x| x == "hbs"))
             .collect();
         files.sort();
-        let sources = files
+        let name_of = |p: &Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let own: BTreeSet<String> = files.iter().map(|p| name_of(p)).collect();
+        let mut sources = files
             .into_iter()
             .map(|path| crate::config::read_file(&path).map(|text| (path, text)))
             .collect::<Result<Vec<_>, _>>()?;
+        sources.extend(
+            defaults
+                .into_iter()
+                .filter(|(path, _)| !own.contains(&name_of(path))),
+        );
         Self::from_sources(dir, sources, tz)
     }
 

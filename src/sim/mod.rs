@@ -243,6 +243,12 @@ impl SimState {
         changed
     }
 
+    /// Moves the clock to `to` with no life at all: nothing arrives or changes on its own, for
+    /// scripted timelines where every change is the test's.
+    pub fn set_now(&mut self, to: Timestamp) {
+        self.now = to;
+    }
+
     /// Adds `count` new referrals arriving now; returns their ids.
     pub fn add_referrals(&mut self, count: usize) -> Vec<String> {
         (0..count)

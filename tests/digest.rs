@@ -1,0 +1,495 @@
+//! The weekly digest end to end: a scripted fortnight against the simulator gives digests
+//! whose counts and sums are exactly the script's; the email arrives over real SMTP with its
+//! charts as PNG parts named by Content-ID; slots follow the local wall clock across DST; a
+//! slot is sent once, also across restarts of real `partnerwatch run` processes.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use mail_parser::MimeHeaders;
+use partnerwatch::clock::{Clock, ManualClock};
+use partnerwatch::digest::{self, content::Content};
+use partnerwatch::pipeline::Pipeline;
+use partnerwatch::sim::{FaultAction, SimConfig, Simulator};
+use serde_json::{json, Value};
+
+use common::PollAll;
+
+const DAY: SignedDuration = SignedDuration::from_hours(24);
+
+async fn quiet_sim() -> Simulator {
+    Simulator::start(
+        SimConfig {
+            seed: 11,
+            referrals: 8,
+            tenants: 6,
+            page_size: 50,
+            arrivals_per_day: 0.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap()
+}
+
+/// A configuration with referrals, the Copilot dataset and a weekly digest to `channels`.
+fn digest_config(
+    dir: &std::path::Path,
+    sim: &Simulator,
+    channel: &str,
+    tz: &str,
+) -> std::path::PathBuf {
+    let abss = format!(
+        "  abss:\n    base_url: {}\n    datasets: [copilot]\n    every: 1s\n",
+        sim.abss_base_url("v1.5")
+    );
+    let path = common::write_config(dir, sim, &abss);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replace(
+        "channels:\n  inbox: { type: inbox, dir: ./inbox }\n",
+        &format!("timezone: {tz}\nchannels:\n  inbox: {{ type: inbox, dir: ./inbox }}\n{channel}"),
+    );
+    let target = if channel.is_empty() { "inbox" } else { "mail" };
+    text.push_str(&format!(
+        "digests:\n  - name: weekly\n    schedule: \"0 8 * * MON\"\n    channels: [{target}]\n"
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn field(r: &Value, path: &str) -> Value {
+    r.pointer(path).cloned().unwrap_or(Value::Null)
+}
+
+/// Sum of deal values per currency of the sim's referrals with these ids.
+fn sums(sim: &Simulator, ids: &[String]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for r in sim.state().referrals() {
+        if ids.iter().any(|id| r["id"] == json!(id)) {
+            *out.entry(field(r, "/details/currency").as_str().unwrap().to_string())
+                .or_insert(0.0) += field(r, "/details/dealValue").as_f64().unwrap();
+        }
+    }
+    out
+}
+
+fn content_sums(m: &[partnerwatch::digest::content::Money]) -> BTreeMap<String, f64> {
+    m.iter().map(|m| (m.currency.clone(), m.amount)).collect()
+}
+
+fn statuses(sim: &Simulator) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for t in sim.state().tenants() {
+        *out.entry(t["adoptionStatus"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    out
+}
+
+fn distribution(c: &Content) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let copilot = c.copilot.as_ref().expect("a Copilot section");
+    let now = copilot
+        .distribution
+        .iter()
+        .filter(|h| h.now > 0)
+        .map(|h| (h.status.clone(), h.now))
+        .collect();
+    let then = copilot
+        .distribution
+        .iter()
+        .filter(|h| h.week_ago > 0)
+        .map(|h| (h.status.clone(), h.week_ago))
+        .collect();
+    (now, then)
+}
+
+async fn day(p: &Pipeline, sim: &Simulator, clock: &ManualClock, at: Timestamp) {
+    clock.set(at);
+    sim.state().set_now(at);
+    for source in &p.sources {
+        let _ = p.poll(source, false).await;
+    }
+}
+
+fn tenant(sim: &Simulator, i: usize) -> (String, String) {
+    let s = sim.state();
+    let t = &s.tenants()[i];
+    (
+        t["tenantId"].as_str().unwrap().to_string(),
+        t["adoptionStatus"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
+    let sim = quiet_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = digest_config(dir.path(), &sim, "", "UTC");
+    let clock = common::clock();
+    let start = clock.now();
+    let p = common::pipeline(&path, &clock);
+    p.poll_all().await; // the baseline, Monday 08:00
+    let week_ago = statuses(&sim);
+
+    // Week 1.
+    day(&p, &sim, &clock, start + DAY).await;
+    let arrived = sim.state().add_referrals(4);
+    day(&p, &sim, &clock, start + DAY * 2).await;
+    let accept = json!({"status": "Active", "substatus": "Accepted"});
+    sim.state().patch_referral(&arrived[0], &accept);
+    sim.state().patch_referral(&arrived[1], &accept);
+    day(&p, &sim, &clock, start + DAY * 3).await;
+    sim.state().patch_referral(
+        &arrived[1],
+        &json!({"status": "Closed", "substatus": "Won"}),
+    );
+    let ranking = partnerwatch::detect::copilot::DEFAULT_RANKING;
+    let rank = |s: &str| ranking.iter().position(|r| *r == s).unwrap();
+    let tenants: Vec<(String, String)> = (0..6).map(|i| tenant(&sim, i)).collect();
+    let worse_i = tenants.iter().position(|(_, s)| rank(s) < 7).unwrap();
+    let better_i = (0..6)
+        .find(|i| *i != worse_i && rank(&tenants[*i].1) > 0)
+        .unwrap();
+    sim.state()
+        .patch_tenant(&tenants[worse_i].0, &json!({"adoptionStatus": ranking[7]}));
+    sim.state()
+        .patch_tenant(&tenants[better_i].0, &json!({"adoptionStatus": ranking[0]}));
+    sim.state().add_fault(partnerwatch::sim::Fault {
+        page: None,
+        action: FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+        times: 3,
+    });
+    day(&p, &sim, &clock, start + DAY * 4).await; // referrals fails (3 tries), copilot is fine
+    sim.state().clear_faults();
+    sim.state().patch_referral(
+        &arrived[2],
+        &json!({"status": "Closed", "substatus": "Lost", "statusReason": "Budget moved to next year \"FY28\""}),
+    );
+    day(&p, &sim, &clock, start + DAY * 5).await;
+
+    // The slot: Monday 08:00, a week after the start.
+    let slot = start + DAY * 7;
+    clock.set(slot);
+    sim.state().set_now(slot);
+    let queued = digest::enqueue_due(&p, slot).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].slot, slot);
+    assert!(
+        digest::enqueue_due(&p, slot + SignedDuration::from_hours(2))
+            .unwrap()
+            .is_empty(),
+        "once per slot"
+    );
+
+    let weekly = digest::find(&p, "weekly").unwrap().clone();
+    let c = digest::compose(&p, &weekly, slot).unwrap().content;
+    let r = c.referrals.as_ref().expect("a referrals section");
+    assert_eq!(r.new_count, 4);
+    assert_eq!(content_sums(&r.new_value), sums(&sim, &arrived));
+    let mut accepted: Vec<String> = r.accepted.iter().map(|l| l.id.clone()).collect();
+    accepted.sort();
+    let mut expected = arrived[..2].to_vec();
+    expected.sort();
+    assert_eq!(
+        accepted, expected,
+        "both were accepted this week, one then won"
+    );
+    assert_eq!(
+        r.won.iter().map(|l| l.id.clone()).collect::<Vec<_>>(),
+        vec![arrived[1].clone()]
+    );
+    assert_eq!(content_sums(&r.won_value), sums(&sim, &arrived[1..2]));
+    assert_eq!(r.lost.len(), 1);
+    assert_eq!(r.lost[0].id, arrived[2]);
+    assert_eq!(r.lost[0].note, "Budget moved to next year \"FY28\"");
+    assert!(r.declined.is_empty());
+    // Expiring: every New referral due within the next seven days, the most urgent first.
+    let mut due: Vec<(Timestamp, String)> = sim
+        .state()
+        .referrals()
+        .iter()
+        .filter(|r| r["status"] == "New")
+        .filter_map(|r| {
+            let d: Timestamp = r["expirationDateTime"].as_str()?.parse().ok()?;
+            (d > slot && d <= slot + DAY * 7).then(|| (d, r["id"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    due.sort();
+    assert_eq!(
+        r.expiring.iter().map(|l| l.id.clone()).collect::<Vec<_>>(),
+        due.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    );
+    let (now, then) = distribution(&c);
+    assert_eq!(now, statuses(&sim));
+    assert_eq!(then, week_ago);
+    let copilot = c.copilot.as_ref().unwrap();
+    let moves = |v: &[partnerwatch::digest::content::Move]| {
+        v.iter()
+            .map(|m| (m.from.clone(), m.to.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        moves(&copilot.worse),
+        vec![(tenants[worse_i].1.clone(), ranking[7].to_string())]
+    );
+    assert_eq!(
+        moves(&copilot.better),
+        vec![(tenants[better_i].1.clone(), ranking[0].to_string())]
+    );
+    let health = c.health.as_ref().expect("the failed sweep is reported");
+    assert_eq!(health.sweeps_failed, 1);
+    assert_eq!(health.failed_by_source, vec!["referrals: 1".to_string()]);
+
+    p.deliver().await.unwrap();
+    let files = common::files(&dir.path().join("inbox"));
+    let digests: Vec<&String> = files.iter().filter(|f| f.ends_with("digest.txt")).collect();
+    assert_eq!(digests.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(dir.path().join("inbox").join(digests[0])).unwrap();
+    assert!(text.contains("New this week: 4"), "{text}");
+    assert!(
+        text.contains("Lost: 1") && text.contains("Won: 1"),
+        "{text}"
+    );
+
+    // Week 2: two arrive, one declines; a tenant moves and moves back (no net move).
+    let week1_now = statuses(&sim);
+    day(&p, &sim, &clock, slot + DAY).await;
+    let second = sim.state().add_referrals(2);
+    let flip = (0..6).find(|i| *i != worse_i && *i != better_i).unwrap();
+    let (flip_id, flip_from) = tenant(&sim, flip);
+    let flip_to = if rank(&flip_from) == 7 {
+        ranking[6]
+    } else {
+        ranking[7]
+    };
+    sim.state()
+        .patch_tenant(&flip_id, &json!({"adoptionStatus": flip_to}));
+    day(&p, &sim, &clock, slot + DAY * 2).await;
+    sim.state()
+        .patch_tenant(&flip_id, &json!({"adoptionStatus": flip_from}));
+    sim.state().patch_referral(
+        &second[1],
+        &json!({"status": "Closed", "substatus": "Declined", "statusReason": "Not our region"}),
+    );
+    day(&p, &sim, &clock, slot + DAY * 3).await;
+
+    let slot2 = slot + DAY * 7;
+    clock.set(slot2);
+    assert_eq!(digest::enqueue_due(&p, slot2).unwrap().len(), 1);
+    let c = digest::compose(&p, &weekly, slot2).unwrap().content;
+    let r = c.referrals.as_ref().unwrap();
+    assert_eq!(r.new_count, 2);
+    assert_eq!(content_sums(&r.new_value), sums(&sim, &second));
+    assert!(
+        r.won.is_empty() && r.lost.is_empty() && r.accepted.is_empty(),
+        "last week's are not repeated"
+    );
+    assert_eq!(r.declined.len(), 1);
+    assert_eq!(r.declined[0].note, "Not our region");
+    let copilot = c.copilot.as_ref().unwrap();
+    assert!(
+        copilot.worse.is_empty() && copilot.better.is_empty(),
+        "a move and back is no move"
+    );
+    let (now, then) = distribution(&c);
+    assert_eq!(now, statuses(&sim));
+    assert_eq!(then, week1_now);
+    assert!(c.health.is_none(), "a healthy week has no health section");
+    p.deliver().await.unwrap();
+    let digests = common::files(&dir.path().join("inbox"))
+        .into_iter()
+        .filter(|f| f.ends_with("digest.txt"))
+        .count();
+    assert_eq!(digests, 2);
+}
+
+#[tokio::test]
+async fn schedules_follow_the_local_clock_across_daylight_saving_changes() {
+    let sim = quiet_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = digest_config(dir.path(), &sim, "", "Europe/Berlin");
+    let clock = ManualClock::new("2026-10-17T00:00:00Z".parse().unwrap());
+    let p = common::pipeline(&path, &clock);
+    // Hour by hour over three weeks around the end of summer time (25 Oct 2026): the
+    // daemon's loop asks this often and more.
+    let mut fired = Vec::new();
+    let mut t: Timestamp = "2026-10-17T00:00:00Z".parse().unwrap();
+    while t < "2026-11-03T00:00:00Z".parse().unwrap() {
+        for q in digest::enqueue_due(&p, t).unwrap() {
+            fired.push((q.slot, t));
+        }
+        t += SignedDuration::from_mins(30);
+    }
+    let slots: Vec<String> = fired.iter().map(|(s, _)| s.to_string()).collect();
+    // 08:00 in Berlin: 06:00Z in summer time, 07:00Z in winter time.
+    assert_eq!(
+        slots,
+        vec![
+            "2026-10-19T06:00:00Z",
+            "2026-10-26T07:00:00Z",
+            "2026-11-02T07:00:00Z"
+        ]
+    );
+    for (slot, at) in fired {
+        assert_eq!(slot, at, "sent at the slot, not later");
+    }
+}
+
+#[derive(Clone, Default)]
+struct Mailbox(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>, Vec<u8>);
+
+impl mailin_embedded::Handler for Mailbox {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.1.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.0.lock().unwrap().push(std::mem::take(&mut self.1));
+        mailin_embedded::response::OK
+    }
+}
+
+#[tokio::test]
+async fn the_digest_email_arrives_over_smtp_with_its_charts_inline() {
+    let mailbox = Mailbox::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut server = mailin_embedded::Server::new(mailbox.clone());
+    server.with_name("mail.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+
+    let sim = quiet_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mail = format!("  mail: {{ type: email, smtp_url: \"smtp://127.0.0.1:{port}\", from: \"Partner Watch <pw@contoso.example>\", to: [sales@contoso.example] }}\n");
+    let path = digest_config(dir.path(), &sim, &mail, "UTC");
+    let clock = common::clock();
+    let p = common::pipeline(&path, &clock);
+    p.poll_all().await;
+    let start = clock.now();
+    day(&p, &sim, &clock, start + DAY).await;
+    sim.state().add_referrals(2);
+    day(&p, &sim, &clock, start + DAY * 2).await;
+    p.deliver().await.unwrap(); // the rule's own messages about the arrivals
+    let slot = start + DAY * 7;
+    clock.set(slot);
+    assert_eq!(digest::enqueue_due(&p, slot).unwrap().len(), 1);
+    let report = p.deliver().await.unwrap();
+    let pending = p.store.deliveries(None).unwrap();
+    assert_eq!(
+        report.sent,
+        1,
+        "{:?}",
+        pending
+            .iter()
+            .map(|d| (&d.channel, &d.last_error))
+            .collect::<Vec<_>>()
+    );
+
+    let raw = mailbox.0.lock().unwrap()[0].clone();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("MIME");
+    assert_eq!(
+        parsed.subject().unwrap(),
+        "Partner digest: week of 23 Nov 2026"
+    );
+    let wire = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(
+        wire.contains("multipart/alternative") && wire.contains("multipart/related"),
+        "{wire}"
+    );
+    let html = parsed.body_html(0).unwrap();
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains("New this week: 2"), "{text}");
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+    let mut cids = Vec::new();
+    for part in parsed.parts.iter() {
+        let is_png = part
+            .content_type()
+            .is_some_and(|ct| ct.ctype() == "image" && ct.subtype() == Some("png"));
+        if is_png {
+            let cid = part
+                .content_id()
+                .expect("an inline picture has a Content-ID");
+            assert!(
+                part.contents().starts_with(b"\x89PNG\r\n\x1a\n"),
+                "a real PNG"
+            );
+            assert!(
+                html.contains(&format!("src=\"cid:{cid}\"")),
+                "{cid} is shown"
+            );
+            cids.push(cid.to_string());
+        }
+    }
+    assert_eq!(cids.len(), 2, "pipeline and adoption charts: {cids:?}");
+}
+
+/// A slot that passed less than a day ago, on the real clock: a daily schedule an hour back.
+fn an_hour_ago_daily() -> String {
+    let t = Timestamp::now() - SignedDuration::from_hours(1);
+    let z = t.to_zoned(jiff::tz::TimeZone::UTC);
+    format!("{} {} * * *", z.minute(), z.hour())
+}
+
+#[test]
+fn a_missed_slot_is_sent_once_on_start_and_not_again_after_a_restart() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(quiet_sim());
+    let dir = tempfile::tempdir().unwrap();
+    let path = digest_config(dir.path(), &sim, "", "UTC");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("0 8 * * MON", &an_hour_ago_daily())
+        .replace(
+            "state_dir: ./state\n",
+            "state_dir: ./state\nlisten: \"off\"\n",
+        );
+    std::fs::write(&path, text).unwrap();
+    let inbox = dir.path().join("inbox");
+    let digests = || {
+        common::files(&inbox)
+            .into_iter()
+            .filter(|f| f.ends_with("digest.txt"))
+            .count()
+    };
+    for round in 0..2 {
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("partnerwatch"))
+            .arg("--config")
+            .arg(&path)
+            .arg("run")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the first sweeps are done (their records are in the store), then stop.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while digests() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            digests(),
+            1,
+            "round {round}: one digest for the slot, whatever the restarts"
+        );
+    }
+}
