@@ -493,3 +493,55 @@ fn a_missed_slot_is_sent_once_on_start_and_not_again_after_a_restart() {
         );
     }
 }
+
+#[test]
+fn the_digest_command_previews_prints_and_sends() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(quiet_sim());
+    let dir = tempfile::tempdir().unwrap();
+    let path = digest_config(dir.path(), &sim, "", "UTC");
+    let pw = |args: &[&str]| {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("partnerwatch"))
+            .arg("--config")
+            .arg(&path)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(pw(&["-q", "poll"]).0);
+
+    let preview = dir.path().join("digest.html");
+    let (ok, out, err) = pw(&["digest", "weekly", "--preview", preview.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let html = std::fs::read_to_string(&preview).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains("Copilot adoption"),
+        "the baseline's tenants are summarised"
+    );
+    assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 2);
+
+    let (ok, out, _) = pw(&["digest", "weekly"]);
+    assert!(ok && out.starts_with("Partner digest: week of "), "{out}");
+    assert!(out.contains("COPILOT ADOPTION (6 tenants)"), "{out}");
+
+    let (ok, _, err) = pw(&["digest", "monthly"]);
+    assert!(
+        !ok && err.contains("no digest named \"monthly\"") && err.contains("weekly"),
+        "{err}"
+    );
+
+    let inbox = dir.path().join("inbox");
+    let before = common::files(&inbox).len();
+    let (ok, out, err) = pw(&["-q", "digest", "weekly", "--send"]);
+    assert!(ok && out.contains("1 message(s) sent"), "{out}{err}");
+    let after = common::files(&inbox);
+    assert_eq!(after.len(), before + 1);
+    assert!(after.last().unwrap().ends_with("digest.txt"), "{after:?}");
+}

@@ -677,3 +677,34 @@ fn health_section(
         && health.sign_in.is_none();
     Ok((!quiet).then_some(health))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_left_unused_for_weeks_is_flagged_before_it_lapses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let end: Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
+        let file = dir.path().join("refresh_token");
+        std::fs::write(&file, "rt").unwrap();
+        let ranking: Vec<String> = Vec::new();
+        let at = |used_days_ago: i64| {
+            let used = end - SignedDuration::from_hours(24 * used_days_ago);
+            let f = std::fs::File::options().write(true).open(&file).unwrap();
+            f.set_modified(std::time::SystemTime::from(used)).unwrap();
+            let inputs = Inputs {
+                period: Period::week_to(end),
+                ranking: &ranking,
+                refresh_file: Some(&file),
+            };
+            compute(&store, &inputs).unwrap().health
+        };
+        assert!(at(3).is_none(), "recently used: nothing to say");
+        let health = at(80).expect("a warning");
+        let warning = health.sign_in.unwrap();
+        assert!(warning.contains("lapses in 10 days"), "{warning}");
+        assert_eq!(health.sweeps_failed, 0);
+    }
+}
