@@ -70,9 +70,9 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let sources: Vec<String> = config
-        .referrals
-        .iter()
-        .map(|r| format!("referrals every {}", r.every))
+        .source_names()
+        .into_iter()
+        .map(str::to_string)
         .collect();
     let channels: Vec<String> = config
         .channels
