@@ -44,19 +44,9 @@ fn pw(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn sim_runtime() -> (tokio::runtime::Runtime, Simulator) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim = rt.block_on(common::sim(12, 5));
-    (rt, sim)
-}
-
 #[test]
 fn device_code_login_then_polls_with_rotated_owner_only_refresh_tokens() {
-    let (_rt, sim) = sim_runtime();
+    let (_rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = entra_config(dir.path(), &sim, None);
 
@@ -112,7 +102,7 @@ fn device_code_login_then_polls_with_rotated_owner_only_refresh_tokens() {
 
 #[test]
 fn refused_token_is_renewed_once_and_an_expired_sign_in_raises_auth_failed() {
-    let (rt, sim) = sim_runtime();
+    let (rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = entra_config(dir.path(), &sim, None);
     assert!(pw(&config, &["login"]).0);
@@ -150,7 +140,7 @@ fn refused_token_is_renewed_once_and_an_expired_sign_in_raises_auth_failed() {
 
 #[test]
 fn client_credentials_need_no_login() {
-    let (_rt, sim) = sim_runtime();
+    let (_rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = entra_config(
         dir.path(),
@@ -173,7 +163,7 @@ fn client_credentials_need_no_login() {
 
 #[test]
 fn workload_identity_exchanges_the_federated_token() {
-    let (_rt, sim) = sim_runtime();
+    let (_rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = entra_config(dir.path(), &sim, None);
     let token_file = dir.path().join("azure-identity-token");

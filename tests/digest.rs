@@ -341,30 +341,9 @@ async fn schedules_follow_the_local_clock_across_daylight_saving_changes() {
     }
 }
 
-#[derive(Clone, Default)]
-struct Mailbox(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>, Vec<u8>);
-
-impl mailin_embedded::Handler for Mailbox {
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.1.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        self.0.lock().unwrap().push(std::mem::take(&mut self.1));
-        mailin_embedded::response::OK
-    }
-}
-
 #[tokio::test]
 async fn the_digest_email_arrives_over_smtp_with_its_charts_inline() {
-    let mailbox = Mailbox::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut server = mailin_embedded::Server::new(mailbox.clone());
-    server.with_name("mail.test").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+    let (port, mailbox) = common::smtp_server();
 
     let sim = quiet_sim().await;
     let dir = tempfile::tempdir().unwrap();
@@ -393,7 +372,7 @@ async fn the_digest_email_arrives_over_smtp_with_its_charts_inline() {
             .collect::<Vec<_>>()
     );
 
-    let raw = mailbox.0.lock().unwrap()[0].clone();
+    let raw = mailbox.messages()[0].clone();
     let parsed = mail_parser::MessageParser::default()
         .parse(&raw)
         .expect("MIME");

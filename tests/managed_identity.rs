@@ -29,12 +29,7 @@ fn with_identity(path: &std::path::Path, token: &str, identity: &str) {
 
 #[test]
 fn managed_identity_signs_in_with_the_hosts_identity() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim = rt.block_on(common::sim(12, 5));
+    let (rt, sim) = common::sim_runtime(12, 5);
     // The only test in this binary: nothing else reads the environment concurrently.
     std::env::set_var("IDENTITY_ENDPOINT", sim.identity_endpoint());
     std::env::set_var("IDENTITY_HEADER", IDENTITY_HEADER);

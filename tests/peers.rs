@@ -228,30 +228,9 @@ async fn telegram_gets_escaped_html_and_its_retry_after_is_honoured() {
     assert!(text.chars().count() <= 4096);
 }
 
-#[derive(Clone, Default)]
-struct Mailbox(Arc<Mutex<Vec<Vec<u8>>>>, Vec<u8>);
-
-impl mailin_embedded::Handler for Mailbox {
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.1.extend_from_slice(buf);
-        Ok(())
-    }
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        self.0.lock().unwrap().push(std::mem::take(&mut self.1));
-        mailin_embedded::response::OK
-    }
-}
-
 #[tokio::test]
 async fn email_arrives_over_smtp_as_text_and_html() {
-    let mailbox = Mailbox::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut server = mailin_embedded::Server::new(mailbox.clone());
-    server.with_name("mail.test").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
+    let (port, mailbox) = common::smtp_server();
 
     let sim = common::sim(5, 10).await;
     let dir = tempfile::tempdir().unwrap();
@@ -265,7 +244,7 @@ async fn email_arrives_over_smtp_as_text_and_html() {
     let id = one_hostile_arrival(&p, &sim).await;
     assert_eq!(p.deliver().await.unwrap().sent, 1);
 
-    let raw = mailbox.0.lock().unwrap()[0].clone();
+    let raw = mailbox.messages()[0].clone();
     let mail = mail_parser::MessageParser::default()
         .parse(&raw)
         .expect("a MIME message");

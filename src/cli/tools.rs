@@ -208,22 +208,7 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
         },
     };
     let now = Timestamp::now();
-    let delivery = Delivery {
-        id: 0,
-        event_id: "test".into(),
-        kind: None,
-        rule: "channels test".into(),
-        channel: name.clone(),
-        message,
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        created_at: now,
-        next_attempt_at: now,
-        last_error: None,
-        sent_at: None,
-        images: Vec::new(),
-        group: None,
-    };
+    let delivery = Delivery::pending("test", None, "channels test", &name, message, now);
     match channel.send(&delivery, None).await {
         SendOutcome::Delivered(answer) => {
             println!("{name}: delivered ({answer})");

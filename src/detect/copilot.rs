@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::record_event;
 use super::RecordChange;
 use crate::model::event::event_id;
-use crate::model::{Event, EventKind};
+use crate::model::{field, Event, EventKind};
 use crate::store::KeyWrites;
 
 /// The eight adoption health classes of the API, best first.
@@ -47,15 +47,6 @@ impl Default for Judging {
             hysteresis: 1.0,
         }
     }
-}
-
-fn field<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
-    let obj = r.as_object()?;
-    obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
 }
 
 /// The key under which the side of a threshold line is remembered.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::detect::expiry::deadline_of;
-use crate::model::{Event, EventKind};
+use crate::model::{field, Event, EventKind};
 use crate::store::{Store, StoreError};
 use crate::templates::helpers::{money, relative};
 
@@ -222,16 +222,6 @@ fn records(store: &Store, dataset: &str) -> Result<Vec<Value>, StoreError> {
         .iter()
         .map(|item| item.and_then(|(_, r)| r.json()))
         .collect()
-}
-
-/// A field by name, whatever its casing (the APIs are not consistent).
-fn field<'a>(r: &'a Value, name: &str) -> Option<&'a Value> {
-    let obj = r.as_object()?;
-    obj.get(name).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
 }
 
 fn text(r: &Value, name: &str) -> String {

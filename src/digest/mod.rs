@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::config::{ChannelConfig, DigestConfig};
-use crate::model::{Delivery, DeliveryStatus, InlineImage, Message};
+use crate::model::{Delivery, InlineImage, Message};
 use crate::notify::format_for;
 use crate::pipeline::Pipeline;
 use crate::templates::{
@@ -433,20 +433,15 @@ impl Composed {
             .map(|(name, config)| {
                 let (message, images) = self.message(templates, format_for(config))?;
                 Ok(Delivery {
-                    id: 0,
-                    event_id: id.to_string(),
-                    kind: None,
-                    rule: format!("digest {}", digest.name),
-                    channel: name.clone(),
-                    message,
-                    status: DeliveryStatus::Pending,
-                    attempts: 0,
-                    created_at: now,
-                    next_attempt_at: now,
-                    last_error: None,
-                    sent_at: None,
-                    group: None,
                     images,
+                    ..Delivery::pending(
+                        id,
+                        None,
+                        &format!("digest {}", digest.name),
+                        name,
+                        message,
+                        now,
+                    )
                 })
             })
             .collect()

@@ -55,6 +55,33 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A new delivery, due at `now`; the store assigns its id when it is written.
+    pub fn pending(
+        event_id: &str,
+        kind: Option<EventKind>,
+        rule: &str,
+        channel: &str,
+        message: Message,
+        now: Timestamp,
+    ) -> Delivery {
+        Delivery {
+            id: 0,
+            event_id: event_id.to_string(),
+            kind,
+            rule: rule.to_string(),
+            channel: channel.to_string(),
+            message,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: now,
+            last_error: None,
+            sent_at: None,
+            group: None,
+            images: Vec::new(),
+        }
+    }
+
     /// What the delivery is about, for listings and file names: the event kind, or `digest`.
     pub fn what(&self) -> &str {
         self.kind.map_or("digest", EventKind::as_str)

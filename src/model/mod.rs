@@ -9,6 +9,17 @@ pub mod referral;
 pub use delivery::{Delivery, DeliveryStatus, InlineImage, Message};
 pub use event::{Change, Event, EventKind};
 
+/// A field of a JSON record by name, whatever its casing (the APIs are not consistent:
+/// `tenantId`/`tenantID`, `adoptionStatus`/`AdoptionStatus`).
+pub fn field<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    let obj = r.as_object()?;
+    obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
 /// Declares an API enum that keeps values the docs do not list (`Other`) and reads any casing.
 macro_rules! api_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {

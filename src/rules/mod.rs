@@ -18,7 +18,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::{ChannelConfig, ConfigError, Every, Located};
 use crate::detect::expiry::DEFAULT_THRESHOLDS;
-use crate::model::{Delivery, DeliveryStatus, Event, EventKind};
+use crate::model::{Delivery, Event, EventKind};
 use crate::notify::format_for;
 use crate::templates::Templates;
 
@@ -235,20 +235,16 @@ impl RuleSet {
                 };
                 let message = templates.render_or_fallback(&template, format_for(config), event);
                 out.push(Delivery {
-                    id: 0,
-                    event_id: event.id.clone(),
-                    kind: Some(event.kind),
-                    rule: rule.name.clone(),
-                    channel: channel.clone(),
-                    message,
-                    status: DeliveryStatus::Pending,
-                    attempts: 0,
-                    created_at: now,
                     next_attempt_at: due,
-                    last_error: None,
-                    sent_at: None,
-                    images: Vec::new(),
                     group: rule.group.map(|_| format!("{}\u{0}{channel}", rule.name)),
+                    ..Delivery::pending(
+                        &event.id,
+                        Some(event.kind),
+                        &rule.name,
+                        channel,
+                        message,
+                        now,
+                    )
                 });
             }
         }

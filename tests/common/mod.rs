@@ -126,3 +126,49 @@ impl PollAll for Pipeline {
         }
     }
 }
+
+/// A simulator of `referrals` records on its own runtime, for tests that also run processes.
+pub fn sim_runtime(referrals: usize, page_size: usize) -> (tokio::runtime::Runtime, Simulator) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(sim(referrals, page_size));
+    (rt, sim)
+}
+
+/// What an in-process SMTP server (mailin-embedded) received: one raw message per DATA.
+#[derive(Clone, Default)]
+pub struct Mailbox(pub Arc<std::sync::Mutex<Vec<Vec<u8>>>>, Vec<u8>);
+
+impl mailin_embedded::Handler for Mailbox {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.1.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        self.0.lock().unwrap().push(std::mem::take(&mut self.1));
+        mailin_embedded::response::OK
+    }
+}
+
+impl Mailbox {
+    /// The messages received so far.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Starts a real SMTP server on a free loopback port.
+pub fn smtp_server() -> (u16, Mailbox) {
+    let mailbox = Mailbox::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut server = mailin_embedded::Server::new(mailbox.clone());
+    server.with_name("mail.test").with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    (port, mailbox)
+}
