@@ -52,7 +52,16 @@ fn digest_config(
         "channels:\n  inbox: { type: inbox, dir: ./inbox }\n",
         &format!("timezone: {tz}\nchannels:\n  inbox: {{ type: inbox, dir: ./inbox }}\n{channel}"),
     );
-    let target = if channel.is_empty() { "inbox" } else { "mail" };
+    // Every channel named in `channel` gets the digest; without any, the inbox does.
+    let named: Vec<&str> = channel
+        .lines()
+        .filter_map(|l| l.trim().split_once(':').map(|(n, _)| n))
+        .collect();
+    let target = if named.is_empty() {
+        "inbox".to_string()
+    } else {
+        named.join(", ")
+    };
     text.push_str(&format!(
         "digests:\n  - name: weekly\n    schedule: \"0 8 * * MON\"\n    channels: [{target}]\n"
     ));
@@ -342,12 +351,30 @@ async fn schedules_follow_the_local_clock_across_daylight_saving_changes() {
 }
 
 #[tokio::test]
-async fn the_digest_email_arrives_over_smtp_with_its_charts_inline() {
+async fn the_digest_reaches_email_with_its_charts_inline_and_teams_as_a_card() {
     let (port, mailbox) = common::smtp_server();
+    let cards: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let log = std::sync::Arc::clone(&cards);
+    let app = axum::Router::new().route(
+        "/workflows/digest",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let log = std::sync::Arc::clone(&log);
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                axum::http::StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let teams = format!("http://{}/workflows/digest", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let sim = quiet_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let mail = format!("  mail: {{ type: email, smtp_url: \"smtp://127.0.0.1:{port}\", from: \"Partner Watch <pw@contoso.example>\", to: [sales@contoso.example] }}\n");
+    let mail = format!("{mail}  team: {{ type: teams, webhook_url: \"{teams}\" }}\n");
     let path = digest_config(dir.path(), &sim, &mail, "UTC");
     let clock = common::clock();
     let p = common::pipeline(&path, &clock);
@@ -364,7 +391,7 @@ async fn the_digest_email_arrives_over_smtp_with_its_charts_inline() {
     let pending = p.store.deliveries(None).unwrap();
     assert_eq!(
         report.sent,
-        1,
+        2,
         "{:?}",
         pending
             .iter()
@@ -410,6 +437,35 @@ async fn the_digest_email_arrives_over_smtp_with_its_charts_inline() {
         }
     }
     assert_eq!(cids.len(), 2, "pipeline and adoption charts: {cids:?}");
+
+    let cards = cards.lock().unwrap();
+    assert_eq!(cards.len(), 1);
+    assert!(cards[0].to_string().len() < 28 * 1024);
+    let card = &cards[0]["attachments"][0]["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(
+        card["body"][0]["text"],
+        "Partner digest: week of 23 Nov 2026"
+    );
+    let facts: Vec<(String, String)> = card["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "FactSet")
+        .flat_map(|b| b["facts"].as_array().unwrap().clone())
+        .map(|f| {
+            (
+                f["title"].as_str().unwrap().to_string(),
+                f["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let new = &facts
+        .iter()
+        .find(|(t, _)| t == "New")
+        .expect("the New fact")
+        .1;
+    assert!(new.starts_with("2 "), "{new}");
 }
 
 /// A slot that passed less than a day ago, on the real clock: a daily schedule an hour back.
