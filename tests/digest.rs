@@ -43,7 +43,7 @@ fn digest_config(
     tz: &str,
 ) -> std::path::PathBuf {
     let abss = format!(
-        "  abss:\n    base_url: {}\n    datasets: [copilot]\n    every: 1s\n",
+        "  abss:\n    base_url: {}\n    datasets: [copilot, mci_performance, mci_summary]\n    every: 1s\n",
         sim.abss_base_url("v1.5")
     );
     let path = common::write_config(dir, sim, &abss);
@@ -166,6 +166,17 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
         .patch_tenant(&tenants[worse_i].0, &json!({"adoptionStatus": ranking[7]}));
     sim.state()
         .patch_tenant(&tenants[better_i].0, &json!({"adoptionStatus": ranking[0]}));
+    // An MCI engagement reaches its claim.
+    let (claim, engagement_was) = {
+        let s = sim.state();
+        let row = &s.mci_rows()[0];
+        (
+            row["claimID"].as_i64().unwrap(),
+            row["milestone"].as_str().unwrap().to_string(),
+        )
+    };
+    sim.state()
+        .patch_mci_row(claim, &json!({"milestone": "Claim Approved"}));
     sim.state().add_fault(partnerwatch::sim::Fault {
         page: None,
         action: FaultAction::Status {
@@ -251,6 +262,43 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
         moves(&copilot.better),
         vec![(tenants[better_i].1.clone(), ranking[0].to_string())]
     );
+    let mci = c.mci.as_ref().expect("an MCI section");
+    let milestones: Vec<(String, String)> = mci
+        .milestones
+        .iter()
+        .map(|m| (m.from.clone(), m.to.clone()))
+        .collect();
+    assert_eq!(
+        milestones,
+        vec![(engagement_was, "Claim Approved".to_string())]
+    );
+    let summary = partnerwatch::sim::abss::mci_summary(sim.state().mci_rows());
+    assert_eq!(mci.plays.len(), summary.as_object().unwrap().len());
+    for play in &mci.plays {
+        let expected = &summary[&play.play];
+        assert_eq!(
+            json!(play.eligibility),
+            expected["eligibility"],
+            "{}",
+            play.play
+        );
+        assert_eq!(
+            json!(play.passing),
+            expected["passingCount"],
+            "{}",
+            play.play
+        );
+        assert_eq!(
+            json!(play.total),
+            expected["totalEngagements"],
+            "{}",
+            play.play
+        );
+    }
+    assert!(mci
+        .plays
+        .iter()
+        .any(|p| p.passing == 1 && p.eligibility == "Eligible"));
     let health = c.health.as_ref().expect("the failed sweep is reported");
     assert_eq!(health.sweeps_failed, 1);
     assert_eq!(health.failed_by_source, vec!["referrals: 1".to_string()]);
@@ -310,6 +358,10 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     assert_eq!(now, statuses(&sim));
     assert_eq!(then, week1_now);
     assert!(c.health.is_none(), "a healthy week has no health section");
+    assert!(
+        c.mci.as_ref().unwrap().milestones.is_empty(),
+        "last week's milestone is not repeated"
+    );
     p.deliver().await.unwrap();
     let digests = common::files(&dir.path().join("inbox"))
         .into_iter()
