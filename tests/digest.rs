@@ -43,8 +43,9 @@ fn digest_config(
     tz: &str,
 ) -> std::path::PathBuf {
     let abss = format!(
-        "  abss:\n    base_url: {}\n    datasets: [copilot, mci_performance, mci_summary]\n    every: 1s\n",
-        sim.abss_base_url("v1.5")
+        "  abss:\n    base_url: {}\n    datasets: [copilot, mci_performance, mci_summary]\n    every: 1s\n  license_usage:\n    base_url: {}\n    every: 1s\n",
+        sim.abss_base_url("v1.5"),
+        sim.license_base_url()
     );
     let path = common::write_config(dir, sim, &abss);
     let mut text = std::fs::read_to_string(&path).unwrap();
@@ -177,6 +178,19 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     };
     sim.state()
         .patch_mci_row(claim, &json!({"milestone": "Claim Approved"}));
+    // A customer gives up licenses: a new processing day with fewer active ones.
+    let (active_was, license_customer) = {
+        let s = sim.state();
+        let row = &s.licenses()[0];
+        (
+            row["licenseActive"].as_i64().unwrap(),
+            row["customerName"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    sim.state().patch_license(
+        0,
+        &json!({"licenseActive": active_was - 7, "processedDateTime": "2026-11-26T00:00:00"}),
+    );
     sim.state().add_fault(partnerwatch::sim::Fault {
         page: None,
         action: FaultAction::Status {
@@ -299,6 +313,18 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
         .plays
         .iter()
         .any(|p| p.passing == 1 && p.eligibility == "Eligible"));
+    let drops: Vec<(String, i64, i64, i64)> = c
+        .licenses
+        .as_ref()
+        .expect("a license section")
+        .drops
+        .iter()
+        .map(|d| (d.customer.clone(), d.from, d.to, d.delta))
+        .collect();
+    assert_eq!(
+        drops,
+        vec![(license_customer, active_was, active_was - 7, -7)]
+    );
     let health = c.health.as_ref().expect("the failed sweep is reported");
     assert_eq!(health.sweeps_failed, 1);
     assert_eq!(health.failed_by_source, vec!["referrals: 1".to_string()]);
@@ -358,6 +384,7 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     assert_eq!(now, statuses(&sim));
     assert_eq!(then, week1_now);
     assert!(c.health.is_none(), "a healthy week has no health section");
+    assert!(c.licenses.is_none(), "no license moved this week");
     assert!(
         c.mci.as_ref().unwrap().milestones.is_empty(),
         "last week's milestone is not repeated"

@@ -310,6 +310,17 @@ impl SimState {
         &self.partner_referrals
     }
 
+    /// Applies a JSON merge patch to the license usage row at `index`. False if there is none.
+    pub fn patch_license(&mut self, index: usize, patch: &Value) -> bool {
+        match self.licenses.get_mut(index) {
+            Some(r) => {
+                data::merge_patch(r, patch);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Applies a JSON merge patch to the MCI row with `claim_id`. False if unknown.
     pub fn patch_mci_row(&mut self, claim_id: i64, patch: &Value) -> bool {
         match self.mci_rows.iter_mut().find(|r| r["claimID"] == claim_id) {
