@@ -42,6 +42,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         "partnerwatch running; Ctrl-C or SIGTERM stops it"
     );
 
+    for digest in &pipeline.config.digests {
+        let next = crate::digest::schedule::Schedule::parse(
+            &digest.schedule,
+            pipeline.config.timezone.clone(),
+        )
+        .ok()
+        .and_then(|s| s.next(pipeline.clock.now()));
+        if let Some(next) = next {
+            tracing::info!(digest = %digest.name, next = %next.to_zoned(pipeline.config.timezone.clone()), "digest scheduled");
+        }
+    }
     // Deliveries left pending by an earlier run (a crash, a stop) go out first, with a
     // digest whose slot passed while the service was down (less than a day ago).
     queue_digests(&pipeline);

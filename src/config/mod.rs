@@ -644,4 +644,35 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn digest_mistakes_name_their_line_and_column() {
+        let base = "channels:\n  mail: { type: console }\ndigests:\n";
+        let err = |digest: &str| {
+            Config::from_yaml(Path::new("pw.yaml"), &format!("{base}{digest}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let msg = err("  - name: weekly\n    schedule: \"every monday\"\n    channels: [mail]\n");
+        assert!(
+            msg.starts_with("pw.yaml:5:") && msg.contains("0 8 * * MON"),
+            "{msg}"
+        );
+        let msg =
+            err("  - name: weekly\n    schedule: \"0 8 * * MON\"\n    channels: [mail, sales]\n");
+        assert!(
+            msg.starts_with("pw.yaml:6:") && msg.contains("unknown channel \"sales\""),
+            "{msg}"
+        );
+        let msg = err("  - name: weekly\n    schedule: \"0 8 * * MON\"\n    channels: [mail]\n    when: monday\n");
+        assert!(msg.starts_with("pw.yaml:") && msg.contains("when"), "{msg}");
+        let ok = Config::from_yaml(
+            Path::new("pw.yaml"),
+            &format!(
+                "{base}  - name: weekly\n    schedule: \"0 8 * * MON\"\n    channels: [mail]\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(ok.digests[0].template, DEFAULT_DIGEST_TEMPLATE);
+    }
 }
