@@ -205,6 +205,13 @@ impl Pipeline {
                     _ => None,
                 };
                 extra_meta.push((crate::store::sweep_failure_key(now, name), Some(Vec::new())));
+                // Older failures than the digest ever looks at are let go.
+                for (old, _, _) in self.store.sweep_failure_keys(
+                    Timestamp::UNIX_EPOCH,
+                    now - crate::store::SWEEP_FAILURES_KEPT,
+                )? {
+                    extra_meta.push((old, None));
+                }
                 (event, Some(format!("{count} {since}").into_bytes()))
             }
             None if count == 0 => return Ok(()),

@@ -659,3 +659,40 @@ fn the_digest_command_previews_prints_and_sends() {
     assert_eq!(after.len(), before + 1);
     assert!(after.last().unwrap().ends_with("digest.txt"), "{after:?}");
 }
+
+#[tokio::test]
+async fn failed_sweeps_are_remembered_for_the_digest_and_forgotten_after_sixty_days() {
+    let sim = quiet_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = digest_config(dir.path(), &sim, "", "UTC");
+    let clock = common::clock();
+    let p = common::pipeline(&path, &clock);
+    let fail = || {
+        sim.state().add_fault(partnerwatch::sim::Fault {
+            page: None,
+            action: FaultAction::Status {
+                status: 500,
+                retry_after: None,
+            },
+            times: 3,
+        })
+    };
+    let referrals = p.source("referrals").unwrap();
+    let t0 = clock.now();
+    fail();
+    p.poll(referrals, false).await.unwrap_err();
+    let all = |p: &Pipeline| {
+        p.store
+            .sweep_failures(Timestamp::UNIX_EPOCH, t0 + DAY * 365)
+            .unwrap()
+    };
+    assert_eq!(all(&p), vec![(t0, "referrals".to_string())]);
+    clock.set(t0 + DAY * 61);
+    fail();
+    p.poll(referrals, false).await.unwrap_err();
+    assert_eq!(
+        all(&p),
+        vec![(t0 + DAY * 61, "referrals".to_string())],
+        "the old one is let go"
+    );
+}

@@ -56,11 +56,10 @@ pub fn events(config_path: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> 
     let since = Timestamp::now() - args.since.signed();
     let mut out = std::io::stdout().lock();
     let mut shown = 0;
-    for event in store.events()? {
-        if event.detected_at < since
-            || matcher
-                .as_ref()
-                .is_some_and(|m| !m.is_match(event.kind.as_str()))
+    for event in store.events_since(since)? {
+        if matcher
+            .as_ref()
+            .is_some_and(|m| !m.is_match(event.kind.as_str()))
         {
             continue;
         }

@@ -201,7 +201,7 @@ pub struct Inputs<'a> {
 pub fn compute(store: &Store, inputs: &Inputs<'_>) -> Result<Content, StoreError> {
     let period = inputs.period;
     let events: Vec<Event> = store
-        .events()?
+        .events_since(period.start)?
         .into_iter()
         .filter(|e| period.contains(e.detected_at))
         .collect();

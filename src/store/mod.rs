@@ -433,18 +433,32 @@ impl Store {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<(Timestamp, String)>, StoreError> {
+        Ok(self
+            .sweep_failure_keys(start, end)?
+            .into_iter()
+            .map(|(_, at, source)| (at, source))
+            .collect())
+    }
+
+    /// The keys of failed sweeps in `[start, end)`, with their time and source.
+    pub fn sweep_failure_keys(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<(String, Timestamp, String)>, StoreError> {
         let from = sweep_failure_key(start, "");
         let to = sweep_failure_key(end, "");
         let mut out = Vec::new();
         for item in self.meta.range(from.as_bytes()..to.as_bytes()) {
             let (k, _) = item?;
-            let key = String::from_utf8_lossy(&k);
+            let key = String::from_utf8_lossy(&k).into_owned();
             let mut parts = key.splitn(3, '/').skip(1);
             let (Some(ms), Some(source)) = (parts.next(), parts.next()) else {
                 continue;
             };
             if let Ok(Ok(at)) = ms.parse::<i64>().map(Timestamp::from_millisecond) {
-                out.push((at, source.to_string()));
+                let source = source.to_string();
+                out.push((key, at, source));
             }
         }
         Ok(out)
@@ -557,11 +571,38 @@ impl Store {
             .collect()
     }
 
+    /// The events detected at or after `since`, in the order they were stored. The log is
+    /// read from its end and stops at the first event more than [`EVENT_ORDER_SLACK`] older
+    /// than `since`: events are stored in the order they are detected, so a week's digest
+    /// does not read a year of history.
+    pub fn events_since(&self, since: Timestamp) -> Result<Vec<Event>, StoreError> {
+        let stop = since - EVENT_ORDER_SLACK;
+        let mut out = Vec::new();
+        for item in self.events.iter().rev() {
+            let event = decode_event(&item?.1)?;
+            if event.detected_at < stop {
+                break;
+            }
+            if event.detected_at >= since {
+                out.push(event);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
 }
+
+/// How far out of detection order the log may be (events of one commit share a time; a
+/// clock step backwards is tolerated this far) when it is read from the end.
+pub const EVENT_ORDER_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// Failed sweeps are remembered this long (for the digest's health section).
+pub const SWEEP_FAILURES_KEPT: jiff::SignedDuration = jiff::SignedDuration::from_hours(60 * 24);
 
 /// The metadata key that records one failed sweep of `source` at `at` (sortable by time).
 pub fn sweep_failure_key(at: Timestamp, source: &str) -> String {
@@ -605,5 +646,79 @@ impl Records {
             })?;
             Ok((id, StoredRecord::decode(v)?))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventKind;
+
+    fn event(n: i64, at: Timestamp) -> Event {
+        Event {
+            id: format!("e{n}"),
+            kind: EventKind::ReferralNew,
+            source: "referrals".into(),
+            entity_id: format!("r{n}"),
+            detected_at: at,
+            record: serde_json::json!({}),
+            previous: None,
+            changes: Vec::new(),
+            data: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn events_since_reads_the_recent_end_of_the_log_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t0: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        let day = jiff::SignedDuration::from_hours(24);
+        for n in 0..10 {
+            let commit = SweepCommit {
+                dataset: "referrals".into(),
+                ..Default::default()
+            };
+            store
+                .commit_sweep(&commit, &[event(n, t0 + day * n as i32)], &[])
+                .unwrap();
+        }
+        let ids: Vec<String> = store
+            .events_since(t0 + day * 7)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, vec!["e7", "e8", "e9"]);
+        assert_eq!(store.events_since(t0).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn failed_sweeps_are_found_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t0: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        let hour = jiff::SignedDuration::from_hours(1);
+        let commit = SweepCommit {
+            dataset: "referrals".into(),
+            meta: (0..5)
+                .map(|h| {
+                    (
+                        sweep_failure_key(t0 + hour * h, "referrals"),
+                        Some(Vec::new()),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        };
+        store.commit_sweep(&commit, &[], &[]).unwrap();
+        let found = store.sweep_failures(t0 + hour, t0 + hour * 3).unwrap();
+        assert_eq!(
+            found,
+            vec![
+                (t0 + hour, "referrals".to_string()),
+                (t0 + hour * 2, "referrals".to_string())
+            ]
+        );
     }
 }
