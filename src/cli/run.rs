@@ -74,13 +74,19 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             metrics.sweep(source.name(), result.is_ok(), events, pipeline.clock.now());
         }
         queue_digests(&pipeline);
-        deliver(&pipeline, &metrics).await;
+        let retry = deliver(&pipeline, &metrics).await;
+        // A channel that asked to wait (Retry-After) is tried again as soon as it may be.
+        let retry = retry.map(|at| {
+            let wait = at.duration_since(pipeline.clock.now());
+            Instant::now() + Duration::try_from(wait).unwrap_or(Duration::ZERO)
+        });
         let wake = next_due
             .iter()
             .min()
             .copied()
             .unwrap_or_else(Instant::now)
-            .min(Instant::now() + DELIVERY_TICK);
+            .min(Instant::now() + DELIVERY_TICK)
+            .min(retry.unwrap_or(Instant::now() + DELIVERY_TICK));
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = stop.notified() => break,
@@ -99,19 +105,25 @@ fn queue_digests(pipeline: &Pipeline) {
     }
 }
 
-async fn deliver(pipeline: &Pipeline, metrics: &crate::health::Metrics) {
+/// One pass over the outbox; returns when the earliest retry it scheduled is due.
+async fn deliver(pipeline: &Pipeline, metrics: &crate::health::Metrics) -> Option<jiff::Timestamp> {
     match pipeline.deliver().await {
-        Ok(r) if r.sent + r.retrying + r.dead > 0 => {
-            metrics.delivered(r.sent, r.dead);
-            tracing::info!(
-                sent = r.sent,
-                retrying = r.retrying,
-                dead = r.dead,
-                "delivered"
-            )
+        Ok(r) => {
+            if r.sent + r.retrying + r.dead > 0 {
+                metrics.delivered(r.sent, r.dead);
+                tracing::info!(
+                    sent = r.sent,
+                    retrying = r.retrying,
+                    dead = r.dead,
+                    "delivered"
+                );
+            }
+            r.next_retry
         }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the outbox");
+            None
+        }
     }
 }
 

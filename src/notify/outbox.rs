@@ -22,6 +22,8 @@ pub struct DeliveryReport {
     pub dead: usize,
     /// The deliveries dead-lettered in this pass.
     pub dead_letters: Vec<Delivery>,
+    /// The earliest retry this pass scheduled, so a daemon can wake for it.
+    pub next_retry: Option<Timestamp>,
 }
 
 impl DeliveryReport {
@@ -30,6 +32,10 @@ impl DeliveryReport {
         self.retrying += other.retrying;
         self.dead += other.dead;
         self.dead_letters.extend(other.dead_letters);
+        self.next_retry = match (self.next_retry, other.next_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -159,8 +165,9 @@ async fn deliver_queue(
                 }
                 store.update_delivery(&d)?;
             }
-            if retry_at.is_some() {
+            if let Some((_, at)) = retry_at {
                 // Later messages of this channel wait too, so they keep their order.
+                report.next_retry = Some(at);
                 return Ok(report);
             }
         }

@@ -134,6 +134,9 @@ pub struct Store {
     events: sled::Tree,
     event_ids: sled::Tree,
     outbox: sled::Tree,
+    /// The ids of the pending deliveries: the outbox keeps every delivery ever sent (for
+    /// `partnerwatch outbox`), and a delivery pass reads only what is waiting.
+    pending: sled::Tree,
     meta: sled::Tree,
     expiry: sled::Tree,
     history_versions: usize,
@@ -167,15 +170,18 @@ impl Store {
                 }
             }
         };
-        Ok(Store {
+        let store = Store {
             events: db.open_tree("events")?,
             event_ids: db.open_tree("event_ids")?,
             outbox: db.open_tree("outbox")?,
+            pending: db.open_tree("outbox_pending")?,
             meta: db.open_tree("meta")?,
             expiry: db.open_tree("expiry")?,
             history_versions: DEFAULT_HISTORY_VERSIONS,
             db,
-        })
+        };
+        store.index_pending()?;
+        Ok(store)
     }
 
     fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
@@ -355,11 +361,12 @@ impl Store {
             &self.events,
             &self.event_ids,
             &self.outbox,
+            &self.pending,
             &self.meta,
             &self.expiry,
         );
         let result = trees.transaction(
-            |(hashes, history, records, events, event_ids, outbox, meta, expiry)| {
+            |(hashes, history, records, events, event_ids, outbox, pending, meta, expiry)| {
                 hashes.apply_batch(&hash_batch)?;
                 for (id, raw) in &commit.history {
                     let mut key = history_prefix(id);
@@ -392,6 +399,7 @@ impl Store {
                     delivery.id = outbox.generate_id()? + 1;
                     let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
                     outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+                    pending.insert(&delivery.id.to_be_bytes(), &[])?;
                     report.deliveries_written += 1;
                 }
                 for (key, value) in &commit.meta {
@@ -479,21 +487,23 @@ impl Store {
         deliveries: &[Delivery],
     ) -> Result<bool, StoreError> {
         let marker = slot.map(|s| format!("digest/{s}"));
-        let result = (&self.outbox, &self.meta).transaction(|(outbox, meta)| {
-            if let Some(m) = &marker {
-                if meta.get(m.as_bytes())?.is_some() {
-                    return Ok(false);
+        let result =
+            (&self.outbox, &self.pending, &self.meta).transaction(|(outbox, pending, meta)| {
+                if let Some(m) = &marker {
+                    if meta.get(m.as_bytes())?.is_some() {
+                        return Ok(false);
+                    }
+                    meta.insert(m.as_bytes(), at.to_string().as_bytes())?;
                 }
-                meta.insert(m.as_bytes(), at.to_string().as_bytes())?;
-            }
-            for delivery in deliveries {
-                let mut delivery = delivery.clone();
-                delivery.id = outbox.generate_id()? + 1;
-                let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
-                outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
-            }
-            Ok::<_, ConflictableTransactionError<StoreError>>(true)
-        });
+                for delivery in deliveries {
+                    let mut delivery = delivery.clone();
+                    delivery.id = outbox.generate_id()? + 1;
+                    let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
+                    outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+                    pending.insert(&delivery.id.to_be_bytes(), &[])?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(true)
+            });
         let written = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => StoreError::Sled(e),
@@ -523,15 +533,25 @@ impl Store {
             .collect()
     }
 
-    /// The deliveries with the given status, oldest first.
+    /// The deliveries with the given status, oldest first. Pending ones come from the pending
+    /// index, without reading the deliveries already sent.
     pub fn deliveries(&self, status: Option<DeliveryStatus>) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();
+        if status == Some(DeliveryStatus::Pending) {
+            for item in self.pending.iter() {
+                let (id, _) = item?;
+                if let Some(bytes) = self.outbox.get(&id)? {
+                    let d = decode_delivery(&bytes)?;
+                    if d.status == DeliveryStatus::Pending {
+                        out.push(d);
+                    }
+                }
+            }
+            return Ok(out);
+        }
         for item in self.outbox.iter() {
             let (_, bytes) = item?;
-            let d: Delivery = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                what: "delivery",
-                detail: e.to_string(),
-            })?;
+            let d = decode_delivery(&bytes)?;
             if status.is_none_or(|s| s == d.status) {
                 out.push(d);
             }
@@ -539,10 +559,43 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes a delivery's new state and flushes, so that "sent" survives a crash.
+    /// Writes a delivery's new state (and its place in the pending index) and flushes, so that
+    /// "sent" survives a crash.
     pub fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
-        self.outbox.insert(delivery.id.to_be_bytes(), bytes)?;
+        let key = delivery.id.to_be_bytes();
+        let waiting = delivery.status == DeliveryStatus::Pending;
+        (&self.outbox, &self.pending)
+            .transaction(|(outbox, pending)| {
+                outbox.insert(&key, bytes.as_slice())?;
+                if waiting {
+                    pending.insert(&key, &[])?;
+                } else {
+                    pending.remove(&key)?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => StoreError::Sled(e),
+            })?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Builds the pending index once for a state folder written before it existed.
+    fn index_pending(&self) -> Result<(), StoreError> {
+        const DONE: &[u8] = b"outbox_pending_index";
+        if self.meta.contains_key(DONE)? {
+            return Ok(());
+        }
+        for item in self.outbox.iter() {
+            let (id, bytes) = item?;
+            if decode_delivery(&bytes)?.status == DeliveryStatus::Pending {
+                self.pending.insert(id, &[])?;
+            }
+        }
+        self.meta.insert(DONE, &[])?;
         self.db.flush()?;
         Ok(())
     }
@@ -607,6 +660,13 @@ pub const SWEEP_FAILURES_KEPT: jiff::SignedDuration = jiff::SignedDuration::from
 /// The metadata key that records one failed sweep of `source` at `at` (sortable by time).
 pub fn sweep_failure_key(at: Timestamp, source: &str) -> String {
     format!("sweep_failed/{:015}/{source}", at.as_millisecond().max(0))
+}
+
+fn decode_delivery(bytes: &[u8]) -> Result<Delivery, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: "delivery",
+        detail: e.to_string(),
+    })
 }
 
 fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
@@ -720,5 +780,37 @@ mod tests {
                 (t0 + hour * 2, "referrals".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn pending_deliveries_come_from_their_index_which_older_folders_get_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
+        let message = crate::model::Message {
+            title: "t".into(),
+            body: "b".into(),
+            text: None,
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let deliveries: Vec<Delivery> = (0..3)
+                .map(|i| Delivery::pending(&format!("e{i}"), None, "r", "c", message.clone(), now))
+                .collect();
+            store.commit_digest(None, now, &deliveries).unwrap();
+            let mut first = store.deliveries(Some(DeliveryStatus::Pending)).unwrap()[0].clone();
+            first.status = DeliveryStatus::Sent;
+            store.update_delivery(&first).unwrap();
+            let pending = store.deliveries(Some(DeliveryStatus::Pending)).unwrap();
+            assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 3]);
+            assert_eq!(store.pending.len(), 2, "the sent one left the index");
+            // A state folder from before the index: no index, no marker.
+            store.pending.clear().unwrap();
+            store.meta.remove(b"outbox_pending_index").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let pending = store.deliveries(Some(DeliveryStatus::Pending)).unwrap();
+        assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(store.deliveries(None).unwrap().len(), 3);
     }
 }
