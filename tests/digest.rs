@@ -124,6 +124,27 @@ async fn day(p: &Pipeline, sim: &Simulator, clock: &ManualClock, at: Timestamp) 
     }
 }
 
+/// Partner Center closes referral `id` with `substatus` (Won, Lost, Declined) and a reason.
+fn close(sim: &Simulator, id: &str, substatus: &str, reason: &str) {
+    let mut patch = json!({"status": "Closed", "substatus": substatus});
+    if !reason.is_empty() {
+        patch["statusReason"] = json!(reason);
+    }
+    sim.state().patch_referral(id, &patch);
+}
+
+/// The next sweep of the first source polled fails: 500 on every try (3 with the test config).
+fn fail_next_sweep(sim: &Simulator) {
+    sim.state().add_fault(partnerwatch::sim::Fault {
+        page: None,
+        action: FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+        times: 3,
+    });
+}
+
 fn tenant(sim: &Simulator, i: usize) -> (String, String) {
     let s = sim.state();
     let t = &s.tenants()[i];
@@ -152,10 +173,7 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     sim.state().patch_referral(&arrived[0], &accept);
     sim.state().patch_referral(&arrived[1], &accept);
     day(&p, &sim, &clock, start + DAY * 3).await;
-    sim.state().patch_referral(
-        &arrived[1],
-        &json!({"status": "Closed", "substatus": "Won"}),
-    );
+    close(&sim, &arrived[1], "Won", "");
     let ranking = partnerwatch::detect::copilot::DEFAULT_RANKING;
     let rank = |s: &str| ranking.iter().position(|r| *r == s).unwrap();
     let tenants: Vec<(String, String)> = (0..6).map(|i| tenant(&sim, i)).collect();
@@ -191,19 +209,14 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
         0,
         &json!({"licenseActive": active_was - 7, "processedDateTime": "2026-11-26T00:00:00"}),
     );
-    sim.state().add_fault(partnerwatch::sim::Fault {
-        page: None,
-        action: FaultAction::Status {
-            status: 500,
-            retry_after: None,
-        },
-        times: 3,
-    });
+    fail_next_sweep(&sim);
     day(&p, &sim, &clock, start + DAY * 4).await; // referrals fails (3 tries), copilot is fine
     sim.state().clear_faults();
-    sim.state().patch_referral(
+    close(
+        &sim,
         &arrived[2],
-        &json!({"status": "Closed", "substatus": "Lost", "statusReason": "Budget moved to next year \"FY28\""}),
+        "Lost",
+        "Budget moved to next year \"FY28\"",
     );
     day(&p, &sim, &clock, start + DAY * 5).await;
 
@@ -356,10 +369,7 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     day(&p, &sim, &clock, slot + DAY * 2).await;
     sim.state()
         .patch_tenant(&flip_id, &json!({"adoptionStatus": flip_from}));
-    sim.state().patch_referral(
-        &second[1],
-        &json!({"status": "Closed", "substatus": "Declined", "statusReason": "Not our region"}),
-    );
+    close(&sim, &second[1], "Declined", "Not our region");
     day(&p, &sim, &clock, slot + DAY * 3).await;
 
     let slot2 = slot + DAY * 7;
@@ -667,19 +677,9 @@ async fn failed_sweeps_are_remembered_for_the_digest_and_forgotten_after_sixty_d
     let path = digest_config(dir.path(), &sim, "", "UTC");
     let clock = common::clock();
     let p = common::pipeline(&path, &clock);
-    let fail = || {
-        sim.state().add_fault(partnerwatch::sim::Fault {
-            page: None,
-            action: FaultAction::Status {
-                status: 500,
-                retry_after: None,
-            },
-            times: 3,
-        })
-    };
     let referrals = p.source("referrals").unwrap();
     let t0 = clock.now();
-    fail();
+    fail_next_sweep(&sim);
     p.poll(referrals, false).await.unwrap_err();
     let all = |p: &Pipeline| {
         p.store
@@ -688,7 +688,7 @@ async fn failed_sweeps_are_remembered_for_the_digest_and_forgotten_after_sixty_d
     };
     assert_eq!(all(&p), vec![(t0, "referrals".to_string())]);
     clock.set(t0 + DAY * 61);
-    fail();
+    fail_next_sweep(&sim);
     p.poll(referrals, false).await.unwrap_err();
     assert_eq!(
         all(&p),
