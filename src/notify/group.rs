@@ -101,30 +101,21 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeliveryStatus, EventKind};
+    use crate::model::EventKind;
     use crate::templates::{card_from_text, telegram_from_text};
 
     fn delivery(i: usize, body: String, text: Option<String>) -> Delivery {
-        let now = jiff::Timestamp::UNIX_EPOCH;
+        let message = Message {
+            title: format!("t{i}"),
+            body,
+            text,
+        };
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let kind = Some(EventKind::ReferralNew);
         Delivery {
             id: i as u64,
-            event_id: format!("e{i}"),
-            kind: Some(EventKind::ReferralNew),
-            rule: "r".into(),
-            channel: "c".into(),
-            message: Message {
-                title: format!("t{i}"),
-                body,
-                text,
-            },
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            created_at: now,
-            next_attempt_at: now,
-            last_error: None,
-            sent_at: None,
-            images: Vec::new(),
             group: Some("r\u{0}c".into()),
+            ..Delivery::pending(&format!("e{i}"), kind, "r", "c", message, at)
         }
     }
 
