@@ -13,7 +13,6 @@ use axum::routing::get;
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::model::DeliveryStatus;
 use crate::store::Store;
 
 /// What the daemon counts as it runs.
@@ -74,12 +73,6 @@ pub fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, store: St
     });
 }
 
-fn outbox_counts(store: &Store) -> (usize, usize) {
-    let all = store.deliveries(None).unwrap_or_default();
-    let count = |s| all.iter().filter(|d| d.status == s).count();
-    (count(DeliveryStatus::Pending), count(DeliveryStatus::Dead))
-}
-
 async fn healthz(State(s): State<Shared>) -> Response {
     let m = s.metrics.inner.lock().expect("metrics");
     let sources: serde_json::Map<String, serde_json::Value> = m
@@ -89,7 +82,7 @@ async fn healthz(State(s): State<Shared>) -> Response {
         .collect();
     let failing = m.sources.values().any(|(_, _, in_row, _)| *in_row > 0);
     drop(m);
-    let (pending, dead) = outbox_counts(&s.store);
+    let (pending, dead) = s.store.outbox_counts();
     let body = json!({
         "status": if failing || dead > 0 { "degraded" } else { "ok" },
         "sources": sources,
@@ -99,7 +92,7 @@ async fn healthz(State(s): State<Shared>) -> Response {
 }
 
 async fn prometheus(State(s): State<Shared>) -> Response {
-    let (pending, dead) = outbox_counts(&s.store);
+    let (pending, dead) = s.store.outbox_counts();
     let m = s.metrics.inner.lock().expect("metrics");
     let mut out = String::new();
     let _ = writeln!(out, "# HELP partnerwatch_sweeps_total Sweeps by source and result.\n# TYPE partnerwatch_sweeps_total counter");

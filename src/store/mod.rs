@@ -137,6 +137,8 @@ pub struct Store {
     /// The ids of the pending deliveries: the outbox keeps every delivery ever sent (for
     /// `partnerwatch outbox`), and a delivery pass reads only what is waiting.
     pending: sled::Tree,
+    /// The ids of the dead-lettered deliveries (for `/healthz` and `outbox --dead`).
+    dead: sled::Tree,
     meta: sled::Tree,
     expiry: sled::Tree,
     history_versions: usize,
@@ -175,12 +177,13 @@ impl Store {
             event_ids: db.open_tree("event_ids")?,
             outbox: db.open_tree("outbox")?,
             pending: db.open_tree("outbox_pending")?,
+            dead: db.open_tree("outbox_dead")?,
             meta: db.open_tree("meta")?,
             expiry: db.open_tree("expiry")?,
             history_versions: DEFAULT_HISTORY_VERSIONS,
             db,
         };
-        store.index_pending()?;
+        store.index_statuses()?;
         Ok(store)
     }
 
@@ -537,12 +540,17 @@ impl Store {
     /// index, without reading the deliveries already sent.
     pub fn deliveries(&self, status: Option<DeliveryStatus>) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::new();
-        if status == Some(DeliveryStatus::Pending) {
-            for item in self.pending.iter() {
+        let index = match status {
+            Some(DeliveryStatus::Pending) => Some(&self.pending),
+            Some(DeliveryStatus::Dead) => Some(&self.dead),
+            _ => None,
+        };
+        if let Some(index) = index {
+            for item in index.iter() {
                 let (id, _) = item?;
                 if let Some(bytes) = self.outbox.get(&id)? {
                     let d = decode_delivery(&bytes)?;
-                    if d.status == DeliveryStatus::Pending {
+                    if Some(d.status) == status {
                         out.push(d);
                     }
                 }
@@ -564,14 +572,19 @@ impl Store {
     pub fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
         let key = delivery.id.to_be_bytes();
-        let waiting = delivery.status == DeliveryStatus::Pending;
-        (&self.outbox, &self.pending)
-            .transaction(|(outbox, pending)| {
+        let status = delivery.status;
+        (&self.outbox, &self.pending, &self.dead)
+            .transaction(|(outbox, pending, dead)| {
                 outbox.insert(&key, bytes.as_slice())?;
-                if waiting {
-                    pending.insert(&key, &[])?;
-                } else {
-                    pending.remove(&key)?;
+                for (index, this) in [
+                    (pending, DeliveryStatus::Pending),
+                    (dead, DeliveryStatus::Dead),
+                ] {
+                    if status == this {
+                        index.insert(&key, &[])?;
+                    } else {
+                        index.remove(&key)?;
+                    }
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
@@ -583,17 +596,24 @@ impl Store {
         Ok(())
     }
 
-    /// Builds the pending index once for a state folder written before it existed.
-    fn index_pending(&self) -> Result<(), StoreError> {
-        const DONE: &[u8] = b"outbox_pending_index";
+    /// How many deliveries are waiting and how many are dead-lettered.
+    pub fn outbox_counts(&self) -> (usize, usize) {
+        (self.pending.len(), self.dead.len())
+    }
+
+    /// Builds the status indexes once for a state folder written before they existed.
+    fn index_statuses(&self) -> Result<(), StoreError> {
+        const DONE: &[u8] = b"outbox_status_index";
         if self.meta.contains_key(DONE)? {
             return Ok(());
         }
         for item in self.outbox.iter() {
             let (id, bytes) = item?;
-            if decode_delivery(&bytes)?.status == DeliveryStatus::Pending {
-                self.pending.insert(id, &[])?;
-            }
+            match decode_delivery(&bytes)?.status {
+                DeliveryStatus::Pending => self.pending.insert(id, &[])?,
+                DeliveryStatus::Dead => self.dead.insert(id, &[])?,
+                DeliveryStatus::Sent => None,
+            };
         }
         self.meta.insert(DONE, &[])?;
         self.db.flush()?;
@@ -783,7 +803,7 @@ mod tests {
     }
 
     #[test]
-    fn pending_deliveries_come_from_their_index_which_older_folders_get_on_open() {
+    fn pending_and_dead_deliveries_come_from_indexes_which_older_folders_get_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let now: Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
         let message = crate::model::Message {
@@ -803,14 +823,22 @@ mod tests {
             let pending = store.deliveries(Some(DeliveryStatus::Pending)).unwrap();
             assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 3]);
             assert_eq!(store.pending.len(), 2, "the sent one left the index");
+            let mut second = pending[0].clone();
+            second.status = DeliveryStatus::Dead;
+            store.update_delivery(&second).unwrap();
+            assert_eq!(store.outbox_counts(), (1, 1));
+            second.status = DeliveryStatus::Pending; // `outbox --retry`
+            store.update_delivery(&second).unwrap();
+            assert_eq!(store.outbox_counts(), (2, 0));
             // A state folder from before the index: no index, no marker.
             store.pending.clear().unwrap();
-            store.meta.remove(b"outbox_pending_index").unwrap();
+            store.meta.remove(b"outbox_status_index").unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let pending = store.deliveries(Some(DeliveryStatus::Pending)).unwrap();
         assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(store.deliveries(None).unwrap().len(), 3);
+        assert_eq!(store.outbox_counts(), (2, 0));
     }
 }
