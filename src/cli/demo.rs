@@ -197,7 +197,12 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             ..Default::default()
         },
         license_usage: None,
-        abss: Some(crate::config::AbssConfig::at(&sim.abss_base_url("v1.5"))),
+        abss: Some(crate::config::AbssConfig {
+            // The simulator is local and unthrottled; at 600 calls a minute the demo's
+            // fortnight would take minutes instead of one.
+            calls_per_minute: 60_000,
+            ..crate::config::AbssConfig::at(&sim.abss_base_url("v1.5"))
+        }),
         referrals: Some(ReferralsConfig {
             base_url: EnvString(sim.referrals_base_url()),
             every: Every(Duration::from_secs(3 * 3600)),
