@@ -16,8 +16,11 @@ use crate::model::{field, Event, EventKind};
 use crate::store::{Store, StoreError};
 use crate::templates::helpers::{money, relative};
 
-/// How many items a list shows.
+/// How many items a "top" list shows (largest new, waiting longest, whitespace, drops).
 pub const TOP: usize = 5;
+/// How many items a full list shows at most (expiring, accepted, won, lost, declined); the
+/// rest is counted in its `*_more` field.
+pub const LIST: usize = 10;
 /// How far ahead "expiring" looks.
 pub const EXPIRING_WITHIN: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// Weeks in the pipeline chart.
@@ -93,6 +96,12 @@ pub struct Referrals {
     pub won_count: usize,
     pub lost_count: usize,
     pub declined_count: usize,
+    /// How many of each list were left out for length.
+    pub expiring_more: usize,
+    pub accepted_more: usize,
+    pub won_more: usize,
+    pub lost_more: usize,
+    pub declined_more: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -247,8 +256,8 @@ fn referral_line(r: &Value, note: String) -> ReferralLine {
     let currency = text(&details, "currency");
     ReferralLine {
         id: text(r, "id"),
-        name: text(r, "name"),
-        customer: customer.lines().next().unwrap_or_default().to_string(),
+        name: one_line(&text(r, "name")),
+        customer: one_line(&customer),
         value: money(&serde_json::json!(amount), &currency),
         amount,
         currency,
@@ -353,12 +362,17 @@ fn referral_section(records: &[Value], events: &[Event], period: Period) -> Opti
         new_count: new.len(),
         new_value: sums(&new),
         won_value: sums(&won),
+        expiring_more: expiring.len().saturating_sub(LIST),
+        accepted_more: accepted.len().saturating_sub(LIST),
+        won_more: won.len().saturating_sub(LIST),
+        lost_more: lost.len().saturating_sub(LIST),
+        declined_more: declined.len().saturating_sub(LIST),
         top_new: new.into_iter().take(TOP).collect(),
-        expiring: expiring.into_iter().map(|(_, l)| l).collect(),
-        accepted,
-        won,
-        lost,
-        declined,
+        expiring: expiring.into_iter().take(LIST).map(|(_, l)| l).collect(),
+        accepted: accepted.into_iter().take(LIST).collect(),
+        won: won.into_iter().take(LIST).collect(),
+        lost: lost.into_iter().take(LIST).collect(),
+        declined: declined.into_iter().take(LIST).collect(),
         waiting: waiting.into_iter().take(TOP).map(|(_, l)| l).collect(),
     };
     let empty = section.new_count == 0
@@ -405,9 +419,15 @@ fn tenant_name(r: &Value) -> String {
         "tenantID",
     ]
     .iter()
-    .map(|k| text(r, k))
+    .map(|k| one_line(&text(r, k)))
     .find(|s| !s.is_empty())
     .unwrap_or_default()
+}
+
+/// A name as one line: newlines and runs of spaces in customer data become one space, so a
+/// list item stays one item.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn copilot_section(
@@ -696,5 +716,20 @@ mod tests {
         let warning = health.sign_in.unwrap();
         assert!(warning.contains("lapses in 10 days"), "{warning}");
         assert_eq!(health.sweeps_failed, 0);
+    }
+
+    #[test]
+    fn names_from_customer_data_stay_on_one_line() {
+        let r =
+            serde_json::json!({"customerName": "Proseware\nHoldings  \"Ltd\"", "tenantId": "t"});
+        assert_eq!(tenant_name(&r), "Proseware Holdings \"Ltd\"");
+        let referral = serde_json::json!({"id": "x", "name": "Deal\r\nline two",
+            "customerProfile": {"name": "Contoso\nEurope"}, "details": {"dealValue": 5, "currency": "EUR"}});
+        let line = referral_line(&referral, String::new());
+        assert_eq!(
+            (line.name.as_str(), line.customer.as_str()),
+            ("Deal line two", "Contoso Europe")
+        );
+        assert_eq!(line.value, "5 EUR");
     }
 }

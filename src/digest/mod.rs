@@ -580,6 +580,11 @@ impl Composed {
                 won_count: 1,
                 lost_count: 1,
                 declined_count: 1,
+                expiring_more: 0,
+                accepted_more: 3,
+                won_more: 0,
+                lost_more: 0,
+                declined_more: 0,
             }),
             copilot: Some(Copilot {
                 tenants: 8,
@@ -722,6 +727,8 @@ mod tests {
         let text = html.text.unwrap();
         assert!(text.contains("New this week: 3 — 60,000 USD"), "{text}");
         assert!(text.contains("Lost: 1") && text.contains("Budget moved to next year <script>"));
+        assert!(text.contains("… and 3 more"), "{text}");
+        assert!(body.contains("… and 3 more"));
 
         let (card, images) = d.message(&t, Format::Teams).unwrap();
         assert!(images.is_empty());
