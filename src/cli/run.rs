@@ -55,7 +55,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
     // Deliveries left pending by an earlier run (a crash, a stop) go out first, with a
     // digest whose slot passed while the service was down (less than a day ago).
-    queue_digests(&pipeline);
+    let mut digest_error = None;
+    queue_digests(&pipeline, &mut digest_error);
     deliver(&pipeline, &metrics).await;
     let mut next_due: Vec<Instant> = pipeline.sources.iter().map(|_| Instant::now()).collect();
     loop {
@@ -73,7 +74,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default();
             metrics.sweep(source.name(), result.is_ok(), events, pipeline.clock.now());
         }
-        queue_digests(&pipeline);
+        queue_digests(&pipeline, &mut digest_error);
         let retry = deliver(&pipeline, &metrics).await;
         // A channel that asked to wait (Retry-After) is tried again as soon as it may be.
         let retry = retry.map(|at| {
@@ -99,9 +100,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 
 /// Queues the digests that are due; the loop wakes at least every [`DELIVERY_TICK`], so a
 /// slot is noticed within seconds.
-fn queue_digests(pipeline: &Pipeline) {
-    if let Err(e) = crate::digest::enqueue_due(pipeline, pipeline.clock.now()) {
-        tracing::error!(error = %e, "cannot prepare a digest");
+/// An error is logged when it first happens, not on every tick while it lasts.
+fn queue_digests(pipeline: &Pipeline, last_error: &mut Option<String>) {
+    match crate::digest::enqueue_due(pipeline, pipeline.clock.now()) {
+        Ok(_) => *last_error = None,
+        Err(e) => {
+            let e = e.to_string();
+            if last_error.as_deref() != Some(e.as_str()) {
+                tracing::error!(error = %e, "cannot prepare a digest; it is tried again every few seconds while its slot is due");
+            }
+            *last_error = Some(e);
+        }
     }
 }
 
