@@ -65,8 +65,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Runs the whole pipeline with zero configuration against the built-in simulator, on a
-    /// simulated clock: referrals arrive, change and close, and every notification is printed
-    /// and written to an inbox folder.
+    /// simulated clock: referrals arrive, change and close, Copilot adoption moves, a weekly
+    /// digest goes out on Mondays, and every message is printed and written to an inbox folder.
     Demo(demo::DemoArgs),
     /// The daemon: polls each source on its `every` schedule and delivers, serves /healthz and
     /// /metrics on `listen`, until SIGTERM or Ctrl-C (the work in flight is finished first).
