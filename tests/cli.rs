@@ -170,6 +170,30 @@ fn failed_sweep_exits_nonzero_and_changes_nothing() {
     assert!(out.contains("events: 1 referral.removed\n"), "{out}");
 }
 
+/// A simulated day (about four real seconds) starts on a Monday after 08:00: the weekly digest
+/// of the week before goes to the inbox, with the baseline's referrals and tenants in it.
+#[test]
+fn demo_sends_the_weekly_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(partnerwatch()
+        .args(["demo", "--days", "1", "--dir"])
+        .arg(dir.path()));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("the weekly digest goes out"), "{out}");
+    let inbox = dir.path().join("inbox");
+    let digests: Vec<String> = common::files(&inbox)
+        .into_iter()
+        .filter(|f| f.ends_with("digest.txt"))
+        .collect();
+    assert_eq!(digests.len(), 1, "one Monday, one digest");
+    let text = std::fs::read_to_string(inbox.join(&digests[0])).unwrap();
+    assert!(
+        text.starts_with("Partner digest: week of 16 Nov 2026"),
+        "{text}"
+    );
+    assert!(text.contains("COPILOT ADOPTION (12 tenants)"), "{text}");
+}
+
 #[test]
 fn demo_once_runs_the_whole_pipeline() {
     let dir = tempfile::tempdir().unwrap();
