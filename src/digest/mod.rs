@@ -230,63 +230,36 @@ impl Composed {
             .map_or("", |(_, r)| r)
             .trim()
             .to_string();
-        let title = self.title.clone();
-        Ok(match format {
-            Format::Text => (
-                Message {
-                    title,
-                    body: text,
-                    text: None,
-                },
+        // The channel format's own template, if the folder has one (the text is already made).
+        let own = match format {
+            Format::Text => None,
+            _ => self.render(templates, format, ImageRefs::ContentId)?,
+        };
+        let (body, alternative, images) = match format {
+            Format::Text => (text, None, Vec::new()),
+            Format::Html => match own {
+                None => (html_from_text(&self.title, &rest), Some(text), Vec::new()),
+                Some(html) => {
+                    let images = self
+                        .charts
+                        .iter()
+                        .filter(|c| html.contains(&format!("cid:{}", c.content_id)))
+                        .map(|c| InlineImage {
+                            content_id: c.content_id.clone(),
+                            content_type: "image/png".into(),
+                            data: c.png.bytes.clone(),
+                        })
+                        .collect();
+                    (html, Some(text), images)
+                }
+            },
+            Format::Telegram => (
+                own.unwrap_or_else(|| telegram_from_text(&self.title, &rest)),
+                None,
                 Vec::new(),
             ),
-            Format::Html => {
-                let Some(html) = self.render(templates, Format::Html, ImageRefs::ContentId)? else {
-                    let body = html_from_text(&title, &rest);
-                    return Ok((
-                        Message {
-                            title,
-                            body,
-                            text: Some(text),
-                        },
-                        Vec::new(),
-                    ));
-                };
-                let images = self
-                    .charts
-                    .iter()
-                    .filter(|c| html.contains(&format!("cid:{}", c.content_id)))
-                    .map(|c| InlineImage {
-                        content_id: c.content_id.clone(),
-                        content_type: "image/png".into(),
-                        data: c.png.bytes.clone(),
-                    })
-                    .collect();
-                (
-                    Message {
-                        title,
-                        body: html,
-                        text: Some(text),
-                    },
-                    images,
-                )
-            }
-            Format::Telegram => {
-                let body = match self.render(templates, Format::Telegram, ImageRefs::ContentId)? {
-                    Some(own) => own,
-                    None => telegram_from_text(&title, &rest),
-                };
-                (
-                    Message {
-                        title,
-                        body,
-                        text: None,
-                    },
-                    Vec::new(),
-                )
-            }
             Format::Teams => {
-                let card = match self.render(templates, Format::Teams, ImageRefs::ContentId)? {
+                let card = match own {
                     Some(raw) => serde_json::from_str(&raw).map_err(|e| DigestError::Render {
                         name: self.name.clone(),
                         error: format!("{}.teams.hbs is not JSON: {e}", self.template),
@@ -295,18 +268,17 @@ impl Composed {
                 };
                 let mut body = card.to_string();
                 if body.len() > TEAMS_CARD_LIMIT {
-                    body = card_from_text(&title, &rest).to_string();
+                    body = card_from_text(&self.title, &rest).to_string();
                 }
-                (
-                    Message {
-                        title,
-                        body,
-                        text: None,
-                    },
-                    Vec::new(),
-                )
+                (body, None, Vec::new())
             }
-        })
+        };
+        let message = Message {
+            title: self.title.clone(),
+            body,
+            text: alternative,
+        };
+        Ok((message, images))
     }
 
     /// The Teams summary: an Adaptive Card with the headline numbers and the few items that
