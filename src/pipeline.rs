@@ -91,23 +91,22 @@ impl Pipeline {
     /// Opens the store and builds the sources and channels of `config`.
     pub fn build(config: Config, assets: Assets, clock: SharedClock) -> anyhow::Result<Pipeline> {
         let http = Http::new(config.http.clone());
-        let tokens = TokenProvider::from_config(&config.auth, &config.state_dir).ok();
-        let channels = notify::build_all(&config.channels, http.client(), tokens.as_ref())?;
+        // One provider for everything: one token cache per audience, one refresh at a time.
+        let tokens = TokenProvider::from_config(&config.auth, &config.state_dir);
+        let channels = notify::build_all(&config.channels, http.client(), tokens.as_ref().ok())?;
         let mut sources = Vec::new();
         if let Some(referrals) = &config.referrals {
-            let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
-            let source = ReferralsSource::new(referrals, http.clone(), tokens)
+            let source = ReferralsSource::new(referrals, http.clone(), tokens.clone()?)
                 .map_err(anyhow::Error::msg)?;
             sources.push(Source::Referrals(source));
         }
         if let Some(license) = &config.license_usage {
-            let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
-            let source =
-                LicenseSource::new(license, http.clone(), tokens).map_err(anyhow::Error::msg)?;
+            let source = LicenseSource::new(license, http.clone(), tokens.clone()?)
+                .map_err(anyhow::Error::msg)?;
             sources.push(Source::License(source));
         }
         if let Some(abss) = &config.abss {
-            let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
+            let tokens = tokens.clone()?;
             for name in &abss.datasets {
                 let dataset = AbssDataset::parse(&name.value)
                     .expect("datasets were checked when the configuration loaded");
