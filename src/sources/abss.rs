@@ -130,12 +130,7 @@ impl AbssSource {
         tokens: TokenProvider,
     ) -> Result<Self, String> {
         let base = config.base_url.trim_end_matches('/').to_string();
-        let url = Url::parse(&base).map_err(|e| {
-            format!(
-                "sources.abss.base_url {:?} is not a URL: {e}",
-                config.base_url.0
-            )
-        })?;
+        let url = super::endpoint("sources.abss.base_url", &config.base_url, "")?;
         if let Some(host) = url.host_str() {
             http.limit_host(host, config.calls_per_minute);
         }

@@ -47,14 +47,11 @@ impl LicenseSource {
         http: Http,
         tokens: TokenProvider,
     ) -> Result<Self, String> {
-        let base = config.base_url.trim_end_matches('/');
-        let endpoint = Url::parse(&format!("{base}/v1/analytics/commercial/usage/license"))
-            .map_err(|e| {
-                format!(
-                    "sources.license_usage.base_url {:?} is not a URL: {e}",
-                    config.base_url.0
-                )
-            })?;
+        let endpoint = super::endpoint(
+            "sources.license_usage.base_url",
+            &config.base_url,
+            "/v1/analytics/commercial/usage/license",
+        )?;
         Ok(Self {
             every: config.every.as_duration(),
             failing_after: config.failing_after,

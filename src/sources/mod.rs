@@ -15,6 +15,13 @@ use crate::detect::sweep::IngestError;
 use crate::http::HttpError;
 use crate::store::StoreError;
 
+/// `{base_url}{path}` as a URL; the error names the configuration key (`sources.abss.base_url`).
+pub fn endpoint(key: &str, base_url: &str, path: &str) -> Result<url::Url, String> {
+    let base = base_url.trim_end_matches('/');
+    url::Url::parse(&format!("{base}{path}"))
+        .map_err(|e| format!("{key} {base_url:?} is not a URL: {e}"))
+}
+
 /// Where a source puts each record of a sweep.
 pub trait RecordSink {
     fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError>;
@@ -102,5 +109,22 @@ impl Source {
             Source::Abss(s) => s.sweep(sink, now).await,
             Source::License(s) => s.sweep(sink, now).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn endpoints_join_without_double_slashes_and_name_the_key_when_bad() {
+        let url = super::endpoint("k", "https://api.example/v1.0/", "/engagements/referrals");
+        assert_eq!(
+            url.unwrap().as_str(),
+            "https://api.example/v1.0/engagements/referrals"
+        );
+        let err = super::endpoint("sources.referrals.base_url", "api.example", "/x").unwrap_err();
+        assert!(
+            err.starts_with("sources.referrals.base_url \"api.example\" is not a URL"),
+            "{err}"
+        );
     }
 }

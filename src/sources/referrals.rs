@@ -76,13 +76,11 @@ impl ReferralsSource {
         http: Http,
         tokens: TokenProvider,
     ) -> Result<Self, String> {
-        let base = config.base_url.trim_end_matches('/');
-        let endpoint = Url::parse(&format!("{base}/engagements/referrals")).map_err(|e| {
-            format!(
-                "sources.referrals.base_url {:?} is not a URL: {e}",
-                config.base_url.0
-            )
-        })?;
+        let endpoint = super::endpoint(
+            "sources.referrals.base_url",
+            &config.base_url,
+            "/engagements/referrals",
+        )?;
         Ok(Self {
             every: config.every.as_duration(),
             failing_after: config.failing_after,
