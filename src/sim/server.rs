@@ -127,17 +127,34 @@ async fn list_referrals(
     response
 }
 
-/// Builds the page a query asks for: (page number, body).
-fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), String> {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let param = |name: &str| {
-        params
+/// A request's query parameters; names match in any casing, as the services accept them.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Query {
+        Query(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn number(&self, name: &str) -> Option<usize> {
+        self.get(name).and_then(|v| v.parse().ok())
+    }
+}
+
+/// Builds the page a query asks for: (page number, body).
+fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), String> {
+    let query = Query::parse(Some(query));
+    let param = |name: &str| query.get(name).map(str::to_string);
     let cursor = match param("$skiptoken") {
         Some(token) => s
             .cursors
@@ -329,16 +346,8 @@ async fn abss(
             &format!("API version {version} is not available (v1.3, v1.5)"),
         );
     }
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-    };
+    let query = Query::parse(query.as_deref());
+    let param = |name: &str| query.number(name);
     let (answer, delay) = {
         let mut s = state.lock().expect("simulator state lock");
         s.stats.abss_requests += 1;
@@ -413,16 +422,8 @@ async fn license_usage(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-    };
+    let query = Query::parse(query.as_deref());
+    let param = |name: &str| query.number(name);
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
