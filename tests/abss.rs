@@ -73,13 +73,7 @@ async fn every_dataset_pages_completely_on_both_api_versions() {
             3,
             "one call per page"
         );
-        let stored: BTreeSet<String> = p
-            .store
-            .records("copilot")
-            .unwrap()
-            .iter()
-            .map(|r| r.unwrap().0)
-            .collect();
+        let stored = common::stored_ids(&p.store, "copilot");
         let served: BTreeSet<String> = sim
             .state()
             .tenants()
@@ -96,29 +90,7 @@ async fn every_dataset_pages_completely_on_both_api_versions() {
             (2, 23),
             "rows nested in partnerPerformanceDetails, keyed by claimID"
         );
-        let claims: BTreeSet<String> = p
-            .store
-            .records("mci_performance")
-            .unwrap()
-            .iter()
-            .map(|r| r.unwrap().0)
-            .collect();
-        assert!(claims.contains("500000"), "{claims:?}");
-        assert_eq!(poll(&p, "partner_referrals").await.records, 15);
-        assert_eq!(poll(&p, "mci_summary").await.records, 1);
-        let mci = poll(&p, "mci_performance").await;
-        assert_eq!(
-            (mci.pages, mci.records),
-            (2, 23),
-            "rows nested in partnerPerformanceDetails, keyed by claimID"
-        );
-        let claims: BTreeSet<String> = p
-            .store
-            .records("mci_performance")
-            .unwrap()
-            .iter()
-            .map(|r| r.unwrap().0)
-            .collect();
+        let claims = common::stored_ids(&p.store, "mci_performance");
         assert!(claims.contains("500000"), "{claims:?}");
         assert_eq!(poll(&p, "partner_referrals").await.records, 15);
     }

@@ -47,13 +47,7 @@ async fn usage_pages_through_next_links_and_changes_only_when_reprocessed() {
         "40 rows, 7 a page"
     );
     assert_eq!(sim.state().stats.license_requests, 6);
-    let keys: Vec<String> = p
-        .store
-        .records("license_usage")
-        .unwrap()
-        .iter()
-        .map(|r| r.unwrap().0)
-        .collect();
+    let keys = common::stored_ids(&p.store, "license_usage");
     assert!(
         keys.iter()
             .all(|k| k.split('|').count() == 3 && *k == k.to_lowercase()),

@@ -33,13 +33,7 @@ async fn source_follows_every_page_of_250_records_in_7_pages() {
     );
     let stats = sim.state().stats.clone();
     assert_eq!(stats.list_requests, 7, "one call per page, no more");
-    let stored: BTreeSet<String> = pipeline
-        .store
-        .records("referrals")
-        .unwrap()
-        .iter()
-        .map(|r| r.unwrap().0)
-        .collect();
+    let stored = common::stored_ids(&pipeline.store, "referrals");
     let served: BTreeSet<String> = sim
         .state()
         .referrals()

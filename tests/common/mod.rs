@@ -172,3 +172,16 @@ pub fn smtp_server() -> (u16, Mailbox) {
     });
     (port, mailbox)
 }
+
+/// The ids of the records the store holds for `dataset`.
+pub fn stored_ids(
+    store: &partnerwatch::store::Store,
+    dataset: &str,
+) -> std::collections::BTreeSet<String> {
+    store
+        .records(dataset)
+        .unwrap()
+        .iter()
+        .map(|r| r.unwrap().0)
+        .collect()
+}
