@@ -244,6 +244,20 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     let c = digest::compose(&p, &weekly, slot).unwrap().content;
     let r = c.referrals.as_ref().expect("a referrals section");
     assert_eq!(r.new_count, 4);
+    // The pipeline chart: eight weeks, this week's four arrivals last, every referral created in
+    // those eight weeks counted once.
+    assert_eq!(c.pipeline.len(), 8);
+    assert_eq!(c.pipeline[7].new, 4);
+    let eight_weeks: usize = sim
+        .state()
+        .referrals()
+        .iter()
+        .filter(|r| {
+            let created: Timestamp = r["createdDateTime"].as_str().unwrap().parse().unwrap();
+            created >= slot - DAY * 56 && created < slot
+        })
+        .count();
+    assert_eq!(c.pipeline.iter().map(|w| w.new).sum::<usize>(), eight_weeks);
     assert_eq!(content_sums(&r.new_value), sums(&sim, &arrived));
     let mut accepted: Vec<String> = r.accepted.iter().map(|l| l.id.clone()).collect();
     accepted.sort();

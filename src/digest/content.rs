@@ -214,10 +214,14 @@ pub fn compute(store: &Store, inputs: &Inputs<'_>) -> Result<Content, StoreError
         .into_iter()
         .filter(|e| period.contains(e.detected_at))
         .collect();
-    let referrals = records(store, "referrals")?;
+    // One referral at a time: a large pipeline is never held as JSON trees all at once.
+    let mut scan = ReferralScan::new(period);
+    for item in store.records("referrals")?.iter() {
+        scan.add(&item?.1.json()?);
+    }
     Ok(Content {
-        pipeline: pipeline(&referrals, period.end),
-        referrals: referral_section(&referrals, &events, period),
+        pipeline: scan.weeks(),
+        referrals: referral_section(scan, &events),
         copilot: copilot_section(store, &events, inputs)?,
         mci: mci_section(store, &events)?,
         licenses: license_section(&events),
@@ -287,36 +291,86 @@ fn by_value_desc(lines: &mut [ReferralLine]) {
     lines.sort_by(|a, b| b.amount.total_cmp(&a.amount).then(a.id.cmp(&b.id)));
 }
 
-fn referral_section(records: &[Value], events: &[Event], period: Period) -> Option<Referrals> {
-    let now = period.end;
-    let mut new: Vec<ReferralLine> = records
-        .iter()
-        .filter(|r| time(r, "createdDateTime").is_some_and(|c| period.contains(c)))
-        .map(|r| referral_line(r, String::new()))
-        .collect();
-    by_value_desc(&mut new);
+/// What the digest needs of the current referrals, gathered record by record: the week's
+/// arrivals, the ones close to their deadline, the ones still waiting, and arrivals per week.
+struct ReferralScan {
+    period: Period,
+    new: Vec<ReferralLine>,
+    expiring: Vec<(Timestamp, ReferralLine)>,
+    waiting: Vec<(Timestamp, ReferralLine)>,
+    week_starts: Vec<Timestamp>,
+    week_counts: Vec<usize>,
+}
 
-    let mut expiring: Vec<(Timestamp, ReferralLine)> = records
-        .iter()
-        .filter_map(|r| {
-            let deadline = deadline_of(r)?;
-            (deadline > now && deadline <= now + EXPIRING_WITHIN).then(|| {
-                let left = relative(deadline.duration_since(now));
-                (deadline, referral_line(r, format!("expires {left}")))
+impl ReferralScan {
+    fn new(period: Period) -> ReferralScan {
+        let week = SignedDuration::from_hours(7 * 24);
+        ReferralScan {
+            period,
+            new: Vec::new(),
+            expiring: Vec::new(),
+            waiting: Vec::new(),
+            week_starts: (0..PIPELINE_WEEKS)
+                .rev()
+                .map(|i| period.end - week * (i as i32 + 1))
+                .collect(),
+            week_counts: vec![0; PIPELINE_WEEKS],
+        }
+    }
+
+    fn add(&mut self, r: &Value) {
+        let now = self.period.end;
+        let created = time(r, "createdDateTime");
+        if let Some(c) = created {
+            let week = SignedDuration::from_hours(7 * 24);
+            if let Some(i) = self
+                .week_starts
+                .iter()
+                .position(|s| *s <= c && c < *s + week)
+            {
+                self.week_counts[i] += 1;
+            }
+            if self.period.contains(c) {
+                self.new.push(referral_line(r, String::new()));
+            }
+        }
+        let Some(deadline) = deadline_of(r).filter(|d| *d > now) else {
+            return;
+        };
+        if deadline <= now + EXPIRING_WITHIN {
+            let left = relative(deadline.duration_since(now));
+            self.expiring
+                .push((deadline, referral_line(r, format!("expires {left}"))));
+        }
+        if let Some(c) = created {
+            let age = relative(c.duration_since(now)).replace(" ago", "");
+            self.waiting
+                .push((c, referral_line(r, format!("waiting {age}"))));
+        }
+    }
+
+    /// New referrals per week for the [`PIPELINE_WEEKS`] weeks before the period's end.
+    fn weeks(&self) -> Vec<Week> {
+        self.week_starts
+            .iter()
+            .zip(&self.week_counts)
+            .map(|(s, new)| Week {
+                label: s.strftime("%b %d").to_string(),
+                new: *new,
             })
-        })
-        .collect();
-    expiring.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+            .collect()
+    }
+}
 
-    let mut waiting: Vec<(Timestamp, ReferralLine)> = records
-        .iter()
-        .filter(|r| deadline_of(r).is_some_and(|d| d > now))
-        .filter_map(|r| {
-            let created = time(r, "createdDateTime")?;
-            let age = relative(created.duration_since(now)).replace(" ago", "");
-            Some((created, referral_line(r, format!("waiting {age}"))))
-        })
-        .collect();
+fn referral_section(scan: ReferralScan, events: &[Event]) -> Option<Referrals> {
+    let ReferralScan {
+        mut new,
+        mut expiring,
+        mut waiting,
+        ..
+    } = scan;
+    by_value_desc(&mut new);
+    expiring.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
     waiting.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
 
     // The last event per referral wins: a status that moved twice counts once.
@@ -383,31 +437,6 @@ fn referral_section(records: &[Value], events: &[Event], period: Period) -> Opti
         && section.declined.is_empty()
         && section.waiting.is_empty();
     (!empty).then_some(section)
-}
-
-/// New referrals per week for the [`PIPELINE_WEEKS`] weeks before `end`.
-fn pipeline(records: &[Value], end: Timestamp) -> Vec<Week> {
-    let week = SignedDuration::from_hours(7 * 24);
-    let starts: Vec<Timestamp> = (0..PIPELINE_WEEKS)
-        .rev()
-        .map(|i| end - week * (i as i32 + 1))
-        .collect();
-    let mut counts = vec![0usize; PIPELINE_WEEKS];
-    for r in records {
-        if let Some(c) = time(r, "createdDateTime") {
-            if let Some(i) = starts.iter().position(|s| *s <= c && c < *s + week) {
-                counts[i] += 1;
-            }
-        }
-    }
-    starts
-        .iter()
-        .zip(counts)
-        .map(|(s, new)| Week {
-            label: s.strftime("%b %d").to_string(),
-            new,
-        })
-        .collect()
 }
 
 fn tenant_name(r: &Value) -> String {
