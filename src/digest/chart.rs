@@ -235,7 +235,21 @@ mod tests {
             },
         ];
         let png = adoption(&rows, true).unwrap();
-        assert_eq!(png.height, 70 + 2 * 34);
-        assert!(png.bytes.starts_with(b"\x89PNG"));
+        let (info, pixels) = decode(&png);
+        assert_eq!((info.width, info.height), (640, 70 + 2 * 34));
+        let at = |x: u32, y: u32| {
+            let i = ((y * 640 + x) * 3) as usize;
+            RGBColor(pixels[i], pixels[i + 1], pixels[i + 2])
+        };
+        // Each class has its pale bar (a week ago) above its blue one (now), both starting
+        // where the labels end.
+        for i in 0..2u32 {
+            let y = 64 + 34 * i;
+            assert_eq!(at(252, y + 8), LAST_WEEK, "row {i}: a week ago");
+            assert_eq!(at(252, y + 22), ACCENT, "row {i}: now");
+        }
+        // The longest bar is the largest count (5, a week ago in row 0); 3 stops short of it.
+        assert_eq!(at(580, 64 + 8), LAST_WEEK);
+        assert_ne!(at(580, 64 + 22), ACCENT);
     }
 }
