@@ -313,7 +313,7 @@ fn sweep(base_url: &str, state: &Path) {
         templates_dir: PathBuf::from("templates"),
         delivery: Default::default(),
         http: Default::default(),
-        history_versions: partnerwatch::store::DEFAULT_HISTORY_VERSIONS,
+        history_versions: partnerwatch::config::DEFAULT_HISTORY_VERSIONS,
         listen: None,
         digests: Vec::new(),
     };

@@ -8,47 +8,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
-use serde::Deserialize;
 use url::Url;
 
-use crate::config::{Every, Secret};
-
-/// `http:` in the configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Retries of one call after the first attempt.
-    #[serde(default = "default_retries")]
-    pub retries: u32,
-    /// The first retry waits this long, each further one twice as long (with jitter).
-    #[serde(default = "default_backoff")]
-    pub backoff: Every,
-    /// How long one call may take.
-    #[serde(default = "default_timeout")]
-    pub timeout: Every,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            retries: default_retries(),
-            backoff: default_backoff(),
-            timeout: default_timeout(),
-        }
-    }
-}
-
-fn default_retries() -> u32 {
-    4
-}
-fn default_backoff() -> Every {
-    Every(Duration::from_secs(2))
-}
-fn default_timeout() -> Every {
-    Every(Duration::from_secs(60))
-}
+pub use crate::config::HttpConfig;
+use crate::config::Secret;
 
 /// The longest `Retry-After` partnerwatch waits inside one sweep; a longer one fails the
 /// sweep, which is tried again on the next schedule.
@@ -213,7 +178,7 @@ impl Http {
                             ),
                         }
                     } else {
-                        let wait = retry_after(response.headers());
+                        let wait = crate::retry::retry_after(response.headers());
                         let body = response.text().await.unwrap_or_default();
                         let error = HttpError::Status {
                             what: what.to_string(),
@@ -237,7 +202,7 @@ impl Http {
             let wait = match wait {
                 Some(w) if w > MAX_RETRY_AFTER => return Err(error),
                 Some(w) => w,
-                None => crate::notify::outbox::backoff(self.config.backoff.as_duration(), attempt),
+                None => crate::retry::backoff(self.config.backoff.as_duration(), attempt),
             };
             tracing::warn!(%error, attempt, retry_in_ms = wait.as_millis() as u64, "call failed; retrying");
             tokio::time::sleep(wait).await;
@@ -268,17 +233,6 @@ fn new_request_id() -> String {
         (v >> 52) as u16,
         v as u64 & 0xffff_ffff_ffff
     )
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let delta = when.duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
 }
 
 /// The useful part of an error body: Partner Center's `errorStatus`/`message`/
@@ -338,20 +292,6 @@ mod tests {
             elapsed >= Duration::from_millis(990) && elapsed < Duration::from_millis(1100),
             "{elapsed:?}"
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        h.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

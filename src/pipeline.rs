@@ -14,11 +14,12 @@ use crate::config::{ChannelConfig, Config, ConfigError};
 use crate::detect::expiry::{self, ExpiryState};
 use crate::detect::{self, RecordChange, SweepDiff};
 use crate::http::Http;
+use crate::model::Dataset;
 use crate::model::{Delivery, Event, EventKind};
 use crate::notify::outbox::{self, DeliveryReport};
 use crate::notify::{self, Channel};
 use crate::rules::{PlanContext, RuleSet};
-use crate::sources::abss::{AbssSource, Dataset as AbssDataset};
+use crate::sources::abss::AbssSource;
 use crate::sources::license::LicenseSource;
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
 use crate::store::{CommitReport, KeyWrites, Store, StoreError, SweepCommit};
@@ -85,6 +86,11 @@ pub struct Pipeline {
     pub assets: Assets,
     pub channels: Arc<BTreeMap<String, Channel>>,
     pub clock: SharedClock,
+    /// How Copilot changes are judged, from `sources.abss`.
+    pub judging: detect::copilot::Judging,
+    /// The refresh token file, if delegated sign-in is configured (the digest warns before
+    /// it lapses).
+    refresh_file: Option<std::path::PathBuf>,
 }
 
 impl Pipeline {
@@ -108,7 +114,7 @@ impl Pipeline {
         if let Some(abss) = &config.abss {
             let tokens = tokens.clone()?;
             for name in &abss.datasets {
-                let dataset = AbssDataset::parse(&name.value)
+                let dataset = Dataset::abss(&name.value)
                     .expect("datasets were checked when the configuration loaded");
                 let source = AbssSource::new(dataset, abss, http.clone(), tokens.clone())
                     .map_err(anyhow::Error::msg)?;
@@ -117,6 +123,9 @@ impl Pipeline {
         }
         crate::store::prepare_state_dir(&config.state_dir)?;
         let store = Store::open(&config.state_dir)?.with_history_versions(config.history_versions);
+        let judging = copilot_judging(&config);
+        let refresh_file = (config.auth.tenant_id.is_some() && config.auth.static_token.is_none())
+            .then(|| config.state_dir.join(crate::auth::entra::REFRESH_FILE));
         Ok(Pipeline {
             config,
             store,
@@ -124,6 +133,8 @@ impl Pipeline {
             assets,
             channels: Arc::new(channels),
             clock,
+            judging,
+            refresh_file,
         })
     }
 
@@ -145,17 +156,17 @@ impl Pipeline {
         result
     }
 
-    /// How Copilot changes are judged, from `sources.abss`.
-    pub fn copilot_judging(&self) -> detect::copilot::Judging {
-        let mut judging = detect::copilot::Judging::default();
-        if let Some(abss) = &self.config.abss {
-            if let Some(r) = &abss.health_ranking {
-                judging.ranking = r.clone();
-            }
-            judging.thresholds = abss.thresholds.clone();
-            judging.hysteresis = abss.hysteresis;
+    /// What the digests are made from.
+    pub fn digest_inputs(&self) -> crate::digest::DigestInputs<'_> {
+        crate::digest::DigestInputs {
+            store: &self.store,
+            templates: &self.assets.templates,
+            channels: &self.config.channels,
+            digests: &self.config.digests,
+            tz: &self.config.timezone,
+            ranking: &self.judging.ranking,
+            refresh_file: self.refresh_file.as_deref(),
         }
-        judging
     }
 
     /// Counts failed sweeps per source and raises the `system.*` events about them.
@@ -246,70 +257,31 @@ impl Pipeline {
         let stats = source.sweep(&mut diff, self.clock.now()).await?;
         let mut outcome = diff.finish()?;
         let now = self.clock.now();
-        let mut meta = Vec::new();
-        let (events, expiry_updates) = match source {
-            Source::Referrals(_) => {
-                let (clock_events, updates) = self.run_expiry_clock(&outcome.changes, now)?;
-                let mut events =
-                    detect::referrals::detect(std::mem::take(&mut outcome.changes), baseline, now);
-                events.extend(clock_events);
-                (events, updates)
-            }
-            Source::License(_) => (
-                detect::license::detect(std::mem::take(&mut outcome.changes), baseline, now),
-                Vec::new(),
-            ),
-            Source::Abss(s) => {
-                let changes = std::mem::take(&mut outcome.changes);
-                let events = match s.dataset {
-                    AbssDataset::Copilot => {
-                        let judging = self.copilot_judging();
-                        let remembered = |key: &str| {
-                            self.store
-                                .meta(key)
-                                .ok()
-                                .flatten()
-                                .map(|v| v.as_ref() == b"above")
-                        };
-                        let (events, sides) =
-                            detect::copilot::detect(changes, baseline, now, &judging, remembered);
-                        meta = sides;
-                        events
-                    }
-                    AbssDataset::CopilotSummary => detect::copilot::detect_summary(
-                        EventKind::CopilotSummaryChanged,
-                        dataset,
-                        changes,
-                        baseline,
-                        now,
-                    ),
-                    AbssDataset::AdoptionSummary => detect::copilot::detect_summary(
-                        EventKind::AdoptionSummaryChanged,
-                        dataset,
-                        changes,
-                        baseline,
-                        now,
-                    ),
-                    AbssDataset::MciSummary => detect::copilot::detect_summary(
-                        EventKind::MciSummaryChanged,
-                        dataset,
-                        changes,
-                        baseline,
-                        now,
-                    ),
-                    AbssDataset::MciPerformance => {
-                        detect::insights::detect_mci(changes, baseline, now)
-                    }
-                    AbssDataset::PartnerReferrals => {
-                        detect::insights::detect_partner_referrals(changes, baseline, now)
-                    }
-                };
-                (events, Vec::new())
-            }
+        let dataset_kind = source.dataset();
+        // The referral clock goes first: it reads the changes before the detector takes them.
+        let (clock_events, expiry_updates) = if dataset_kind == Dataset::Referrals {
+            self.run_expiry_clock(&outcome.changes, now)?
+        } else {
+            (Vec::new(), Vec::new())
         };
+        let remembered = |key: &str| {
+            self.store
+                .meta(key)
+                .ok()
+                .flatten()
+                .map(|v| v.as_ref() == b"above")
+        };
+        let judge = detect::Judge {
+            baseline,
+            now,
+            copilot: &self.judging,
+            remembered: &remembered,
+        };
+        let (mut events, meta) =
+            detect::detect(dataset_kind, std::mem::take(&mut outcome.changes), &judge);
+        events.extend(clock_events);
         // An event already in the log (the same change seen again, or the expiry seen first by
         // the clock and then by the API) is not announced again.
-        let mut events = events;
         events.retain(|e| !self.store.has_event(&e.id).unwrap_or(false));
         let (deliveries, throttle_marks) = self.plan(&events, now);
         let mut report = PollReport {
@@ -459,4 +431,17 @@ impl Pipeline {
         }
         Ok(report)
     }
+}
+
+/// How Copilot changes are judged, from `sources.abss`.
+fn copilot_judging(config: &Config) -> detect::copilot::Judging {
+    let mut judging = detect::copilot::Judging::default();
+    if let Some(abss) = &config.abss {
+        if let Some(r) = &abss.health_ranking {
+            judging.ranking = r.clone();
+        }
+        judging.thresholds = abss.thresholds.clone();
+        judging.hysteresis = abss.hysteresis;
+    }
+    judging
 }

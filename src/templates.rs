@@ -16,45 +16,14 @@ use std::path::{Path, PathBuf};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::{ConfigError, Located};
+pub use crate::model::Format;
 use crate::model::{Event, Message};
-
-/// The output format a channel needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Plain text: console, inbox files, webhooks.
-    Text,
-    /// Email: HTML with a plain-text alternative.
-    Html,
-    /// Telegram's HTML parse mode.
-    Telegram,
-    /// A Microsoft Teams Adaptive Card (JSON).
-    Teams,
-}
-
-impl Format {
-    pub const ALL: [Format; 4] = [Format::Text, Format::Html, Format::Telegram, Format::Teams];
-
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Format::Text => "text",
-            Format::Html => "html",
-            Format::Telegram => "telegram",
-            Format::Teams => "teams",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Format> {
-        Format::ALL.into_iter().find(|f| f.suffix() == s)
-    }
-}
-
-/// Telegram's limit for one message.
-pub const TELEGRAM_LIMIT: usize = 4096;
-/// Teams rejects cards over 28 KB; the card is kept under this many bytes of JSON.
-pub const TEAMS_CARD_LIMIT: usize = 26 * 1024;
+use crate::notify::message_from_text;
+use crate::notify::teams::card::{card_size, TEAMS_CARD_LIMIT};
+use crate::notify::text::html_escape;
 
 /// The loaded templates.
 #[derive(Debug)]
@@ -81,22 +50,6 @@ fn registry(escape: fn(&str) -> String, tz: &jiff::tz::TimeZone) -> Handlebars<'
 pub fn json_escape(s: &str) -> String {
     let quoted = serde_json::to_string(s).expect("strings serialize");
     quoted[1..quoted.len() - 1].to_string()
-}
-
-/// Escapes text for HTML (and Telegram's HTML parse mode).
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Templates {
@@ -276,66 +229,39 @@ impl Templates {
         Self::render_in(registry, &key, data).map(Some)
     }
 
-    /// Renders `name` in `format` for `event`.
+    /// Renders `name` in `format` for `event`. A format without a template of its own is
+    /// built from the text form by the channel's markup ([`message_from_text`]).
     pub fn render(&self, name: &str, format: Format, event: &Event) -> Result<Message, String> {
         let text = Self::render_in(&self.text, &format!("{name}.text"), event)?;
         let (title, rest) = split_title(&text, event);
         let own = format!("{name}.{}", format.suffix());
-        match format {
-            Format::Text => Ok(Message {
+        let body = match format {
+            Format::Text => Some(text.clone()),
+            Format::Html | Format::Telegram if self.html.has_template(&own) => {
+                Some(Self::render_in(&self.html, &own, event)?)
+            }
+            Format::Teams if self.json.has_template(&own) => {
+                let raw = Self::render_in(&self.json, &own, event)?;
+                let card = serde_json::from_str::<serde_json::Value>(&raw)
+                    .map_err(|e| format!("template {own}: the card is not JSON: {e}"))?;
+                // A card of its own that Teams would refuse falls back to the generic one.
+                (card_size(&card) <= TEAMS_CARD_LIMIT)
+                    .then(|| serde_json::to_string(&card).expect("cards serialize"))
+            }
+            _ => None,
+        };
+        let mut message = match body {
+            Some(body) => Message {
                 title,
-                body: text,
+                body,
                 text: None,
-            }),
-            Format::Html => {
-                let html = if self.html.has_template(&own) {
-                    Self::render_in(&self.html, &own, event)?
-                } else {
-                    html_from_text(&title, &rest)
-                };
-                Ok(Message {
-                    title,
-                    body: html,
-                    text: Some(text),
-                })
-            }
-            Format::Telegram => {
-                let body = if self.html.has_template(&own) {
-                    Self::render_in(&self.html, &own, event)?
-                } else {
-                    telegram_from_text(&title, &rest)
-                };
-                Ok(Message {
-                    title,
-                    body,
-                    text: None,
-                })
-            }
-            Format::Teams => {
-                let card = if self.json.has_template(&own) {
-                    let raw = Self::render_in(&self.json, &own, event)?;
-                    serde_json::from_str::<Value>(&raw)
-                        .map_err(|e| format!("template {own}: the card is not JSON: {e}"))?
-                } else {
-                    card_from_text(&title, &rest)
-                };
-                let body = serde_json::to_string(&card).expect("cards serialize");
-                if body.len() > TEAMS_CARD_LIMIT {
-                    let body = serde_json::to_string(&card_from_text(&title, &rest))
-                        .expect("cards serialize");
-                    return Ok(Message {
-                        title,
-                        body,
-                        text: None,
-                    });
-                }
-                Ok(Message {
-                    title,
-                    body,
-                    text: None,
-                })
-            }
+            },
+            None => message_from_text(format, &title, &rest),
+        };
+        if format == Format::Html {
+            message.text = Some(text);
         }
+        Ok(message)
     }
 
     /// Renders, and if the template fails on this event (a field it needs is missing), still
@@ -348,13 +274,7 @@ impl Templates {
                 "(The template {name:?} could not render this event: {err}. Run `partnerwatch check`.)\n\n{}",
                 serde_json::to_string_pretty(&event.record).unwrap_or_default()
             );
-            let text = format!("{title}\n\n{rest}");
-            match format {
-                Format::Text => Message { title, body: text, text: None },
-                Format::Html => Message { body: html_from_text(&title, &rest), title, text: Some(text) },
-                Format::Telegram => Message { body: telegram_from_text(&title, &rest), title, text: None },
-                Format::Teams => Message { body: card_from_text(&title, &rest).to_string(), title, text: None },
-            }
+            message_from_text(format, &title, &rest)
         })
     }
 }
@@ -368,78 +288,6 @@ fn split_title(text: &str, event: &Event) -> (String, String) {
         }
         _ if !trimmed.trim().is_empty() => (trimmed.trim().to_string(), String::new()),
         _ => (event.kind.as_str().to_string(), String::new()),
-    }
-}
-
-fn truncate_chars(s: &str, max: usize) -> (&str, usize) {
-    match s.char_indices().nth(max) {
-        None => (s, 0),
-        Some((at, _)) => (&s[..at], s[at..].chars().count()),
-    }
-}
-
-/// An email body: the text, escaped, as paragraphs.
-pub fn html_from_text(title: &str, rest: &str) -> String {
-    let paragraphs: String = rest
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| {
-            format!(
-                "<p style=\"margin:0 0 12px 0\">{}</p>",
-                html_escape(p.trim()).replace('\n', "<br>")
-            )
-        })
-        .collect();
-    format!(
-        "<!DOCTYPE html><html><body style=\"font-family:Segoe UI,Arial,sans-serif;font-size:14px;color:#222\"><h2 style=\"font-size:18px;margin:0 0 12px 0\">{}</h2>{paragraphs}<p style=\"color:#888;font-size:12px\">Sent by partnerwatch</p></body></html>",
-        html_escape(title)
-    )
-}
-
-/// A Telegram message in HTML parse mode, within the 4096-character limit.
-pub fn telegram_from_text(title: &str, rest: &str) -> String {
-    let head = format!("<b>{}</b>\n", html_escape(title));
-    let mut budget = TELEGRAM_LIMIT.saturating_sub(head.chars().count() + 40);
-    loop {
-        let (kept, cut) = truncate_chars(rest, budget);
-        let mut body = html_escape(kept);
-        if cut > 0 {
-            body.push_str(&format!("\n… ({cut} more characters)"));
-        }
-        let message = format!("{head}{body}");
-        if message.chars().count() <= TELEGRAM_LIMIT || budget == 0 {
-            return message;
-        }
-        budget = budget * 9 / 10;
-    }
-}
-
-/// A generic Adaptive Card (version 1.4) from a title and text, under the Teams size limit.
-pub fn card_from_text(title: &str, rest: &str) -> Value {
-    let card = |body: &str| {
-        json!({
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "type": "AdaptiveCard",
-            "version": "1.4",
-            "body": [
-                { "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true },
-                { "type": "TextBlock", "text": body, "wrap": true }
-            ]
-        })
-    };
-    let mut budget = rest.chars().count();
-    loop {
-        let (kept, cut) = truncate_chars(rest, budget);
-        let body = if cut > 0 {
-            format!("{kept}\n… ({cut} more characters)")
-        } else {
-            kept.to_string()
-        };
-        let c = card(&body);
-        if c.to_string().len() <= TEAMS_CARD_LIMIT || budget == 0 {
-            return c;
-        }
-        budget = budget * 9 / 10;
     }
 }
 
@@ -600,6 +448,7 @@ pub mod helpers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn helpers_format_money_and_relative_time() {
@@ -618,43 +467,5 @@ mod tests {
             helpers::relative(jiff::SignedDuration::from_hours(1)),
             "in 1 hour"
         );
-    }
-
-    #[test]
-    fn hostile_text_stays_text_in_every_format() {
-        let title = "O'Brien \"<b>\" & <script>alert(1)</script> 🎉";
-        let rest = "line one\n\n**markdown** [x](http://e)\nline </b>";
-        let html = html_from_text(title, rest);
-        assert!(
-            !html.contains("<script>") && html.contains("&lt;script&gt;") && html.contains("&amp;")
-        );
-        let tg = telegram_from_text(title, rest);
-        assert!(
-            tg.starts_with("<b>O&#39;Brien &quot;&lt;b&gt;&quot;"),
-            "{tg}"
-        );
-        assert_eq!(tg.matches("<b>").count(), 1);
-        assert_eq!(tg.matches("</b>").count(), 1);
-        let card = card_from_text(title, rest);
-        assert_eq!(card["body"][0]["text"], title);
-        assert_eq!(card["version"], "1.4");
-    }
-
-    #[test]
-    fn long_messages_respect_channel_limits() {
-        let rest = "<&>".repeat(5000);
-        let tg = telegram_from_text("t", &rest);
-        assert!(
-            tg.chars().count() <= TELEGRAM_LIMIT,
-            "{}",
-            tg.chars().count()
-        );
-        assert!(tg.contains("more characters"));
-        let card = card_from_text("t", &"x".repeat(100_000));
-        assert!(card.to_string().len() <= TEAMS_CARD_LIMIT);
-        assert!(card["body"][1]["text"]
-            .as_str()
-            .unwrap()
-            .contains("more characters)"));
     }
 }

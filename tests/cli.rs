@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use partnerwatch::sim::{SimConfig, Simulator};
 
 fn partnerwatch() -> Command {
     let mut cmd = Command::cargo_bin("partnerwatch").unwrap();
@@ -32,7 +33,22 @@ fn sim_runtime(
         .enable_all()
         .build()
         .unwrap();
-    let sim = rt.block_on(common::sim(referrals, page_size));
+    // The commands run on the system clock, so the simulated Partner Center lives at the
+    // same time: a referral that arrives "now" is 14 days from its deadline on both sides.
+    let sim = rt.block_on(async {
+        Simulator::start(
+            SimConfig {
+                referrals,
+                page_size,
+                seed: 42,
+                start: jiff::Timestamp::now(),
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .expect("simulator starts")
+    });
     (rt, sim)
 }
 

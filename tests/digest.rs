@@ -230,18 +230,20 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     let slot = start + DAY * 7;
     clock.set(slot);
     sim.state().set_now(slot);
-    let queued = digest::enqueue_due(&p, slot).unwrap();
+    let queued = digest::enqueue_due(&p.digest_inputs(), slot).unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].slot, slot);
     assert!(
-        digest::enqueue_due(&p, slot + SignedDuration::from_hours(2))
+        digest::enqueue_due(&p.digest_inputs(), slot + SignedDuration::from_hours(2))
             .unwrap()
             .is_empty(),
         "once per slot"
     );
 
-    let weekly = digest::find(&p, "weekly").unwrap().clone();
-    let c = digest::compose(&p, &weekly, slot).unwrap().content;
+    let weekly = digest::find(&p.config.digests, "weekly").unwrap().clone();
+    let c = digest::compose(&p.digest_inputs(), &weekly, slot)
+        .unwrap()
+        .content;
     let r = c.referrals.as_ref().expect("a referrals section");
     assert_eq!(r.new_count, 4);
     // The pipeline chart: eight weeks, this week's four arrivals last, every referral created in
@@ -394,8 +396,15 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
 
     let slot2 = slot + DAY * 7;
     clock.set(slot2);
-    assert_eq!(digest::enqueue_due(&p, slot2).unwrap().len(), 1);
-    let c = digest::compose(&p, &weekly, slot2).unwrap().content;
+    assert_eq!(
+        digest::enqueue_due(&p.digest_inputs(), slot2)
+            .unwrap()
+            .len(),
+        1
+    );
+    let c = digest::compose(&p.digest_inputs(), &weekly, slot2)
+        .unwrap()
+        .content;
     let r = c.referrals.as_ref().unwrap();
     assert_eq!(r.new_count, 2);
     assert_eq!(content_sums(&r.new_value), sums(&sim, &second));
@@ -439,7 +448,7 @@ async fn schedules_follow_the_local_clock_across_daylight_saving_changes() {
     let mut fired = Vec::new();
     let mut t: Timestamp = "2026-10-17T00:00:00Z".parse().unwrap();
     while t < "2026-11-03T00:00:00Z".parse().unwrap() {
-        for q in digest::enqueue_due(&p, t).unwrap() {
+        for q in digest::enqueue_due(&p.digest_inputs(), t).unwrap() {
             fired.push((q.slot, t));
         }
         t += SignedDuration::from_mins(30);
@@ -495,7 +504,10 @@ async fn the_digest_reaches_email_with_its_charts_inline_and_teams_as_a_card() {
     p.deliver().await.unwrap(); // the rule's own messages about the arrivals
     let slot = start + DAY * 7;
     clock.set(slot);
-    assert_eq!(digest::enqueue_due(&p, slot).unwrap().len(), 1);
+    assert_eq!(
+        digest::enqueue_due(&p.digest_inputs(), slot).unwrap().len(),
+        1
+    );
     let report = p.deliver().await.unwrap();
     let pending = p.store.deliveries(None).unwrap();
     assert_eq!(

@@ -149,7 +149,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     ),
                 }
             }
-            for d in crate::digest::enqueue_due(&pipeline, now)? {
+            for d in crate::digest::enqueue_due(&pipeline.digest_inputs(), now)? {
                 println!(
                     "[{}] the {} digest goes out ({} message(s))",
                     clock.now_string(),
@@ -213,12 +213,14 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
         rules_dir: PathBuf::from("rules"),
         templates_dir: PathBuf::from("templates"),
         delivery: Default::default(),
-        history_versions: crate::store::DEFAULT_HISTORY_VERSIONS,
+        history_versions: crate::config::DEFAULT_HISTORY_VERSIONS,
         listen: None,
         // Mondays at 08:00: the simulated fortnight starts on one, so two digests arrive.
         digests: vec![crate::config::DigestConfig {
             name: "weekly".into(),
             schedule: "0 8 * * MON".into(),
+            slots: crate::cron::Schedule::parse("0 8 * * MON", jiff::tz::TimeZone::UTC)
+                .expect("the demo's schedule parses"),
             channels: vec!["inbox".into()],
             template: crate::config::DEFAULT_DIGEST_TEMPLATE.into(),
         }],

@@ -27,9 +27,9 @@ pub async fn digest(config_path: &Path, args: DigestArgs) -> anyhow::Result<Exit
     let config = super::load_config(config_path)?;
     let assets = Assets::from_config(&config)?;
     let pipeline = Pipeline::build(config, assets, Arc::new(SystemClock))?;
-    let config = digest::find(&pipeline, &args.name)?.clone();
+    let config = digest::find(&pipeline.config.digests, &args.name)?.clone();
     let now = pipeline.clock.now();
-    let composed = digest::compose(&pipeline, &config, now)?;
+    let composed = digest::compose(&pipeline.digest_inputs(), &config, now)?;
     let templates = &pipeline.assets.templates;
     if let Some(file) = &args.preview {
         let html = composed.preview(templates)?;

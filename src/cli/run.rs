@@ -43,12 +43,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     );
 
     for digest in &pipeline.config.digests {
-        let next = crate::digest::schedule::Schedule::parse(
-            &digest.schedule,
-            pipeline.config.timezone.clone(),
-        )
-        .ok()
-        .and_then(|s| s.next(pipeline.clock.now()));
+        let next = digest.slots.next(pipeline.clock.now());
         if let Some(next) = next {
             tracing::info!(digest = %digest.name, next = %next.to_zoned(pipeline.config.timezone.clone()), "digest scheduled");
         }
@@ -102,7 +97,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 /// slot is noticed within seconds.
 /// An error is logged when it first happens, not on every tick while it lasts.
 fn queue_digests(pipeline: &Pipeline, last_error: &mut Option<String>) {
-    match crate::digest::enqueue_due(pipeline, pipeline.clock.now()) {
+    match crate::digest::enqueue_due(&pipeline.digest_inputs(), pipeline.clock.now()) {
         Ok(_) => *last_error = None,
         Err(e) => {
             let e = e.to_string();

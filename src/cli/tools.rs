@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use jiff::Timestamp;
 
 use crate::model::{Delivery, DeliveryStatus, Event, Message};
-use crate::notify::{format_for, Channel, SendOutcome};
+use crate::notify::{Channel, SendOutcome};
 use crate::pipeline::Assets;
 use crate::store::Store;
 use crate::templates::Format;
@@ -126,7 +126,7 @@ pub fn rules(config_path: &Path, command: RulesCommand) -> anyhow::Result<ExitCo
     }
     println!("rule {rule:?} matches this {} event; it sends:", event.kind);
     for channel in &r.channels {
-        let format = format_for(&config.channels[channel]);
+        let format = config.channels[channel].format();
         let template = r.template_for(event.kind);
         let message = assets
             .templates
@@ -184,29 +184,7 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
         "If you can read this, the channel {name:?} works. Sent {}.",
         Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC")
     );
-    let text = format!("{title}\n\n{rest}");
-    let message = match format_for(channel_config) {
-        Format::Text => Message {
-            title: title.clone(),
-            body: text,
-            text: None,
-        },
-        Format::Html => Message {
-            title: title.clone(),
-            body: crate::templates::html_from_text(&title, &rest),
-            text: Some(text),
-        },
-        Format::Telegram => Message {
-            title: title.clone(),
-            body: crate::templates::telegram_from_text(&title, &rest),
-            text: None,
-        },
-        Format::Teams => Message {
-            title: title.clone(),
-            body: crate::templates::card_from_text(&title, &rest).to_string(),
-            text: None,
-        },
-    };
+    let message = crate::notify::message_from_text(channel_config.format(), &title, &rest);
     let now = Timestamp::now();
     let delivery = Delivery::pending("test", None, "channels test", &name, message, now);
     match channel.send(&delivery, None).await {

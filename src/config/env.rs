@@ -65,6 +65,14 @@ pub fn expand(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Stri
     Ok(out)
 }
 
+/// A duration is read through [`EnvString`], so `every: ${POLL_EVERY}` works too.
+impl<'de> Deserialize<'de> for crate::duration::Every {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = EnvString::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 //! `file:line:column: what is wrong`; `${NAME}` is expanded from the environment as values
 //! are read (see [`env`]). Secrets are held as [`Secret`] and never printed.
 
-pub mod duration;
 pub mod env;
+pub mod http;
 pub mod secret;
 
 use std::collections::BTreeMap;
@@ -15,8 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-pub use duration::Every;
+pub use crate::duration::Every;
 pub use env::EnvString;
+pub use http::HttpConfig;
 pub use secret::Secret;
 
 /// A mistake in a file the user wrote, with where it is.
@@ -126,7 +127,7 @@ struct RawConfig {
     #[serde(default)]
     delivery: DeliveryConfig,
     #[serde(default)]
-    http: crate::http::HttpConfig,
+    http: HttpConfig,
     #[serde(default)]
     history_versions: Option<usize>,
     #[serde(default)]
@@ -151,6 +152,8 @@ pub struct DigestConfig {
     pub name: String,
     /// The cron expression as written.
     pub schedule: String,
+    /// Its slots in the configured time zone.
+    pub slots: crate::cron::Schedule,
     pub channels: Vec<String>,
     /// Default `digest_weekly`.
     pub template: String,
@@ -368,6 +371,19 @@ pub enum ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// The format this channel's messages are rendered in: the one place that decides it.
+    pub fn format(&self) -> crate::model::Format {
+        use crate::model::Format;
+        match self {
+            ChannelConfig::Console {}
+            | ChannelConfig::Inbox { .. }
+            | ChannelConfig::Webhook { .. } => Format::Text,
+            ChannelConfig::Email { .. } => Format::Html,
+            ChannelConfig::Telegram { .. } => Format::Telegram,
+            ChannelConfig::Teams { .. } => Format::Teams,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             ChannelConfig::Console {} => "console",
@@ -409,6 +425,9 @@ fn default_backoff() -> Every {
     Every(std::time::Duration::from_secs(30))
 }
 
+/// Earlier versions kept per record unless `history_versions` says otherwise.
+pub const DEFAULT_HISTORY_VERSIONS: usize = 20;
+
 /// Where `run` serves `/healthz` and `/metrics` unless `listen` says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
@@ -426,7 +445,7 @@ pub struct Config {
     pub rules_dir: PathBuf,
     pub templates_dir: PathBuf,
     pub delivery: DeliveryConfig,
-    pub http: crate::http::HttpConfig,
+    pub http: HttpConfig,
     /// Earlier versions kept per record for `partnerwatch history`.
     pub history_versions: usize,
     /// Where `run` serves `/healthz` and `/metrics` (`None`: not served).
@@ -489,7 +508,7 @@ impl Config {
                     d.value.name
                 )));
             }
-            crate::digest::schedule::Schedule::parse(&d.value.schedule.value, timezone.clone())
+            let slots = crate::cron::Schedule::parse(&d.value.schedule.value, timezone.clone())
                 .map_err(|e| {
                     ConfigError::At(Located::at(
                         file,
@@ -517,6 +536,7 @@ impl Config {
             digests.push(DigestConfig {
                 name: d.value.name,
                 schedule: d.value.schedule.value,
+                slots,
                 channels: d.value.channels.into_iter().map(|c| c.value).collect(),
                 template: d
                     .value
@@ -533,8 +553,8 @@ impl Config {
             abss: {
                 if let Some(abss) = &raw.sources.abss {
                     for d in &abss.datasets {
-                        if crate::sources::abss::Dataset::parse(&d.value).is_none() {
-                            let known: Vec<&str> = crate::sources::abss::Dataset::ALL
+                        if crate::model::Dataset::abss(&d.value).is_none() {
+                            let known: Vec<&str> = crate::model::Dataset::ABSS
                                 .iter()
                                 .map(|d| d.name())
                                 .collect();
@@ -555,9 +575,7 @@ impl Config {
             templates_dir: resolve(raw.templates, "templates"),
             delivery: raw.delivery,
             http: raw.http,
-            history_versions: raw
-                .history_versions
-                .unwrap_or(crate::store::DEFAULT_HISTORY_VERSIONS),
+            history_versions: raw.history_versions.unwrap_or(DEFAULT_HISTORY_VERSIONS),
             listen: match raw.listen {
                 None => Some(DEFAULT_LISTEN.to_string()),
                 Some(l) if l.0 == "off" || l.0.is_empty() => None,
@@ -580,7 +598,7 @@ impl Config {
             names.extend(
                 abss.datasets
                     .iter()
-                    .filter_map(|d| crate::sources::abss::Dataset::parse(&d.value))
+                    .filter_map(|d| crate::model::Dataset::abss(&d.value))
                     .map(|d| d.name()),
             );
         }

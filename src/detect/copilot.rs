@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::record_event;
 use super::RecordChange;
 use crate::model::event::event_id;
-use crate::model::{field, Event, EventKind};
+use crate::model::{field, Dataset, Event, EventKind};
 use crate::store::KeyWrites;
 
 /// The eight adoption health classes of the API, best first.
@@ -68,7 +68,7 @@ pub fn detect(
     if baseline {
         return (events, sides);
     }
-    const SOURCE: &str = "copilot";
+    const SOURCE: &str = Dataset::Copilot.name();
     let empty = || Value::Object(Map::new());
     for c in changes {
         let id = c.entity_id;

@@ -20,7 +20,7 @@ use super::RecordChange;
 use crate::config::Every;
 use crate::model::event::event_id;
 use crate::model::referral::{ReferralStatus, ReferralSubstatus, ReferralView};
-use crate::model::{Event, EventKind};
+use crate::model::{Dataset, Event, EventKind};
 
 /// The documented response window.
 pub const RESPONSE_WINDOW: SignedDuration = SignedDuration::from_hours(14 * 24);
@@ -151,7 +151,7 @@ fn expiring_event(
             &threshold.to_le_bytes(),
         ]),
         kind: EventKind::ReferralExpiring,
-        source: super::referrals::SOURCE.into(),
+        source: Dataset::Referrals.name().into(),
         entity_id: id.to_string(),
         detected_at: now,
         record,
@@ -184,7 +184,7 @@ pub fn expired_event(
             deadline_s.as_bytes(),
         ]),
         kind: EventKind::ReferralExpired,
-        source: super::referrals::SOURCE.into(),
+        source: Dataset::Referrals.name().into(),
         entity_id: id.to_string(),
         detected_at: now,
         record,

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use super::record_event;
 use super::RecordChange;
 use crate::model::insights::LicenseUsageRow;
-use crate::model::{Event, EventKind};
+use crate::model::{Dataset, Event, EventKind};
 
-const SOURCE: &str = "license_usage";
+const SOURCE: &str = Dataset::LicenseUsage.name();
 
 fn row(r: &Value) -> LicenseUsageRow {
     serde_json::from_value(r.clone()).unwrap_or_default()

@@ -1,5 +1,5 @@
-//! Detectors: compare a complete new record set with the stored one (and, later, with the
-//! clock) and produce [`Event`](crate::model::Event)s.
+//! Detectors: compare a complete new record set with the stored one (and with the clock:
+//! [`expiry`]) and produce [`Event`](crate::model::Event)s.
 //!
 //! [`sweep::SweepDiff`] does the comparison while pages stream in: an unchanged record costs a
 //! hash compare against the store, nothing else; removals come from the set of ids seen.
@@ -22,7 +22,51 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::model::event::event_id;
-use crate::model::{Change, Event, EventKind};
+use crate::model::{Change, Dataset, Event, EventKind};
+use crate::store::KeyWrites;
+
+/// What the detectors weigh a sweep's changes with, besides the changes themselves.
+pub struct Judge<'a> {
+    /// The first complete sweep of the dataset: it announces nothing.
+    pub baseline: bool,
+    pub now: Timestamp,
+    pub copilot: &'a copilot::Judging,
+    /// Which side of a threshold a value was last seen on (`true`: above).
+    pub remembered: &'a dyn Fn(&str) -> Option<bool>,
+}
+
+/// The dataset → detector table: the events a sweep's changes raise, and what the detector
+/// wants remembered for the next sweep. The referral deadlines are the clock's, in [`expiry`].
+pub fn detect(
+    dataset: Dataset,
+    changes: Vec<RecordChange>,
+    judge: &Judge<'_>,
+) -> (Vec<Event>, KeyWrites) {
+    let (baseline, now) = (judge.baseline, judge.now);
+    let summary =
+        |kind, changes| copilot::detect_summary(kind, dataset.name(), changes, baseline, now);
+    match dataset {
+        Dataset::Referrals => (referrals::detect(changes, baseline, now), Vec::new()),
+        Dataset::LicenseUsage => (license::detect(changes, baseline, now), Vec::new()),
+        Dataset::Copilot => copilot::detect(changes, baseline, now, judge.copilot, |key| {
+            (judge.remembered)(key)
+        }),
+        Dataset::CopilotSummary => (
+            summary(EventKind::CopilotSummaryChanged, changes),
+            Vec::new(),
+        ),
+        Dataset::AdoptionSummary => (
+            summary(EventKind::AdoptionSummaryChanged, changes),
+            Vec::new(),
+        ),
+        Dataset::MciSummary => (summary(EventKind::MciSummaryChanged, changes), Vec::new()),
+        Dataset::MciPerformance => (insights::detect_mci(changes, baseline, now), Vec::new()),
+        Dataset::PartnerReferrals => (
+            insights::detect_partner_referrals(changes, baseline, now),
+            Vec::new(),
+        ),
+    }
+}
 
 /// An event of `kind` about one record.
 #[allow(clippy::too_many_arguments)]

@@ -10,9 +10,9 @@ use super::expiry;
 use super::record_event;
 use super::RecordChange;
 use crate::model::referral::{ReferralStatus, ReferralSubstatus};
-use crate::model::{Change, Event, EventKind};
+use crate::model::{Change, Dataset, Event, EventKind};
 
-pub const SOURCE: &str = "referrals";
+pub const SOURCE: &str = Dataset::Referrals.name();
 
 fn text<'a>(r: &'a Value, keys: &[&str]) -> Option<&'a str> {
     let obj = r.as_object()?;

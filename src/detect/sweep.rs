@@ -13,6 +13,7 @@
 use serde_json::Value;
 
 use crate::model::Change;
+use crate::sources::RecordSink;
 use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit};
 
 /// A baseline writes its records to the store whenever this many bytes are waiting.
@@ -59,13 +60,12 @@ pub struct SweepOutcome {
     pub unchanged: usize,
 }
 
-/// Why a record could not be taken.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("record {id}: {error}")]
-    Malformed { id: String, error: String },
+pub use crate::sources::IngestError;
+
+impl RecordSink for SweepDiff {
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
+        self.ingest(id, raw)
+    }
 }
 
 /// Compares records as they arrive with the stored ones.

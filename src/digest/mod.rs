@@ -2,7 +2,7 @@
 //! current state of the store become one message per channel — an email with charts inline,
 //! a Teams card, or text.
 //!
-//! - [`schedule`]: cron slots in the configured time zone, and the one-day catch-up window;
+//! - [`crate::cron`]: cron slots in the configured time zone, and the one-day catch-up window;
 //! - [`content`]: what it says, from the store and the event log;
 //! - [`chart`]: the pictures (PNG);
 //! - here: the template data, the message for each channel format, and the slot bookkeeping
@@ -10,7 +10,6 @@
 
 pub mod chart;
 pub mod content;
-pub mod schedule;
 
 use std::collections::BTreeMap;
 
@@ -18,12 +17,13 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::config::{ChannelConfig, DigestConfig};
+use crate::model::Format;
 use crate::model::{Delivery, InlineImage, Message};
-use crate::notify::format_for;
-use crate::pipeline::Pipeline;
-use crate::templates::{
-    card_from_text, html_from_text, telegram_from_text, Format, Templates, TEAMS_CARD_LIMIT,
-};
+use crate::notify::email::html::html_from_text;
+use crate::notify::message_from_text;
+use crate::notify::teams::card::{adaptive_card, card_size, title_block, TEAMS_CARD_LIMIT};
+use crate::store::Store;
+use crate::templates::Templates;
 
 use content::{Content, Inputs, Period};
 
@@ -67,23 +67,34 @@ pub enum ImageRefs {
     DataUri,
 }
 
+/// What a digest is made from, handed in by whoever drives it (the pipeline builds it from
+/// the configuration): the digest imports no orchestrator.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestInputs<'a> {
+    pub store: &'a Store,
+    pub templates: &'a Templates,
+    pub channels: &'a BTreeMap<String, ChannelConfig>,
+    pub digests: &'a [DigestConfig],
+    pub tz: &'a jiff::tz::TimeZone,
+    /// The adoption health classes from best to worst.
+    pub ranking: &'a [String],
+    /// The refresh token file, if delegated sign-in is configured.
+    pub refresh_file: Option<&'a std::path::Path>,
+}
+
 /// Computes `digest` for the week that ends at `end`.
 pub fn compose(
-    pipeline: &Pipeline,
+    inputs: &DigestInputs<'_>,
     digest: &DigestConfig,
     end: Timestamp,
 ) -> Result<Composed, DigestError> {
-    let config = &pipeline.config;
-    let ranking = pipeline.copilot_judging().ranking;
-    let refresh = config.state_dir.join(crate::auth::entra::REFRESH_FILE);
     let period = Period::week_to(end);
     let content = content::compute(
-        &pipeline.store,
+        inputs.store,
         &Inputs {
             period,
-            ranking: &ranking,
-            refresh_file: (config.auth.tenant_id.is_some() && config.auth.static_token.is_none())
-                .then_some(refresh.as_path()),
+            ranking: inputs.ranking,
+            refresh_file: inputs.refresh_file,
         },
     )?;
     let fail = |error: String| DigestError::Render {
@@ -122,7 +133,7 @@ pub fn compose(
             png: chart::adoption(&c.distribution, c.has_week_ago).map_err(fail)?,
         });
     }
-    let tz = &config.timezone;
+    let tz = inputs.tz;
     let day = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%a %-d %b %Y").to_string();
     let last_day = end - jiff::SignedDuration::from_secs(1);
     Ok(Composed {
@@ -238,7 +249,11 @@ impl Composed {
         let (body, alternative, images) = match format {
             Format::Text => (text, None, Vec::new()),
             Format::Html => match own {
-                None => (html_from_text(&self.title, &rest), Some(text), Vec::new()),
+                None => (
+                    message_from_text(format, &self.title, &rest).body,
+                    Some(text),
+                    Vec::new(),
+                ),
                 Some(html) => {
                     let images = self
                         .charts
@@ -254,7 +269,7 @@ impl Composed {
                 }
             },
             Format::Telegram => (
-                own.unwrap_or_else(|| telegram_from_text(&self.title, &rest)),
+                own.unwrap_or_else(|| message_from_text(format, &self.title, &rest).body),
                 None,
                 Vec::new(),
             ),
@@ -266,10 +281,11 @@ impl Composed {
                     })?,
                     None => self.card(),
                 };
-                let mut body = card.to_string();
-                if body.len() > TEAMS_CARD_LIMIT {
-                    body = card_from_text(&self.title, &rest).to_string();
-                }
+                let body = if card_size(&card) > TEAMS_CARD_LIMIT {
+                    message_from_text(format, &self.title, &rest).body
+                } else {
+                    card.to_string()
+                };
                 (body, None, Vec::new())
             }
         };
@@ -286,7 +302,7 @@ impl Composed {
     pub fn card(&self) -> Value {
         let c = &self.content;
         let mut body = vec![
-            json!({ "type": "TextBlock", "text": self.title, "weight": "Bolder", "size": "Medium", "wrap": true }),
+            title_block(&self.title),
             json!({ "type": "TextBlock", "text": self.period_text, "isSubtle": true, "spacing": "None", "wrap": true }),
         ];
         let heading = |t: &str| json!({ "type": "TextBlock", "text": t, "weight": "Bolder", "spacing": "Medium", "wrap": true });
@@ -381,12 +397,7 @@ impl Composed {
                 ("Dead letters".into(), h.dead_letters.to_string()),
             ]));
         }
-        json!({
-            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "type": "AdaptiveCard",
-            "version": "1.4",
-            "body": body,
-        })
+        adaptive_card(body)
     }
 
     /// One delivery per channel of `digest`, each in its channel's format.
@@ -403,7 +414,7 @@ impl Composed {
             .iter()
             .filter_map(|name| channels.get(name).map(|c| (name, c)))
             .map(|(name, config)| {
-                let (message, images) = self.message(templates, format_for(config))?;
+                let (message, images) = self.message(templates, config.format())?;
                 Ok(Delivery {
                     images,
                     ..Delivery::pending(
@@ -436,33 +447,29 @@ pub struct Enqueued {
 /// Queues every digest whose slot is due (passed less than a day ago) and not yet taken. The
 /// slot marker and the deliveries are stored together, so a crash either before or after the
 /// commit sends the digest exactly once.
-pub fn enqueue_due(pipeline: &Pipeline, now: Timestamp) -> Result<Vec<Enqueued>, DigestError> {
+pub fn enqueue_due(
+    inputs: &DigestInputs<'_>,
+    now: Timestamp,
+) -> Result<Vec<Enqueued>, DigestError> {
     let mut out = Vec::new();
-    for digest in &pipeline.config.digests {
-        let schedule =
-            schedule::Schedule::parse(&digest.schedule, pipeline.config.timezone.clone()).map_err(
-                |error| DigestError::Render {
-                    name: digest.name.clone(),
-                    error,
-                },
-            )?;
-        let Some(slot) = schedule.due(now) else {
+    for digest in inputs.digests {
+        let Some(slot) = digest.slots.due(now) else {
             continue;
         };
         let key = slot_key(&digest.name, slot);
-        if pipeline.store.digest_sent(&key)? {
+        if inputs.store.digest_sent(&key)? {
             continue;
         }
         // The content is as of the slot, even when it is sent late.
-        let composed = compose(pipeline, digest, slot)?;
+        let composed = compose(inputs, digest, slot)?;
         let deliveries = composed.deliveries(
-            &pipeline.assets.templates,
-            &pipeline.config.channels,
+            inputs.templates,
+            inputs.channels,
             digest,
             &format!("digest:{key}"),
             now,
         )?;
-        if pipeline.store.commit_digest(Some(&key), now, &deliveries)? {
+        if inputs.store.commit_digest(Some(&key), now, &deliveries)? {
             tracing::info!(digest = %digest.name, %slot, deliveries = deliveries.len(), "digest queued");
             out.push(Enqueued {
                 name: digest.name.clone(),
@@ -475,28 +482,18 @@ pub fn enqueue_due(pipeline: &Pipeline, now: Timestamp) -> Result<Vec<Enqueued>,
 }
 
 /// Finds a configured digest by name.
-pub fn find<'a>(pipeline: &'a Pipeline, name: &str) -> Result<&'a DigestConfig, DigestError> {
-    pipeline
-        .config
-        .digests
-        .iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = pipeline
-                .config
-                .digests
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect();
-            DigestError::Unknown(
-                name.to_string(),
-                if names.is_empty() {
-                    "none configured; add a `digests:` entry".into()
-                } else {
-                    names.join(", ")
-                },
-            )
-        })
+pub fn find<'a>(digests: &'a [DigestConfig], name: &str) -> Result<&'a DigestConfig, DigestError> {
+    digests.iter().find(|d| d.name == name).ok_or_else(|| {
+        let names: Vec<&str> = digests.iter().map(|d| d.name.as_str()).collect();
+        DigestError::Unknown(
+            name.to_string(),
+            if names.is_empty() {
+                "none configured; add a `digests:` entry".into()
+            } else {
+                names.join(", ")
+            },
+        )
+    })
 }
 
 impl Composed {
@@ -665,6 +662,7 @@ mod tests {
         DigestConfig {
             name: "weekly".into(),
             schedule: "0 8 * * MON".into(),
+            slots: crate::cron::Schedule::parse("0 8 * * MON", jiff::tz::TimeZone::UTC).unwrap(),
             channels: vec![],
             template: crate::config::DEFAULT_DIGEST_TEMPLATE.into(),
         }
@@ -710,7 +708,7 @@ mod tests {
         assert!(card.to_string().contains("Expiring in 7 days"));
 
         let (tg, _) = d.message(&t, Format::Telegram).unwrap();
-        assert!(tg.body.len() <= crate::templates::TELEGRAM_LIMIT);
+        assert!(tg.body.len() <= crate::notify::telegram::markup::TELEGRAM_LIMIT);
         assert!(!tg.body.contains("<b>&</b>"));
     }
 

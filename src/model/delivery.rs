@@ -6,6 +6,36 @@ use serde::{Deserialize, Serialize};
 
 use super::EventKind;
 
+/// The output format a channel needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Plain text: console, inbox files, webhooks.
+    Text,
+    /// Email: HTML with a plain-text alternative.
+    Html,
+    /// Telegram's HTML parse mode.
+    Telegram,
+    /// A Microsoft Teams Adaptive Card (JSON).
+    Teams,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Text, Format::Html, Format::Telegram, Format::Teams];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Html => "html",
+            Format::Telegram => "telegram",
+            Format::Teams => "teams",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.suffix() == s)
+    }
+}
+
 /// A rendered message, ready for a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

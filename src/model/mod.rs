@@ -1,12 +1,14 @@
 //! The shapes that flow through partnerwatch: API records (kept as the API returned them,
 //! plus typed views where the code needs to understand a field), and [`Event`]s.
 
+pub mod dataset;
 pub mod delivery;
 pub mod event;
 pub mod insights;
 pub mod referral;
 
-pub use delivery::{Delivery, DeliveryStatus, InlineImage, Message};
+pub use dataset::Dataset;
+pub use delivery::{Delivery, DeliveryStatus, Format, InlineImage, Message};
 pub use event::{Change, Event, EventKind};
 
 /// A field of a JSON record by name, whatever its casing (the APIs are not consistent:

@@ -4,11 +4,15 @@
 
 use serde_json::{json, Value};
 
+use super::email::html::html_from_text;
+use super::teams::card::{adaptive_card, title_block, TEAMS_CARD_LIMIT};
+use super::telegram::markup::TELEGRAM_LIMIT;
+use super::text::html_escape;
+use crate::model::Format;
 use crate::model::{Delivery, Message};
-use crate::templates::{html_from_text, Format, TEAMS_CARD_LIMIT, TELEGRAM_LIMIT};
 
 /// The separator between the messages of a group in text forms.
-const RULE: &str = "\n\n――――――――――\n\n";
+const SEPARATOR: &str = "\n\n――――――――――\n\n";
 
 /// One message for the first `n` of `group` (at least one), and `n`.
 pub fn combine(format: Format, group: &[Delivery]) -> (Message, usize) {
@@ -48,12 +52,12 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
         .collect();
     match format {
         Format::Text => Message {
-            body: format!("{title}\n\n{}", texts.join(RULE)),
+            body: format!("{title}\n\n{}", texts.join(SEPARATOR)),
             title,
             text: None,
         },
         Format::Html => {
-            let text = texts.join(RULE);
+            let text = texts.join(SEPARATOR);
             Message {
                 body: html_from_text(&title, &text),
                 text: Some(format!("{title}\n\n{text}")),
@@ -63,19 +67,13 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
         Format::Telegram => {
             let bodies: Vec<&str> = part.iter().map(|d| d.message.body.as_str()).collect();
             Message {
-                body: format!(
-                    "<b>{}</b>\n\n{}",
-                    crate::templates::html_escape(&title),
-                    bodies.join("\n\n")
-                ),
+                body: format!("<b>{}</b>\n\n{}", html_escape(&title), bodies.join("\n\n")),
                 title,
                 text: None,
             }
         }
         Format::Teams => {
-            let mut body = vec![
-                json!({ "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true }),
-            ];
+            let mut body = vec![title_block(&title)];
             for d in part {
                 let card: Value = serde_json::from_str(&d.message.body).unwrap_or(Value::Null);
                 let items = card.get("body").cloned().unwrap_or_else(
@@ -83,12 +81,7 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
                 );
                 body.push(json!({ "type": "Container", "separator": true, "items": items }));
             }
-            let card = json!({
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "type": "AdaptiveCard",
-                "version": "1.4",
-                "body": body
-            });
+            let card = adaptive_card(body);
             Message {
                 body: card.to_string(),
                 title,
@@ -102,7 +95,8 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
 mod tests {
     use super::*;
     use crate::model::EventKind;
-    use crate::templates::{card_from_text, telegram_from_text};
+    use crate::notify::teams::card::card_from_text;
+    use crate::notify::telegram::markup::telegram_from_text;
 
     fn delivery(i: usize, body: String, text: Option<String>) -> Delivery {
         let message = Message {

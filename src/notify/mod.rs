@@ -2,6 +2,7 @@
 //! through. Each channel answers one question per message — delivered, worth retrying
 //! (perhaps after a `Retry-After`), or failed for good — and never logs its secret URL or token.
 
+pub mod classify;
 pub mod console;
 pub mod email;
 pub mod group;
@@ -9,14 +10,14 @@ pub mod inbox;
 pub mod outbox;
 pub mod teams;
 pub mod telegram;
+pub mod text;
 pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::{ChannelConfig, ConfigError};
-use crate::model::{Delivery, Event};
-use crate::templates::Format;
+use crate::config::{ChannelConfig, ConfigError, Secret};
+use crate::model::{Delivery, Event, Format, Message};
 
 /// What a channel says about one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +33,16 @@ pub enum SendOutcome {
     Failed(String),
 }
 
-/// A configured channel, ready to send.
+/// A configured channel, ready to send, with the format its messages are rendered in.
 #[derive(Debug)]
-pub enum Channel {
+pub struct Channel {
+    format: Format,
+    sender: Sender,
+}
+
+/// What sends a channel's messages.
+#[derive(Debug)]
+enum Sender {
     Console(console::Console),
     Inbox(inbox::Inbox),
     Webhook(webhook::Webhook),
@@ -51,15 +59,14 @@ impl Channel {
         http: &reqwest::Client,
         tokens: Option<&crate::auth::TokenProvider>,
     ) -> Result<Channel, ConfigError> {
-        Ok(match config {
-            ChannelConfig::Console {} => Channel::Console(console::Console),
-            ChannelConfig::Inbox { dir } => Channel::Inbox(inbox::Inbox::new(dir.0.clone().into())),
+        let sender = match config {
+            ChannelConfig::Console {} => Sender::Console(console::Console),
+            ChannelConfig::Inbox { dir } => Sender::Inbox(inbox::Inbox::new(dir.0.clone().into())),
             ChannelConfig::Webhook { url } => {
-                teams::check_url(name, "url", url)?;
-                Channel::Webhook(webhook::Webhook::new(url.clone(), http.clone()))
+                Sender::Webhook(webhook::Webhook::new(name, url.clone(), http.clone())?)
             }
             ChannelConfig::Teams { webhook_url } => {
-                Channel::Teams(teams::Teams::new(name, webhook_url.clone(), http.clone())?)
+                Sender::Teams(teams::Teams::new(name, webhook_url.clone(), http.clone())?)
             }
             ChannelConfig::Email {
                 smtp_url,
@@ -69,52 +76,77 @@ impl Channel {
             } => {
                 let to: Vec<String> = to.iter().map(|t| t.0.clone()).collect();
                 let oauth = oauth_user.as_ref().map(|u| (u.0.clone(), tokens.cloned()));
-                Channel::Email(email::Email::new(name, smtp_url.clone(), from, &to, oauth)?)
+                Sender::Email(email::Email::new(name, smtp_url.clone(), from, &to, oauth)?)
             }
             ChannelConfig::Telegram {
                 bot_token,
                 chat_id,
                 api_url,
-            } => Channel::Telegram(telegram::Telegram::new(
+            } => Sender::Telegram(telegram::Telegram::new(
                 name,
                 bot_token.clone(),
                 chat_id,
                 api_url.as_deref(),
             )?),
+        };
+        Ok(Channel {
+            format: config.format(),
+            sender,
         })
     }
 
-    /// The format this channel's messages are in.
+    /// The format this channel's messages are in (decided by [`ChannelConfig::format`]).
     pub fn format(&self) -> Format {
-        match self {
-            Channel::Console(_) | Channel::Inbox(_) | Channel::Webhook(_) => Format::Text,
-            Channel::Email(_) => Format::Html,
-            Channel::Telegram(_) => Format::Telegram,
-            Channel::Teams(_) => Format::Teams,
-        }
+        self.format
     }
 
     pub async fn send(&self, delivery: &Delivery, event: Option<&Event>) -> SendOutcome {
-        match self {
-            Channel::Console(c) => c.send(delivery),
-            Channel::Inbox(c) => c.send(delivery).await,
-            Channel::Webhook(c) => c.send(delivery, event).await,
-            Channel::Teams(c) => c.send(delivery).await,
-            Channel::Email(c) => c.send(delivery).await,
-            Channel::Telegram(c) => c.send(delivery).await,
+        match &self.sender {
+            Sender::Console(c) => c.send(delivery),
+            Sender::Inbox(c) => c.send(delivery).await,
+            Sender::Webhook(c) => c.send(delivery, event).await,
+            Sender::Teams(c) => c.send(delivery).await,
+            Sender::Email(c) => c.send(delivery).await,
+            Sender::Telegram(c) => c.send(delivery).await,
         }
     }
 }
 
-/// The format a channel's messages are rendered in.
-pub fn format_for(config: &ChannelConfig) -> Format {
-    match config {
-        ChannelConfig::Console {} | ChannelConfig::Inbox { .. } | ChannelConfig::Webhook { .. } => {
-            Format::Text
+/// A message in `format` built from a title and the text under it: the one place that knows
+/// each channel's markup when no template of its own is there. Customer text is escaped for
+/// the format, never interpreted.
+pub fn message_from_text(format: Format, title: &str, rest: &str) -> Message {
+    let text = || {
+        if rest.is_empty() {
+            title.to_string()
+        } else {
+            format!("{title}\n\n{rest}")
         }
-        ChannelConfig::Email { .. } => Format::Html,
-        ChannelConfig::Telegram { .. } => Format::Telegram,
-        ChannelConfig::Teams { .. } => Format::Teams,
+    };
+    let (body, alternative) = match format {
+        Format::Text => (text(), None),
+        Format::Html => (email::html::html_from_text(title, rest), Some(text())),
+        Format::Telegram => (telegram::markup::telegram_from_text(title, rest), None),
+        Format::Teams => (teams::card::card_from_text(title, rest).to_string(), None),
+    };
+    Message {
+        title: title.to_string(),
+        body,
+        text: alternative,
+    }
+}
+
+/// A webhook URL must be https; plain http is accepted only on this machine (tests, proxies).
+pub fn check_webhook_url(name: &str, key: &str, url: &Secret) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(url.expose())
+        .map_err(|e| ConfigError::Invalid(format!("channel {name:?}: {key} is not a URL ({e})")))?;
+    let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if local => Ok(()),
+        other => Err(ConfigError::Invalid(format!(
+            "channel {name:?}: {key} must be an https URL (it is {other}://…)"
+        ))),
     }
 }
 
@@ -128,4 +160,49 @@ pub fn build_all(
         .iter()
         .map(|(name, cfg)| Channel::build(name, cfg, http, tokens).map(|c| (name.clone(), c)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::email::html::html_from_text;
+    use super::teams::card::{card_from_text, TEAMS_CARD_LIMIT};
+    use super::telegram::markup::{telegram_from_text, TELEGRAM_LIMIT};
+
+    #[test]
+    fn hostile_text_stays_text_in_every_format() {
+        let title = "O'Brien \"<b>\" & <script>alert(1)</script> 🎉";
+        let rest = "line one\n\n**markdown** [x](http://e)\nline </b>";
+        let html = html_from_text(title, rest);
+        assert!(
+            !html.contains("<script>") && html.contains("&lt;script&gt;") && html.contains("&amp;")
+        );
+        let tg = telegram_from_text(title, rest);
+        assert!(
+            tg.starts_with("<b>O&#39;Brien &quot;&lt;b&gt;&quot;"),
+            "{tg}"
+        );
+        assert_eq!(tg.matches("<b>").count(), 1);
+        assert_eq!(tg.matches("</b>").count(), 1);
+        let card = card_from_text(title, rest);
+        assert_eq!(card["body"][0]["text"], title);
+        assert_eq!(card["version"], "1.4");
+    }
+
+    #[test]
+    fn long_messages_respect_channel_limits() {
+        let rest = "<&>".repeat(5000);
+        let tg = telegram_from_text("t", &rest);
+        assert!(
+            tg.chars().count() <= TELEGRAM_LIMIT,
+            "{}",
+            tg.chars().count()
+        );
+        assert!(tg.contains("more characters"));
+        let card = card_from_text("t", &"x".repeat(100_000));
+        assert!(card.to_string().len() <= TEAMS_CARD_LIMIT);
+        assert!(card["body"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("more characters)"));
+    }
 }

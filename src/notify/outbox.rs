@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -127,8 +126,9 @@ async fn deliver_queue(
             let attempts = members[..n].iter().map(|d| d.attempts).max().unwrap_or(0) + 1;
             let retry_at = match &outcome {
                 SendOutcome::Retry { after, .. } if attempts < config.max_attempts => {
-                    let wait =
-                        after.unwrap_or_else(|| backoff(config.backoff.as_duration(), attempts));
+                    let wait = after.unwrap_or_else(|| {
+                        crate::retry::backoff(config.backoff.as_duration(), attempts)
+                    });
                     Some((
                         wait,
                         now.saturating_add(
@@ -173,12 +173,4 @@ async fn deliver_queue(
         }
     }
     Ok(report)
-}
-
-/// Exponential backoff with jitter: `base · 2^(attempt-1)`, ±20 %, at most an hour.
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let capped = exp.min(Duration::from_secs(3600));
-    let jitter = rand::random_range(0.8..1.2);
-    capped.mul_f64(jitter)
 }

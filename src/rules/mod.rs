@@ -19,7 +19,6 @@ use serde_saphyr::Spanned;
 use crate::config::{ChannelConfig, ConfigError, Every, Located};
 use crate::detect::expiry::DEFAULT_THRESHOLDS;
 use crate::model::{Delivery, Event, EventKind};
-use crate::notify::format_for;
 use crate::templates::Templates;
 
 /// `on:` as written: one pattern or a list.
@@ -233,7 +232,7 @@ impl RuleSet {
                 let Some(config) = channels.get(channel) else {
                     continue;
                 };
-                let message = templates.render_or_fallback(&template, format_for(config), event);
+                let message = templates.render_or_fallback(&template, config.format(), event);
                 out.push(Delivery {
                     next_attempt_at: due,
                     group: rule.group.map(|_| format!("{}\u{0}{channel}", rule.name)),

@@ -9,7 +9,20 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::data::uuid;
-use crate::detect::copilot::DEFAULT_RANKING;
+
+/// The eight adoption health classes as api-docs/abss-partner-insights-api-v1.3.txt spells
+/// them ("Adoption Summary: Definitions"), in the order the simulator drifts tenants through
+/// them: a tenant moves one step at a time. Spelled here, never taken from the product.
+const HEALTH_CLASSES: [&str; 8] = [
+    "Healthy",
+    "Healthy but Last Month Drop",
+    "Healthy but Negative Slope",
+    "Starting",
+    "Failure to Adopt but Last Month Gain",
+    "Big Gain & Big Drop",
+    "Failure to Thrive/Adopt",
+    "Failure to Launch/Start",
+];
 
 const TENANTS: &[&str] = &[
     "Contoso Ltd",
@@ -64,7 +77,7 @@ pub fn new_tenant(rng: &mut StdRng, n: u64) -> Value {
         "opportunityUnits": seats - licensed,
         "ratePerUnit": 5,
         "maxCompUnits": seats,
-        "adoptionStatus": DEFAULT_RANKING.choose(rng),
+        "adoptionStatus": HEALTH_CLASSES.choose(rng),
         "mciPotentialEarnings": f64::from(rng.random_range(0..20_000)),
         "cporPotentialEarnings": null,
         "retentionReasons": null,
@@ -95,16 +108,16 @@ pub fn live_one_hour(rng: &mut StdRng, t: &mut Value) -> bool {
         return false;
     }
     let status = t["adoptionStatus"].as_str().unwrap_or("Starting");
-    let rank = DEFAULT_RANKING
+    let rank = HEALTH_CLASSES
         .iter()
         .position(|r| *r == status)
         .unwrap_or(3);
     let next = if rng.random_bool(0.5) {
         rank.saturating_sub(1)
     } else {
-        (rank + 1).min(DEFAULT_RANKING.len() - 1)
+        (rank + 1).min(HEALTH_CLASSES.len() - 1)
     };
-    t["adoptionStatus"] = json!(DEFAULT_RANKING[next]);
+    t["adoptionStatus"] = json!(HEALTH_CLASSES[next]);
     let u = t["utilizationPercent"].as_f64().unwrap_or(50.0) + rng.random_range(-8.0..8.0);
     t["utilizationPercent"] = json!((u.clamp(0.0, 100.0) * 10.0).round() / 10.0);
     true
@@ -137,7 +150,7 @@ pub fn copilot_summary(tenants: &[Value]) -> Value {
 /// `GET /opportunities/copilot/adoptionSummary`: tenants per health class.
 pub fn adoption_summary(tenants: &[Value]) -> Value {
     let mut out = serde_json::Map::new();
-    for class in DEFAULT_RANKING {
+    for class in HEALTH_CLASSES {
         out.insert(
             class.to_string(),
             json!(tenants

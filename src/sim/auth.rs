@@ -13,7 +13,7 @@ use axum::{Form, Json};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
-use super::server::Shared;
+use super::Shared;
 
 /// The client secret the simulator accepts for client credentials.
 pub const CLIENT_SECRET: &str = "sim-client-secret";
@@ -214,10 +214,11 @@ pub(super) async fn managed_identity(
             .into_response();
     }
     let resource = query.get("resource").cloned().unwrap_or_default();
+    // The audiences of the three APIs, as api-docs/ spell them (not the product's constants).
     let known = [
-        crate::auth::PARTNER_CENTER,
-        crate::auth::PARTNER_CENTER_ANALYTICS,
-        crate::auth::PARTNER_INSIGHTS,
+        "https://api.partner.microsoft.com",
+        "https://api.partnercenter.microsoft.com",
+        "https://m365partner.microsoft.com",
     ];
     if query.get("api-version").map(String::as_str) != Some("2019-08-01")
         || !known.contains(&resource.as_str())

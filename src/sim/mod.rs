@@ -25,6 +25,9 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The simulator's state as every handler shares it.
+pub(crate) type Shared = Arc<Mutex<SimState>>;
+
 /// How a simulator starts.
 #[derive(Debug, Clone)]
 pub struct SimConfig {

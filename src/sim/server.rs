@@ -1,6 +1,5 @@
 //! The simulator's HTTP surface: the Referrals list endpoint and the `/_sim/` controls.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
@@ -13,9 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::odata::{Filter, OrderBy};
-use super::{Cursor, Fault, FaultAction, SimState};
-
-pub(super) type Shared = Arc<Mutex<SimState>>;
+use super::{Cursor, Fault, FaultAction, Shared, SimState};
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()

@@ -11,56 +11,21 @@ use url::Url;
 
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
-use super::{RecordSink, SourceError, SweepStats};
+use super::{IngestError, RecordSink, SourceError, SweepStats};
 use crate::auth::{TokenProvider, PARTNER_INSIGHTS};
 use crate::config::AbssConfig;
-use crate::detect::sweep::IngestError;
 use crate::http::Http;
+pub use crate::model::Dataset;
 
-/// A dataset of the ABSS API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dataset {
-    /// Copilot opportunities, one per customer tenant (`GET /opportunities/copilot`, paged).
-    Copilot,
-    /// Pipeline, penetration, utilization, earnings (`GET /opportunities/copilot/summary`).
-    CopilotSummary,
-    /// Tenants per adoption health class (`GET /opportunities/copilot/adoptionSummary`).
-    AdoptionSummary,
-    /// MCI partner performance rows (`GET /mci/partnerPerformance`, paged inside
-    /// `partnerPerformanceDetails`), keyed by `claimID`, else tenant, engagement and solution play.
-    MciPerformance,
-    /// Eligibility per solution play (`GET /mci/partnerPerformance/summary`).
-    MciSummary,
-    /// Referrals offered to the partner (`GET /partnerReferrals`, paged), keyed by `partnerReferralId`.
-    PartnerReferrals,
+/// Where each ABSS dataset lives in the API and how its items are keyed.
+trait AbssDataset {
+    fn path(self) -> &'static str;
+    fn page_root(self) -> Option<&'static str>;
+    fn composite_key(self, raw: &str) -> Option<String>;
+    fn keys(self) -> Option<&'static [&'static str]>;
 }
 
-impl Dataset {
-    /// The names this version reads.
-    pub const ALL: [Dataset; 6] = [
-        Dataset::Copilot,
-        Dataset::CopilotSummary,
-        Dataset::AdoptionSummary,
-        Dataset::MciPerformance,
-        Dataset::MciSummary,
-        Dataset::PartnerReferrals,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dataset::Copilot => "copilot",
-            Dataset::CopilotSummary => "copilot_summary",
-            Dataset::AdoptionSummary => "adoption_summary",
-            Dataset::MciPerformance => "mci_performance",
-            Dataset::MciSummary => "mci_summary",
-            Dataset::PartnerReferrals => "partner_referrals",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Dataset> {
-        Dataset::ALL.into_iter().find(|d| d.name() == name)
-    }
-
+impl AbssDataset for Dataset {
     fn path(self) -> &'static str {
         match self {
             Dataset::Copilot => "opportunities/copilot",
@@ -69,6 +34,8 @@ impl Dataset {
             Dataset::MciPerformance => "mci/partnerPerformance",
             Dataset::MciSummary => "mci/partnerPerformance/summary",
             Dataset::PartnerReferrals => "partnerReferrals",
+            // Not ABSS datasets: no AbssSource is built for them.
+            Dataset::Referrals | Dataset::LicenseUsage => "",
         }
     }
 
@@ -104,6 +71,7 @@ impl Dataset {
             Dataset::MciPerformance => Some(&["claimID", "claimId"]),
             Dataset::PartnerReferrals => Some(&["partnerReferralId", "PartnerReferralId"]),
             Dataset::CopilotSummary | Dataset::AdoptionSummary | Dataset::MciSummary => None,
+            Dataset::Referrals | Dataset::LicenseUsage => None,
         }
     }
 }

@@ -13,13 +13,13 @@ use url::Url;
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
 use super::paging::next_page_url;
-use super::{RecordSink, SourceError, SweepStats};
+use super::{IngestError, RecordSink, SourceError, SweepStats};
 use crate::auth::{TokenProvider, PARTNER_CENTER_ANALYTICS};
 use crate::config::LicenseUsageConfig;
-use crate::detect::sweep::IngestError;
 use crate::http::Http;
+use crate::model::Dataset;
 
-pub const DATASET: &str = "license_usage";
+pub const DATASET: &str = Dataset::LicenseUsage.name();
 const MAX_PAGES: u32 = 100_000;
 
 #[derive(Debug)]

@@ -11,7 +11,6 @@ pub mod paging;
 pub mod referrals;
 
 use crate::auth::AuthError;
-use crate::detect::sweep::IngestError;
 use crate::http::HttpError;
 use crate::store::StoreError;
 
@@ -27,10 +26,13 @@ pub trait RecordSink {
     fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError>;
 }
 
-impl RecordSink for crate::detect::SweepDiff {
-    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
-        self.ingest(id, raw)
-    }
+/// Why a record could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("record {id}: {error}")]
+    Malformed { id: String, error: String },
 }
 
 /// Why a sweep did not complete.
@@ -75,10 +77,15 @@ pub enum Source {
 
 impl Source {
     pub fn name(&self) -> &'static str {
+        self.dataset().name()
+    }
+
+    /// The dataset this source reads.
+    pub fn dataset(&self) -> crate::model::Dataset {
         match self {
-            Source::Referrals(_) => referrals::DATASET,
-            Source::Abss(s) => s.dataset.name(),
-            Source::License(_) => license::DATASET,
+            Source::Referrals(_) => crate::model::Dataset::Referrals,
+            Source::Abss(s) => s.dataset,
+            Source::License(_) => crate::model::Dataset::LicenseUsage,
         }
     }
 

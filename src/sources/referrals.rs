@@ -12,13 +12,13 @@ use url::Url;
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
 use super::paging::next_page_url;
-use super::{RecordSink, SourceError, SweepStats};
+use super::{IngestError, RecordSink, SourceError, SweepStats};
 use crate::auth::{TokenProvider, PARTNER_CENTER as AUDIENCE};
 use crate::config::ReferralsConfig;
-use crate::detect::sweep::IngestError;
 use crate::http::Http;
+use crate::model::Dataset;
 
-pub const DATASET: &str = "referrals";
+pub const DATASET: &str = Dataset::Referrals.name();
 /// A chain longer than this is taken as a loop.
 pub const MAX_PAGES: u32 = 100_000;
 

@@ -47,9 +47,6 @@ pub fn prepare_state_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Earlier versions kept per record unless configured otherwise.
-pub const DEFAULT_HISTORY_VERSIONS: usize = 20;
-
 fn history_prefix(id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(id.len() + 9);
     key.extend_from_slice(id.as_bytes());
@@ -180,7 +177,7 @@ impl Store {
             dead: db.open_tree("outbox_dead")?,
             meta: db.open_tree("meta")?,
             expiry: db.open_tree("expiry")?,
-            history_versions: DEFAULT_HISTORY_VERSIONS,
+            history_versions: crate::config::DEFAULT_HISTORY_VERSIONS,
             db,
         };
         store.index_statuses()?;

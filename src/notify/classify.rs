@@ -1,42 +1,8 @@
-//! The `webhook` channel: POSTs `{rule, channel, event, message}` as JSON. The URL is a
-//! credential: it never appears in an error or a log line.
-
-use std::time::Duration;
-
-use serde_json::json;
+//! The one retry classifier of every HTTP channel (Teams, webhook): what an answer means for
+//! the outbox. Must never: put the channel's secret URL into the error it returns.
 
 use super::SendOutcome;
 use crate::config::Secret;
-use crate::model::{Delivery, Event};
-
-#[derive(Debug)]
-pub struct Webhook {
-    url: Secret,
-    http: reqwest::Client,
-}
-
-impl Webhook {
-    pub fn new(url: Secret, http: reqwest::Client) -> Self {
-        Self { url, http }
-    }
-
-    pub async fn send(&self, d: &Delivery, event: Option<&Event>) -> SendOutcome {
-        let body = json!({
-            "rule": d.rule,
-            "channel": d.channel,
-            "event": event,
-            "message": d.message,
-        });
-        let response = self
-            .http
-            .post(self.url.expose())
-            .timeout(Duration::from_secs(30))
-            .json(&body)
-            .send()
-            .await;
-        classify(response, &self.url).await
-    }
-}
 
 /// Turns an HTTP answer into a retry decision: 2xx delivered; 429, 5xx and transport errors
 /// retried (after `Retry-After` if given); any other status failed for good.
@@ -54,7 +20,7 @@ pub async fn classify(
         }
     };
     let status = response.status();
-    let retry_after = crate::http::retry_after(response.headers());
+    let retry_after = crate::retry::retry_after(response.headers());
     let text = response.text().await.unwrap_or_default();
     let text = secret.redact(text.chars().take(300).collect::<String>().trim());
     if status.is_success() {

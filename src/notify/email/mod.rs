@@ -12,13 +12,15 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+pub mod html;
+
 use super::SendOutcome;
 use crate::auth::TokenProvider;
 use crate::config::{ConfigError, Secret};
+use crate::model::Delivery;
 
 /// The audience of Exchange Online tokens for SMTP.
 pub const OUTLOOK: &str = "https://outlook.office365.com";
-use crate::model::Delivery;
 
 #[derive(Debug)]
 pub struct Email {
@@ -94,7 +96,7 @@ impl Email {
         let html = if d.message.text.is_some() {
             d.message.body.clone()
         } else {
-            crate::templates::html_from_text(&d.message.title, &d.message.body)
+            html::html_from_text(&d.message.title, &d.message.body)
         };
         let body = if d.images.is_empty() {
             MultiPart::alternative_plain_html(text, html)

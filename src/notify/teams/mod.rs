@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use super::SendOutcome;
 use crate::config::{ConfigError, Secret};
 use crate::model::Delivery;
-use crate::templates::card_from_text;
+use card::{card_from_text, is_card};
+
+pub mod card;
 
 #[derive(Debug)]
 pub struct Teams {
@@ -20,7 +22,7 @@ pub struct Teams {
 
 impl Teams {
     pub fn new(name: &str, url: Secret, http: reqwest::Client) -> Result<Self, ConfigError> {
-        check_url(name, "webhook_url", &url)?;
+        super::check_webhook_url(name, "webhook_url", &url)?;
         Ok(Self { url, http })
     }
 
@@ -28,7 +30,7 @@ impl Teams {
     pub fn payload(d: &Delivery) -> Value {
         let card = serde_json::from_str::<Value>(&d.message.body)
             .ok()
-            .filter(|c| c.get("type").and_then(Value::as_str) == Some("AdaptiveCard"))
+            .filter(is_card)
             .unwrap_or_else(|| card_from_text(&d.message.title, &d.message.body));
         json!({
             "type": "message",
@@ -48,20 +50,6 @@ impl Teams {
             .json(&Self::payload(d))
             .send()
             .await;
-        super::webhook::classify(response, &self.url).await
-    }
-}
-
-/// A webhook URL must be https; plain http is accepted only on this machine (tests, proxies).
-pub fn check_url(name: &str, key: &str, url: &Secret) -> Result<(), ConfigError> {
-    let parsed = url::Url::parse(url.expose())
-        .map_err(|e| ConfigError::Invalid(format!("channel {name:?}: {key} is not a URL ({e})")))?;
-    let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if local => Ok(()),
-        other => Err(ConfigError::Invalid(format!(
-            "channel {name:?}: {key} must be an https URL (it is {other}://…)"
-        ))),
+        super::classify::classify(response, &self.url).await
     }
 }

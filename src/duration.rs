@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
-
 /// A configured duration such as `5m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Every(pub Duration);
@@ -58,13 +56,6 @@ impl fmt::Display for Every {
             _ if s % 60 == 0 => write!(f, "{}m", s / 60),
             _ => write!(f, "{s}s"),
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Every {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = super::env::EnvString::deserialize(deserializer)?;
-        raw.parse().map_err(serde::de::Error::custom)
     }
 }
 

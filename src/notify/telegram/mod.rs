@@ -8,6 +8,8 @@ use teloxide::requests::Requester;
 use teloxide::types::{ChatId, ParseMode, Recipient};
 use teloxide::{ApiError, Bot, RequestError};
 
+pub mod markup;
+
 use super::SendOutcome;
 use crate::config::{ConfigError, Secret};
 use crate::model::Delivery;

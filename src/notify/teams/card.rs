@@ -1,0 +1,58 @@
+//! The Adaptive Card a Teams Workflows webhook shows, built from a title and text, under the
+//! size limit Teams accepts. The card is a JSON value from the moment it is built.
+
+use serde_json::{json, Value};
+
+use crate::notify::text::truncate_chars;
+
+/// Teams rejects cards over 28 KB; the card is kept under this many bytes of JSON.
+pub const TEAMS_CARD_LIMIT: usize = 26 * 1024;
+
+/// An Adaptive Card (version 1.4) with these body elements.
+pub fn adaptive_card(body: Vec<Value>) -> Value {
+    json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body
+    })
+}
+
+/// The card's heading: its title in bold.
+pub fn title_block(title: &str) -> Value {
+    json!({ "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true })
+}
+
+/// Whether a value is an Adaptive Card.
+pub fn is_card(card: &Value) -> bool {
+    card.get("type").and_then(Value::as_str) == Some("AdaptiveCard")
+}
+
+/// The size of a card as Teams receives it.
+pub fn card_size(card: &Value) -> usize {
+    serde_json::to_vec(card).map_or(usize::MAX, |v| v.len())
+}
+
+/// A generic Adaptive Card from a title and text, under the Teams size limit.
+pub fn card_from_text(title: &str, rest: &str) -> Value {
+    let card = |body: &str| {
+        adaptive_card(vec![
+            title_block(title),
+            json!({ "type": "TextBlock", "text": body, "wrap": true }),
+        ])
+    };
+    let mut budget = rest.chars().count();
+    loop {
+        let (kept, cut) = truncate_chars(rest, budget);
+        let body = if cut > 0 {
+            format!("{kept}\n… ({cut} more characters)")
+        } else {
+            kept.to_string()
+        };
+        let c = card(&body);
+        if card_size(&c) <= TEAMS_CARD_LIMIT || budget == 0 {
+            return c;
+        }
+        budget = budget * 9 / 10;
+    }
+}
