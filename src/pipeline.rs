@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::auth::{AuthError, TokenProvider};
+use crate::auth::TokenProvider;
 use crate::clock::SharedClock;
 use crate::config::{ChannelConfig, Config, ConfigError};
 use crate::detect::expiry::{self, ExpiryState};
@@ -22,7 +22,7 @@ use crate::rules::{PlanContext, RuleSet};
 use crate::sources::abss::AbssSource;
 use crate::sources::license::LicenseSource;
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
-use crate::store::{CommitReport, KeyWrites, Store, StoreError, SweepCommit};
+use crate::store::{CommitReport, KeyWrites, Side, Store, StoreError, SweepCommit, ThresholdKey};
 use crate::templates::Templates;
 
 /// Rules and templates, from the configured folders or from the set shipped in the binary.
@@ -172,71 +172,29 @@ impl Pipeline {
     /// Counts failed sweeps per source and raises the `system.*` events about them.
     fn note_health(&self, source: &Source, error: Option<&SourceError>) -> Result<(), StoreError> {
         let name = source.name();
-        let key = format!("failures/{name}");
-        let (count, since) = self
-            .store
-            .meta(&key)?
-            .and_then(|v| {
-                std::str::from_utf8(&v)
-                    .ok()
-                    .and_then(|s| s.split_once(' '))
-                    .and_then(|(c, t)| Some((c.parse::<u32>().ok()?, t.parse::<Timestamp>().ok()?)))
-            })
-            .map_or((0, None), |(c, t)| (c, Some(t)));
         let now = self.clock.now();
-        let threshold = source.failing_after().max(1);
-        let mut extra_meta = Vec::new();
-        let (event, meta) = match error {
-            Some(e) => {
-                let since = since.unwrap_or(now);
-                let count = count + 1;
-                tracing::warn!(source = name, failures = count, error = %e, "sweep failed; nothing was changed");
-                let event = match e {
-                    // Signing in will not fix itself: say so at once, with Entra's code.
-                    SourceError::Auth(AuthError::Entra {
-                        error,
-                        code,
-                        description,
-                    }) if count == 1 => Some(detect::system::auth_failed(
-                        name,
-                        error,
-                        code.as_deref(),
-                        description,
-                        since,
-                        now,
-                    )),
-                    _ if count == threshold => Some(detect::system::source_failing(
-                        name,
-                        count,
-                        since,
-                        &e.to_string(),
-                        now,
-                    )),
-                    _ => None,
-                };
-                extra_meta.push((crate::store::sweep_failure_key(now, name), Some(Vec::new())));
-                // Older failures than the digest ever looks at are let go.
-                for (old, _, _) in self.store.sweep_failure_keys(
-                    Timestamp::UNIX_EPOCH,
-                    now - crate::store::SWEEP_FAILURES_KEPT,
-                )? {
-                    extra_meta.push((old, None));
-                }
-                (event, Some(format!("{count} {since}").into_bytes()))
-            }
-            None if count == 0 => return Ok(()),
-            None => {
-                let event = (count >= threshold).then(|| {
-                    detect::system::source_recovered(name, count, since.unwrap_or(now), now)
-                });
-                (event, None)
-            }
+        let expired = match error {
+            Some(_) => self
+                .store
+                .sweep_failures(Timestamp::UNIX_EPOCH, detect::health::forget_before(now))?,
+            None => Vec::new(),
         };
-        let events: Vec<Event> = event.into_iter().collect();
+        let update = detect::health::after_sweep(
+            name,
+            source.failing_after(),
+            self.store.source_health(name)?,
+            error,
+            expired,
+            now,
+        );
+        if update.meta.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<Event> = update.event.into_iter().collect();
         let (deliveries, throttle) = self.plan(&events, now);
         let commit = SweepCommit {
             dataset: name.to_string(),
-            meta: std::iter::once((key, meta)).chain(extra_meta).collect(),
+            meta: update.meta,
             throttle,
             ..Default::default()
         };
@@ -264,12 +222,12 @@ impl Pipeline {
         } else {
             (Vec::new(), Vec::new())
         };
-        let remembered = |key: &str| {
+        let remembered = |key: &ThresholdKey| {
             self.store
-                .meta(key)
+                .threshold_side(key)
                 .ok()
                 .flatten()
-                .map(|v| v.as_ref() == b"above")
+                .map(|side| side == Side::Above)
         };
         let judge = detect::Judge {
             baseline,

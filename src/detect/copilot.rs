@@ -17,7 +17,7 @@ use super::record_event;
 use super::RecordChange;
 use crate::model::event::event_id;
 use crate::model::{field, Dataset, Event, EventKind};
-use crate::store::KeyWrites;
+use crate::store::{MetaKey, MetaValue, MetaWrite, Side, ThresholdKey};
 
 /// The eight adoption health classes of the API, best first.
 pub const DEFAULT_RANKING: [&str; 8] = [
@@ -49,20 +49,25 @@ impl Default for Judging {
     }
 }
 
-/// The key under which the side of a threshold line is remembered.
-pub fn threshold_key(tenant: &str, name: &str, line: f64) -> String {
-    format!("threshold/copilot/{tenant}\u{0}{name}\u{0}{line}")
+/// The threshold line of one field of one tenant.
+pub fn threshold_key(tenant: &str, name: &str, line: f64) -> ThresholdKey {
+    ThresholdKey {
+        dataset: Dataset::Copilot.name().to_string(),
+        entity: tenant.to_string(),
+        field: name.to_string(),
+        line,
+    }
 }
 
 /// Copilot opportunity events, and the remembered threshold sides to write:
-/// (meta key, `b"above"`/`b"below"`).
+/// which side of each threshold line each value is on now.
 pub fn detect(
     changes: Vec<RecordChange>,
     baseline: bool,
     now: Timestamp,
     judging: &Judging,
-    remembered: impl Fn(&str) -> Option<bool>,
-) -> (Vec<Event>, KeyWrites) {
+    remembered: impl Fn(&ThresholdKey) -> Option<bool>,
+) -> (Vec<Event>, Vec<MetaWrite>) {
     let mut events = Vec::new();
     let mut sides = Vec::new();
     if baseline {
@@ -87,7 +92,10 @@ pub fn detect(
             (Some((h, old)), None) => {
                 for (name, lines) in &judging.thresholds {
                     for line in lines {
-                        sides.push((threshold_key(&id, name, *line), None));
+                        sides.push((
+                            MetaKey::ThresholdSide(threshold_key(&id, name, *line)),
+                            None,
+                        ));
                     }
                 }
                 events.push(record_event(
@@ -154,14 +162,8 @@ pub fn detect(
                                 stamp.to_vec(),
                             ));
                         }
-                        sides.push((
-                            key,
-                            Some(if is_above {
-                                b"above".to_vec()
-                            } else {
-                                b"below".to_vec()
-                            }),
-                        ));
+                        let side = if is_above { Side::Above } else { Side::Below };
+                        sides.push((MetaKey::ThresholdSide(key), Some(MetaValue::Side(side))));
                     }
                 }
                 let follow: Vec<Event> = follow
@@ -284,7 +286,7 @@ mod tests {
                 .filter(|e| e.kind == EventKind::CopilotThresholdCrossed)
                 .map(|e| e.data["direction"].as_str().unwrap().to_string())
                 .collect();
-            (crossed, sides[0].1.clone().unwrap())
+            (crossed, sides[0].1.clone().unwrap().encode())
         };
         assert_eq!(u(49.0, 50.5, None), (vec![], b"below".to_vec()));
         assert_eq!(

@@ -10,6 +10,7 @@
 pub mod copilot;
 pub mod diff;
 pub mod expiry;
+pub mod health;
 pub mod insights;
 pub mod license;
 pub mod referrals;
@@ -23,7 +24,7 @@ use serde_json::Value;
 
 use crate::model::event::event_id;
 use crate::model::{Change, Dataset, Event, EventKind};
-use crate::store::KeyWrites;
+use crate::store::{MetaWrite, ThresholdKey};
 
 /// What the detectors weigh a sweep's changes with, besides the changes themselves.
 pub struct Judge<'a> {
@@ -32,7 +33,7 @@ pub struct Judge<'a> {
     pub now: Timestamp,
     pub copilot: &'a copilot::Judging,
     /// Which side of a threshold a value was last seen on (`true`: above).
-    pub remembered: &'a dyn Fn(&str) -> Option<bool>,
+    pub remembered: &'a dyn Fn(&ThresholdKey) -> Option<bool>,
 }
 
 /// The dataset → detector table: the events a sweep's changes raise, and what the detector
@@ -41,7 +42,7 @@ pub fn detect(
     dataset: Dataset,
     changes: Vec<RecordChange>,
     judge: &Judge<'_>,
-) -> (Vec<Event>, KeyWrites) {
+) -> (Vec<Event>, Vec<MetaWrite>) {
     let (baseline, now) = (judge.baseline, judge.now);
     let summary =
         |kind, changes| copilot::detect_summary(kind, dataset.name(), changes, baseline, now);

@@ -1,0 +1,117 @@
+//! The outbox: every delivery ever queued (for `partnerwatch outbox`), with indexes of the
+//! pending and the dead-lettered ones so a delivery pass reads only what waits. A delivery is
+//! written before it is sent and marked after, each with a flush.
+
+use sled::transaction::{
+    ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::Transactional;
+
+use super::meta::MetaKey;
+use super::{transaction_error, Store, StoreError};
+use crate::model::{Delivery, DeliveryStatus};
+
+/// Queues a new delivery inside a transaction over the outbox and its pending index: the one
+/// way a delivery enters the outbox. Returns the id it was given.
+pub(super) fn insert_delivery(
+    outbox: &TransactionalTree,
+    pending: &TransactionalTree,
+    delivery: &Delivery,
+) -> Result<u64, UnabortableTransactionError> {
+    let mut delivery = delivery.clone();
+    delivery.id = outbox.generate_id()? + 1;
+    let bytes = serde_json::to_vec(&delivery).expect("deliveries serialize");
+    outbox.insert(&delivery.id.to_be_bytes(), bytes)?;
+    pending.insert(&delivery.id.to_be_bytes(), &[])?;
+    Ok(delivery.id)
+}
+
+impl Store {
+    /// The deliveries with the given status, oldest first. Pending ones come from the pending
+    /// index, without reading the deliveries already sent.
+    pub fn deliveries(&self, status: Option<DeliveryStatus>) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        let index = match status {
+            Some(DeliveryStatus::Pending) => Some(&self.pending),
+            Some(DeliveryStatus::Dead) => Some(&self.dead),
+            _ => None,
+        };
+        if let Some(index) = index {
+            for item in index.iter() {
+                let (id, _) = item?;
+                if let Some(bytes) = self.outbox.get(&id)? {
+                    let d = decode_delivery(&bytes)?;
+                    if Some(d.status) == status {
+                        out.push(d);
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        for item in self.outbox.iter() {
+            let (_, bytes) = item?;
+            let d = decode_delivery(&bytes)?;
+            if status.is_none_or(|s| s == d.status) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a delivery's new state (and its place in the pending index) and flushes, so that
+    /// "sent" survives a crash.
+    pub fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
+        let key = delivery.id.to_be_bytes();
+        let status = delivery.status;
+        (&self.outbox, &self.pending, &self.dead)
+            .transaction(|(outbox, pending, dead)| {
+                outbox.insert(&key, bytes.as_slice())?;
+                for (index, this) in [
+                    (pending, DeliveryStatus::Pending),
+                    (dead, DeliveryStatus::Dead),
+                ] {
+                    if status == this {
+                        index.insert(&key, &[])?;
+                    } else {
+                        index.remove(&key)?;
+                    }
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(transaction_error)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// How many deliveries are waiting and how many are dead-lettered.
+    pub fn outbox_counts(&self) -> (usize, usize) {
+        (self.pending.len(), self.dead.len())
+    }
+
+    /// Builds the status indexes once for a state folder written before they existed.
+    pub(super) fn index_statuses(&self) -> Result<(), StoreError> {
+        let done = MetaKey::OutboxStatusIndexed.encode();
+        if self.meta.contains_key(&done)? {
+            return Ok(());
+        }
+        for item in self.outbox.iter() {
+            let (id, bytes) = item?;
+            match decode_delivery(&bytes)?.status {
+                DeliveryStatus::Pending => self.pending.insert(id, &[])?,
+                DeliveryStatus::Dead => self.dead.insert(id, &[])?,
+                DeliveryStatus::Sent => None,
+            };
+        }
+        self.meta.insert(done, &[])?;
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn decode_delivery(bytes: &[u8]) -> Result<Delivery, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: "delivery",
+        detail: e.to_string(),
+    })
+}

@@ -1,0 +1,182 @@
+//! Records: per dataset the latest version of each record with its content hash, the
+//! content-hash index ([`super::index`]), and a bounded history of earlier versions.
+//! Must never: parse a record it does not have to (a hash decides whether it changed).
+
+use jiff::Timestamp;
+
+use super::{Index, Store, StoreError};
+
+pub(super) fn history_prefix(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 9);
+    key.extend_from_slice(id.as_bytes());
+    key.push(0);
+    key
+}
+
+/// The version of a record the store holds: its content hash and the JSON as returned.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub hash: u128,
+    pub raw: sled::IVec,
+}
+
+impl StoredRecord {
+    pub(super) fn encode(hash: u128, raw: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16 + raw.len());
+        v.extend_from_slice(&hash.to_le_bytes());
+        v.extend_from_slice(raw);
+        v
+    }
+
+    fn decode(bytes: sled::IVec) -> Result<Self, StoreError> {
+        if bytes.len() < 16 {
+            return Err(StoreError::Corrupt {
+                what: "record",
+                detail: format!("{} bytes", bytes.len()),
+            });
+        }
+        let hash = u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"));
+        Ok(StoredRecord {
+            hash,
+            raw: bytes.subslice(16, bytes.len() - 16),
+        })
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value, StoreError> {
+        serde_json::from_slice(&self.raw).map_err(|e| StoreError::Corrupt {
+            what: "record",
+            detail: e.to_string(),
+        })
+    }
+}
+
+impl Store {
+    pub(super) fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("records/{dataset}"))?)
+    }
+
+    pub(super) fn index_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("index/{dataset}"))?)
+    }
+
+    /// The content-hash index of `dataset`: every stored id with its latest hash.
+    pub fn index(&self, dataset: &str) -> Result<Index, StoreError> {
+        Index::load(&self.index_tree(dataset)?)
+    }
+
+    /// Writes records outside a sweep's transaction: the baseline streams its records this
+    /// way, since it announces nothing and an interrupted baseline is simply taken again. The
+    /// index that makes them count as known is written with the sweep's commit.
+    pub fn write_records(
+        &self,
+        dataset: &str,
+        upserts: &[(String, u128, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, hash, raw) in upserts {
+            batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
+        }
+        self.records_tree(dataset)?.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub(super) fn history_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("history/{dataset}"))?)
+    }
+
+    /// The datasets that have records.
+    pub fn datasets(&self) -> Vec<String> {
+        self.db
+            .tree_names()
+            .iter()
+            .filter_map(|n| {
+                std::str::from_utf8(n)
+                    .ok()?
+                    .strip_prefix("records/")
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// Every earlier version of one record, oldest first, with the time it was replaced.
+    pub fn history(
+        &self,
+        dataset: &str,
+        id: &str,
+    ) -> Result<Vec<(Timestamp, serde_json::Value)>, StoreError> {
+        let tree = self.history_tree(dataset)?;
+        let mut out = Vec::new();
+        for item in tree.scan_prefix(history_prefix(id)) {
+            let (_, v) = item?;
+            let corrupt = |detail: String| StoreError::Corrupt {
+                what: "history",
+                detail,
+            };
+            if v.len() < 8 {
+                return Err(corrupt(format!("{} bytes", v.len())));
+            }
+            let millis = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+            let at = Timestamp::from_millisecond(millis).map_err(|e| corrupt(e.to_string()))?;
+            let value = serde_json::from_slice(&v[8..]).map_err(|e| corrupt(e.to_string()))?;
+            out.push((at, value));
+        }
+        Ok(out)
+    }
+
+    /// Keeps at most `keep` earlier versions of each of `ids`.
+    pub(super) fn trim_history(
+        &self,
+        tree: &sled::Tree,
+        ids: &[&str],
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        for id in ids {
+            let keys: Vec<sled::IVec> = tree
+                .scan_prefix(history_prefix(id))
+                .keys()
+                .collect::<Result<_, _>>()?;
+            for key in keys.iter().take(keys.len().saturating_sub(keep)) {
+                tree.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A read view of one dataset's latest records.
+    pub fn records(&self, dataset: &str) -> Result<Records, StoreError> {
+        Ok(Records(self.records_tree(dataset)?))
+    }
+}
+
+/// A read view of one dataset's latest records.
+#[derive(Debug, Clone)]
+pub struct Records(sled::Tree);
+
+impl Records {
+    pub fn get(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        self.0
+            .get(id.as_bytes())?
+            .map(StoredRecord::decode)
+            .transpose()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every (id, record), in id order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
+        self.0.iter().map(|item| {
+            let (k, v) = item?;
+            let id = String::from_utf8(k.to_vec()).map_err(|e| StoreError::Corrupt {
+                what: "record id",
+                detail: e.to_string(),
+            })?;
+            Ok((id, StoredRecord::decode(v)?))
+        })
+    }
+}
