@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod retry;
 pub mod rules;
 pub mod samples;
+pub mod scheduler;
 pub mod shipped;
 pub mod sim;
 pub mod sources;

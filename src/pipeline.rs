@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use crate::auth::TokenProvider;
 use crate::clock::SharedClock;
 use crate::config::{ChannelConfig, Config, ConfigError};
-use crate::detect::expiry::{self, ExpiryState};
+use crate::detect::expiry::{self, ExpiryClock};
 use crate::detect::{self, RecordChange, SweepDiff};
 use crate::http::Http;
 use crate::model::Dataset;
@@ -285,47 +285,21 @@ impl Pipeline {
         changes: &[RecordChange],
         now: Timestamp,
     ) -> Result<(Vec<Event>, KeyWrites), StoreError> {
-        let mut states: BTreeMap<String, ExpiryState> = BTreeMap::new();
-        for (id, bytes) in self.store.expiry_entries()? {
-            match serde_json::from_slice(&bytes) {
-                Ok(state) => {
-                    states.insert(id, state);
-                }
-                Err(e) => {
-                    tracing::warn!(referral = %id, error = %e, "dropping an unreadable expiry entry")
-                }
-            }
-        }
-        let mut updates = expiry::updates_from_changes(changes, |id| states.get(id).cloned());
-        for (id, state) in &updates {
-            match state {
-                Some(s) => states.insert(id.clone(), s.clone()),
-                None => states.remove(id),
-            };
-        }
+        let mut clock = ExpiryClock::load(self.store.expiry_entries()?);
+        clock.follow(changes);
         let swept: HashMap<&str, &serde_json::Value> = changes
             .iter()
             .filter_map(|c| c.new.as_ref().map(|(_, r)| (c.entity_id.as_str(), r)))
             .collect();
-        let records = self.store.records(detect::referrals::SOURCE)?;
+        let records = self.store.records(Dataset::Referrals.name())?;
         let thresholds = self.assets.rules.expiry_thresholds();
-        let (events, clock_updates) = expiry::evaluate(&states, &thresholds, now, |id| {
+        let events = clock.check(&thresholds, now, |id| {
             swept
                 .get(id)
                 .map(|r| (*r).clone())
                 .or_else(|| records.get(id).ok().flatten().and_then(|r| r.json().ok()))
         });
-        updates.extend(clock_updates);
-        let encoded = updates
-            .into_iter()
-            .map(|(id, s)| {
-                (
-                    id,
-                    s.map(|s| serde_json::to_vec(&s).expect("expiry state serializes")),
-                )
-            })
-            .collect();
-        Ok((events, encoded))
+        Ok((events, clock.into_writes()))
     }
 
     /// The deliveries the events ask for, and the throttle marks they set.
@@ -382,10 +356,7 @@ impl Pipeline {
                 &self.clock,
             )
             .await?;
-            report.sent += more.sent;
-            report.retrying += more.retrying;
-            report.dead += more.dead;
-            report.dead_letters.extend(more.dead_letters);
+            report.add(more);
         }
         Ok(report)
     }

@@ -14,6 +14,7 @@ use jiff::SignedDuration;
 use crate::clock::ManualClock;
 use crate::config::{ChannelConfig, Config, EnvString, Every, ReferralsConfig, Secret};
 use crate::pipeline::{Assets, Pipeline};
+use crate::scheduler::Scheduler;
 use crate::sim::{SimConfig, Simulator};
 
 #[derive(Debug, Args)]
@@ -126,18 +127,20 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         let steps = args.days as i64 * 24 / STEP.as_hours();
         let pause = Duration::from_millis(60_000 / (14 * 24 / STEP.as_hours()) as u64);
+        let mut schedule = Scheduler::new(&pipeline);
         for _ in 0..steps {
             let now = clock.advance(STEP);
             sim.state().advance_to(now);
-            for source in &pipeline.sources {
-                match pipeline.poll(source, false).await {
+            let tick = schedule.tick().await;
+            for sweep in &tick.sweeps {
+                match &sweep.result {
                     Ok(report) => {
                         events += report.events.len();
                         if !report.events.is_empty() {
                             println!(
                                 "[{}] {}: {} event(s)",
                                 clock.now_string(),
-                                source.name(),
+                                sweep.source,
                                 report.events.len()
                             );
                         }
@@ -145,11 +148,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     Err(e) => eprintln!(
                         "[{}] {} sweep failed: {e}",
                         clock.now_string(),
-                        source.name()
+                        sweep.source
                     ),
                 }
             }
-            for d in crate::digest::enqueue_due(&pipeline.digest_inputs(), now)? {
+            for d in tick.digests? {
                 println!(
                     "[{}] the {} digest goes out ({} message(s))",
                     clock.now_string(),
@@ -157,7 +160,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     d.deliveries
                 );
             }
-            pipeline.deliver().await?;
+            tick.delivered?;
             tokio::time::sleep(pause).await;
         }
     }
@@ -201,11 +204,13 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             // The simulator is local and unthrottled; at 600 calls a minute the demo's
             // fortnight would take minutes instead of one.
             calls_per_minute: 60_000,
+            // Every simulated step, like the referrals.
+            every: Every(Duration::from_secs(STEP.as_secs() as u64)),
             ..crate::config::AbssConfig::at(&sim.abss_base_url("v1.5"))
         }),
         referrals: Some(ReferralsConfig {
             base_url: EnvString(sim.referrals_base_url()),
-            every: Every(Duration::from_secs(3 * 3600)),
+            every: Every(Duration::from_secs(STEP.as_secs() as u64)),
             filter: None,
             failing_after: 3,
         }),

@@ -5,13 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::clock::SystemClock;
 use crate::pipeline::{Assets, Pipeline};
-
-/// How often the outbox is looked at for retries between polls.
-const DELIVERY_TICK: Duration = Duration::from_secs(5);
+use crate::scheduler::{Scheduler, Tick};
 
 pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
@@ -42,49 +38,21 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         "partnerwatch running; Ctrl-C or SIGTERM stops it"
     );
 
-    for digest in &pipeline.config.digests {
-        let next = digest.slots.next(pipeline.clock.now());
-        if let Some(next) = next {
-            tracing::info!(digest = %digest.name, next = %next.to_zoned(pipeline.config.timezone.clone()), "digest scheduled");
-        }
+    let mut schedule = Scheduler::new(&pipeline);
+    for (digest, next) in schedule.next_digests() {
+        tracing::info!(digest, next = %next.to_zoned(pipeline.config.timezone.clone()), "digest scheduled");
     }
     // Deliveries left pending by an earlier run (a crash, a stop) go out first, with a
     // digest whose slot passed while the service was down (less than a day ago).
-    let mut digest_error = None;
-    queue_digests(&pipeline, &mut digest_error);
-    deliver(&pipeline, &metrics).await;
-    let mut next_due: Vec<Instant> = pipeline.sources.iter().map(|_| Instant::now()).collect();
+    observe(&schedule.resume().await, &metrics, &pipeline);
     loop {
-        for (i, source) in pipeline.sources.iter().enumerate() {
-            if next_due[i] > Instant::now() {
-                continue;
-            }
-            next_due[i] = Instant::now() + source.every();
-            // A failed sweep changes nothing; `poll` logs it and counts it toward
-            // `system.source_failing`. The next try comes on schedule.
-            let result = pipeline.poll(source, false).await;
-            let events = result
-                .as_ref()
-                .map(|r| r.events.as_slice())
-                .unwrap_or_default();
-            metrics.sweep(source.name(), result.is_ok(), events, pipeline.clock.now());
-        }
-        queue_digests(&pipeline, &mut digest_error);
-        let retry = deliver(&pipeline, &metrics).await;
+        let tick = schedule.tick().await;
+        observe(&tick, &metrics, &pipeline);
         // A channel that asked to wait (Retry-After) is tried again as soon as it may be.
-        let retry = retry.map(|at| {
-            let wait = at.duration_since(pipeline.clock.now());
-            Instant::now() + Duration::try_from(wait).unwrap_or(Duration::ZERO)
-        });
-        let wake = next_due
-            .iter()
-            .min()
-            .copied()
-            .unwrap_or_else(Instant::now)
-            .min(Instant::now() + DELIVERY_TICK)
-            .min(retry.unwrap_or(Instant::now() + DELIVERY_TICK));
+        let wait = tick.wake.duration_since(pipeline.clock.now());
+        let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
         tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.notified() => break,
         }
     }
@@ -93,41 +61,33 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Queues the digests that are due; the loop wakes at least every [`DELIVERY_TICK`], so a
-/// slot is noticed within seconds.
-/// An error is logged when it first happens, not on every tick while it lasts.
-fn queue_digests(pipeline: &Pipeline, last_error: &mut Option<String>) {
-    match crate::digest::enqueue_due(&pipeline.digest_inputs(), pipeline.clock.now()) {
-        Ok(_) => *last_error = None,
-        Err(e) => {
-            let e = e.to_string();
-            if last_error.as_deref() != Some(e.as_str()) {
-                tracing::error!(error = %e, "cannot prepare a digest; it is tried again every few seconds while its slot is due");
-            }
-            *last_error = Some(e);
-        }
+/// Counts a step of the schedule in the metrics and logs its deliveries.
+fn observe(tick: &Tick, metrics: &crate::health::Metrics, pipeline: &Pipeline) {
+    for sweep in &tick.sweeps {
+        let events = sweep
+            .result
+            .as_ref()
+            .map(|r| r.events.as_slice())
+            .unwrap_or_default();
+        metrics.sweep(
+            sweep.source,
+            sweep.result.is_ok(),
+            events,
+            pipeline.clock.now(),
+        );
     }
-}
-
-/// One pass over the outbox; returns when the earliest retry it scheduled is due.
-async fn deliver(pipeline: &Pipeline, metrics: &crate::health::Metrics) -> Option<jiff::Timestamp> {
-    match pipeline.deliver().await {
-        Ok(r) => {
-            if r.sent + r.retrying + r.dead > 0 {
-                metrics.delivered(r.sent, r.dead);
-                tracing::info!(
-                    sent = r.sent,
-                    retrying = r.retrying,
-                    dead = r.dead,
-                    "delivered"
-                );
-            }
-            r.next_retry
+    match &tick.delivered {
+        Ok(r) if r.sent + r.retrying + r.dead > 0 => {
+            metrics.delivered(r.sent, r.dead);
+            tracing::info!(
+                sent = r.sent,
+                retrying = r.retrying,
+                dead = r.dead,
+                "delivered"
+            );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the outbox");
-            None
-        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
     }
 }
 

@@ -63,6 +63,77 @@ fn deadline_from(view: &ReferralView) -> Option<Timestamp> {
         .or_else(|| parse(&view.created_date_time).map(|c| c + RESPONSE_WINDOW))
 }
 
+/// The referrals on the clock as the store holds them, and what a sweep changes about them.
+#[derive(Debug, Default)]
+pub struct ExpiryClock {
+    states: BTreeMap<String, ExpiryState>,
+    updates: Vec<(String, Option<ExpiryState>)>,
+}
+
+impl ExpiryClock {
+    /// The clock from the store's entries (id, state as JSON); an entry that cannot be read is
+    /// dropped with a warning.
+    pub fn load<B: AsRef<[u8]>>(entries: impl IntoIterator<Item = (String, B)>) -> ExpiryClock {
+        let mut states = BTreeMap::new();
+        for (id, bytes) in entries {
+            match serde_json::from_slice(bytes.as_ref()) {
+                Ok(state) => {
+                    states.insert(id, state);
+                }
+                Err(e) => {
+                    tracing::warn!(referral = %id, error = %e, "dropping an unreadable expiry entry")
+                }
+            }
+        }
+        ExpiryClock {
+            states,
+            updates: Vec::new(),
+        }
+    }
+
+    /// Puts the referrals this sweep saw waiting on the clock, and takes off those that left.
+    pub fn follow(&mut self, changes: &[RecordChange]) {
+        let updates = updates_from_changes(changes, |id| self.states.get(id).cloned());
+        self.apply(updates);
+    }
+
+    /// Checks every referral on the clock at `now` against the reminder `thresholds`;
+    /// `record` finds the current version of a referral.
+    pub fn check(
+        &mut self,
+        thresholds: &[Duration],
+        now: Timestamp,
+        record: impl Fn(&str) -> Option<Value>,
+    ) -> Vec<Event> {
+        let (events, updates) = evaluate(&self.states, thresholds, now, record);
+        self.apply(updates);
+        events
+    }
+
+    fn apply(&mut self, updates: Vec<(String, Option<ExpiryState>)>) {
+        for (id, state) in &updates {
+            match state {
+                Some(s) => self.states.insert(id.clone(), s.clone()),
+                None => self.states.remove(id),
+            };
+        }
+        self.updates.extend(updates);
+    }
+
+    /// The entries to write with the sweep: (id, state as JSON, or removal).
+    pub fn into_writes(self) -> Vec<(String, Option<Vec<u8>>)> {
+        self.updates
+            .into_iter()
+            .map(|(id, s)| {
+                (
+                    id,
+                    s.map(|s| serde_json::to_vec(&s).expect("expiry state serializes")),
+                )
+            })
+            .collect()
+    }
+}
+
 /// The clock entries that change with this sweep's record changes: (id, new state or removal).
 pub fn updates_from_changes(
     changes: &[RecordChange],

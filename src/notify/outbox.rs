@@ -26,7 +26,8 @@ pub struct DeliveryReport {
 }
 
 impl DeliveryReport {
-    fn add(&mut self, other: DeliveryReport) {
+    /// Adds another pass's counts; the earliest retry of both is kept.
+    pub fn add(&mut self, other: DeliveryReport) {
         self.sent += other.sent;
         self.retrying += other.retrying;
         self.dead += other.dead;

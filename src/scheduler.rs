@@ -1,0 +1,137 @@
+//! The scheduler box of DESIGN §1: when each source is swept (on its `every`), when digests
+//! are queued (on their cron slots), and when the outbox is looked at again (a short tick, or
+//! sooner when a channel's `Retry-After` ends). `run` drives it on the system clock and sleeps
+//! until [`Tick::wake`]; `demo` drives it on a simulated clock that it moves itself.
+//!
+//! Time comes from the pipeline's clock only. Must never: let one failing sweep, digest or
+//! delivery pass stop the others.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::digest::{DigestError, Enqueued};
+use crate::notify::outbox::DeliveryReport;
+use crate::pipeline::{Pipeline, PollReport};
+use crate::sources::SourceError;
+
+/// How often the outbox is looked at for retries when nothing else is due.
+pub const DELIVERY_TICK: Duration = Duration::from_secs(5);
+
+/// What one sweep of the schedule did.
+#[derive(Debug)]
+pub struct Sweep {
+    pub source: &'static str,
+    pub result: Result<PollReport, SourceError>,
+}
+
+/// What one step of the schedule did, and when the next one is due.
+#[derive(Debug)]
+pub struct Tick {
+    pub sweeps: Vec<Sweep>,
+    pub digests: Result<Vec<Enqueued>, DigestError>,
+    pub delivered: anyhow::Result<DeliveryReport>,
+    /// The earliest of: the next source due, the earliest retry, the delivery tick.
+    pub wake: Timestamp,
+}
+
+/// The schedule of one pipeline.
+#[derive(Debug)]
+pub struct Scheduler<'p> {
+    pipeline: &'p Pipeline,
+    /// When each source (in the pipeline's order) is due next.
+    next_due: Vec<Timestamp>,
+    /// The last digest error logged, so a lasting one is logged once.
+    digest_error: Option<String>,
+}
+
+impl<'p> Scheduler<'p> {
+    /// A schedule on which every source is due at once.
+    pub fn new(pipeline: &'p Pipeline) -> Scheduler<'p> {
+        let now = pipeline.clock.now();
+        Scheduler {
+            pipeline,
+            next_due: vec![now; pipeline.sources.len()],
+            digest_error: None,
+        }
+    }
+
+    /// When each configured digest is next due after now, for the start-up log.
+    pub fn next_digests(&self) -> Vec<(&'p str, Timestamp)> {
+        let now = self.pipeline.clock.now();
+        self.pipeline
+            .config
+            .digests
+            .iter()
+            .filter_map(|d| d.slots.next(now).map(|n| (d.name.as_str(), n)))
+            .collect()
+    }
+
+    /// Queues the digests that are due and delivers what waits, without sweeping: on start,
+    /// deliveries left pending by an earlier run (a crash, a stop) go out first, with a digest
+    /// whose slot passed while the service was down (less than a day ago).
+    pub async fn resume(&mut self) -> Tick {
+        self.step(false).await
+    }
+
+    /// Sweeps every source that is due, queues due digests, then delivers.
+    pub async fn tick(&mut self) -> Tick {
+        self.step(true).await
+    }
+
+    async fn step(&mut self, sweep: bool) -> Tick {
+        let pipeline = self.pipeline;
+        let mut sweeps = Vec::new();
+        if sweep {
+            for (i, source) in pipeline.sources.iter().enumerate() {
+                let now = pipeline.clock.now();
+                if self.next_due[i] > now {
+                    continue;
+                }
+                self.next_due[i] = later(now, source.every());
+                // A failed sweep changes nothing; `poll` logs it and counts it toward
+                // `system.source_failing`. The next try comes on schedule.
+                let result = pipeline.poll(source, false).await;
+                sweeps.push(Sweep {
+                    source: source.name(),
+                    result,
+                });
+            }
+        }
+        let digests = crate::digest::enqueue_due(&pipeline.digest_inputs(), pipeline.clock.now());
+        match &digests {
+            Ok(_) => self.digest_error = None,
+            Err(e) => {
+                let e = e.to_string();
+                if self.digest_error.as_deref() != Some(e.as_str()) {
+                    tracing::error!(error = %e, "cannot prepare a digest; it is tried again every few seconds while its slot is due");
+                }
+                self.digest_error = Some(e);
+            }
+        }
+        let delivered = pipeline.deliver().await;
+        let now = pipeline.clock.now();
+        let retry = delivered.as_ref().ok().and_then(|r| r.next_retry);
+        let wake = self
+            .next_due
+            .iter()
+            .copied()
+            .chain(retry)
+            .fold(later(now, DELIVERY_TICK), Timestamp::min)
+            .max(now);
+        Tick {
+            sweeps,
+            digests,
+            delivered,
+            wake,
+        }
+    }
+}
+
+/// `now + d`, or the end of time for a duration too long to add.
+fn later(now: Timestamp, d: Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
