@@ -128,8 +128,7 @@ async fn round(url: &str, prefix: &str) -> (f64, usize) {
         .map(|i| {
             let message = Message {
                 title: format!("{prefix} {i}"),
-                body: "x".into(),
-                text: None,
+                body: partnerwatch::model::Body::Text { text: "x".into() },
             };
             Delivery::pending(&format!("e{i}"), None, "bench", "hook", message, now)
         })

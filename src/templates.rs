@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::config::{ConfigError, Located};
 pub use crate::model::Format;
-use crate::model::{Event, Message};
+use crate::model::{Body, Event, Message};
 use crate::notify::message_from_text;
 use crate::notify::teams::card::{card_size, TEAMS_CARD_LIMIT};
 use crate::notify::text::html_escape;
@@ -236,30 +236,33 @@ impl Templates {
         let (title, rest) = split_title(&text, event);
         let own = format!("{name}.{}", format.suffix());
         let body = match format {
-            Format::Text => Some(text.clone()),
-            Format::Html | Format::Telegram if self.html.has_template(&own) => {
-                Some(Self::render_in(&self.html, &own, event)?)
-            }
+            Format::Text => Some(Body::Text { text: text.clone() }),
+            Format::Html if self.html.has_template(&own) => Some(Body::Html {
+                html: Self::render_in(&self.html, &own, event)?,
+                text: text.clone(),
+            }),
+            Format::Telegram if self.html.has_template(&own) => Some(Body::Telegram {
+                html: Self::render_in(&self.html, &own, event)?,
+            }),
             Format::Teams if self.json.has_template(&own) => {
                 let raw = Self::render_in(&self.json, &own, event)?;
                 let card = serde_json::from_str::<serde_json::Value>(&raw)
                     .map_err(|e| format!("template {own}: the card is not JSON: {e}"))?;
                 // A card of its own that Teams would refuse falls back to the generic one.
-                (card_size(&card) <= TEAMS_CARD_LIMIT)
-                    .then(|| serde_json::to_string(&card).expect("cards serialize"))
+                (card_size(&card) <= TEAMS_CARD_LIMIT).then_some(Body::Teams { card })
             }
             _ => None,
         };
         let mut message = match body {
-            Some(body) => Message {
-                title,
-                body,
-                text: None,
-            },
+            Some(body) => Message { title, body },
             None => message_from_text(format, &title, &rest),
         };
-        if format == Format::Html {
-            message.text = Some(text);
+        // The email's plain-text part is the text template as rendered.
+        if let Body::Html {
+            text: alternative, ..
+        } = &mut message.body
+        {
+            *alternative = text;
         }
         Ok(message)
     }

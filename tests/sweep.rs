@@ -357,7 +357,13 @@ async fn when_condition_selects_the_events_a_rule_sends() {
         "only the big deal passes `when`: {bodies:?}"
     );
     assert_eq!(
-        report.deliveries[0].message.body.lines().next().unwrap(),
+        report.deliveries[0]
+            .message
+            .body
+            .raw()
+            .lines()
+            .next()
+            .unwrap(),
         format!("referral.new {big}")
     );
 }

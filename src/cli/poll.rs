@@ -115,7 +115,7 @@ pub(super) fn print_report(r: &PollReport, dry_run: bool) {
                 d.what(),
                 d.rule,
                 d.channel,
-                d.message.body.trim_end()
+                d.message.body.raw().trim_end()
             );
         }
         println!(

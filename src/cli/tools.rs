@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 
-use crate::model::{Delivery, DeliveryStatus, Event, Message};
+use crate::model::{Body, Delivery, DeliveryStatus, Event, Message};
 use crate::notify::{Channel, SendOutcome};
 use crate::pipeline::Assets;
 use crate::store::Store;
@@ -78,18 +78,14 @@ fn read_event(path: &Path) -> anyhow::Result<Event> {
     })
 }
 
-fn show(format: Format, m: &Message) -> String {
-    match format {
-        Format::Teams => serde_json::from_str::<serde_json::Value>(&m.body)
-            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
-            .unwrap_or_else(|_| m.body.clone()),
-        Format::Html => format!(
-            "subject: {}\n--- text ---\n{}\n--- html ---\n{}",
-            m.title,
-            m.text.as_deref().unwrap_or(""),
-            m.body
+fn show(m: &Message) -> String {
+    match &m.body {
+        Body::Teams { card } => serde_json::to_string_pretty(card).unwrap_or_default(),
+        Body::Html { html, text } => format!(
+            "subject: {}\n--- text ---\n{text}\n--- html ---\n{html}",
+            m.title
         ),
-        _ => m.body.clone(),
+        other => other.raw().into_owned(),
     }
 }
 
@@ -135,7 +131,7 @@ pub fn rules(config_path: &Path, command: RulesCommand) -> anyhow::Result<ExitCo
         println!(
             "\n── {channel} ({}, template {template}) ──\n{}",
             config.channels[channel].type_name(),
-            show(format, &message)
+            show(&message)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -165,7 +161,7 @@ pub fn render(config_path: &Path, args: RenderArgs) -> anyhow::Result<ExitCode> 
         .templates
         .render(&args.template, format, &event)
         .map_err(anyhow::Error::msg)?;
-    println!("{}", show(format, &message));
+    println!("{}", show(&message));
     Ok(ExitCode::SUCCESS)
 }
 

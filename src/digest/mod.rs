@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::config::{ChannelConfig, DigestConfig};
 use crate::model::Format;
-use crate::model::{Delivery, InlineImage, Message};
+use crate::model::{Body, Delivery, InlineImage, Message};
 use crate::notify::email::html::html_from_text;
 use crate::notify::message_from_text;
 use crate::notify::teams::card::{adaptive_card, card_size, title_block, TEAMS_CARD_LIMIT};
@@ -246,34 +246,29 @@ impl Composed {
             Format::Text => None,
             _ => self.render(templates, format, ImageRefs::ContentId)?,
         };
-        let (body, alternative, images) = match format {
-            Format::Text => (text, None, Vec::new()),
-            Format::Html => match own {
-                None => (
-                    message_from_text(format, &self.title, &rest).body,
-                    Some(text),
-                    Vec::new(),
-                ),
-                Some(html) => {
-                    let images = self
-                        .charts
-                        .iter()
-                        .filter(|c| html.contains(&format!("cid:{}", c.content_id)))
-                        .map(|c| InlineImage {
-                            content_id: c.content_id.clone(),
-                            content_type: "image/png".into(),
-                            data: c.png.bytes.clone(),
-                        })
-                        .collect();
-                    (html, Some(text), images)
-                }
+        let mut images = Vec::new();
+        let body = match (format, own) {
+            (Format::Text, _) => Body::Text { text },
+            (Format::Html, Some(html)) => {
+                images = self
+                    .charts
+                    .iter()
+                    .filter(|c| html.contains(&format!("cid:{}", c.content_id)))
+                    .map(|c| InlineImage {
+                        content_id: c.content_id.clone(),
+                        content_type: "image/png".into(),
+                        data: c.png.bytes.clone(),
+                    })
+                    .collect();
+                Body::Html { html, text }
+            }
+            (Format::Html, None) => match message_from_text(format, &self.title, &rest).body {
+                Body::Html { html, .. } => Body::Html { html, text },
+                other => other,
             },
-            Format::Telegram => (
-                own.unwrap_or_else(|| message_from_text(format, &self.title, &rest).body),
-                None,
-                Vec::new(),
-            ),
-            Format::Teams => {
+            (Format::Telegram, Some(html)) => Body::Telegram { html },
+            (Format::Telegram, None) => message_from_text(format, &self.title, &rest).body,
+            (Format::Teams, own) => {
                 let card = match own {
                     Some(raw) => serde_json::from_str(&raw).map_err(|e| DigestError::Render {
                         name: self.name.clone(),
@@ -281,18 +276,16 @@ impl Composed {
                     })?,
                     None => self.card(),
                 };
-                let body = if card_size(&card) > TEAMS_CARD_LIMIT {
+                if card_size(&card) > TEAMS_CARD_LIMIT {
                     message_from_text(format, &self.title, &rest).body
                 } else {
-                    card.to_string()
-                };
-                (body, None, Vec::new())
+                    Body::Teams { card }
+                }
             }
         };
         let message = Message {
             title: self.title.clone(),
             body,
-            text: alternative,
         };
         Ok((message, images))
     }
@@ -673,7 +666,9 @@ mod tests {
         let t = shipped();
         let d = Composed::sample(&weekly(), &jiff::tz::TimeZone::UTC);
         let (html, images) = d.message(&t, Format::Html).unwrap();
-        let body = &html.body;
+        let Body::Html { html: body, text } = &html.body else {
+            panic!("an email body: {:?}", html.body)
+        };
         for heading in [
             "Referrals",
             "Copilot adoption",
@@ -694,7 +689,6 @@ mod tests {
             assert!(body.contains(&format!("src=\"cid:{}\"", image.content_id)));
             assert!(image.data.starts_with(b"\x89PNG"));
         }
-        let text = html.text.unwrap();
         assert!(text.contains("New this week: 3 — 60,000 USD"), "{text}");
         assert!(text.contains("Lost: 1") && text.contains("Budget moved to next year <script>"));
         assert!(text.contains("… and 3 more"), "{text}");
@@ -702,14 +696,17 @@ mod tests {
 
         let (card, images) = d.message(&t, Format::Teams).unwrap();
         assert!(images.is_empty());
-        assert!(card.body.len() < TEAMS_CARD_LIMIT);
-        let card: Value = serde_json::from_str(&card.body).unwrap();
+        let Body::Teams { card } = card.body else {
+            panic!("a card: {:?}", card.body)
+        };
+        assert!(card_size(&card) < TEAMS_CARD_LIMIT);
         assert_eq!(card["type"], "AdaptiveCard");
         assert!(card.to_string().contains("Expiring in 7 days"));
 
         let (tg, _) = d.message(&t, Format::Telegram).unwrap();
-        assert!(tg.body.len() <= crate::notify::telegram::markup::TELEGRAM_LIMIT);
-        assert!(!tg.body.contains("<b>&</b>"));
+        let tg = tg.body.raw();
+        assert!(tg.len() <= crate::notify::telegram::markup::TELEGRAM_LIMIT);
+        assert!(!tg.contains("<b>&</b>"));
     }
 
     #[test]
@@ -730,7 +727,7 @@ mod tests {
             assert!(!text.contains(heading), "{heading} in {text}");
         }
         let (html, images) = d.message(&t, Format::Html).unwrap();
-        assert!(images.is_empty() && !html.body.contains("<img"));
+        assert!(images.is_empty() && !html.body.raw().contains("<img"));
     }
 
     #[test]

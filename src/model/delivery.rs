@@ -37,15 +37,85 @@ impl Format {
 }
 
 /// A rendered message, ready for a channel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
     /// One line that says what happened (email subject, card title, file name hint).
     pub title: String,
-    /// The whole message in the channel's format (text, HTML, Telegram HTML, card JSON).
-    pub body: String,
-    /// The plain-text alternative, where the format has one (email).
-    #[serde(default)]
-    pub text: Option<String>,
+    /// The whole message in the channel's form, built once when the delivery is planned.
+    pub body: Body,
+}
+
+/// A message's body in the form its channel sends, stored as it is (a card is JSON in the
+/// outbox, not a string inside JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "lowercase")]
+pub enum Body {
+    /// Plain text: console, inbox files, webhooks.
+    Text { text: String },
+    /// Email: HTML and its plain-text alternative.
+    Html { html: String, text: String },
+    /// Telegram's HTML parse mode.
+    Telegram { html: String },
+    /// A Microsoft Teams Adaptive Card.
+    Teams { card: serde_json::Value },
+    /// A body written by a partnerwatch from before bodies were typed (a delivery still
+    /// pending in an older state folder): each channel sends it as that version did.
+    Legacy {
+        body: String,
+        #[serde(default)]
+        text: Option<String>,
+    },
+}
+
+impl Body {
+    /// The body as its far end gets it: the text, the HTML, or the card's JSON.
+    pub fn raw(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Body::Text { text } => text.into(),
+            Body::Html { html, .. } | Body::Telegram { html } => html.into(),
+            Body::Teams { card } => card.to_string().into(),
+            Body::Legacy { body, .. } => body.into(),
+        }
+    }
+
+    /// The plain text of the body where it has one (text and email), else its raw form.
+    pub fn plain(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Body::Text { text } | Body::Html { text, .. } => text.into(),
+            Body::Legacy {
+                text: Some(text), ..
+            } => text.into(),
+            _ => self.raw(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// Today's form, and the form of older state folders (`body` a string, the plain
+        /// text beside it).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Typed {
+                title: String,
+                body: Body,
+            },
+            Legacy {
+                title: String,
+                body: String,
+                #[serde(default)]
+                text: Option<String>,
+            },
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Typed { title, body } => Message { title, body },
+            Stored::Legacy { title, body, text } => Message {
+                title,
+                body: Body::Legacy { body, text },
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ impl Console {
             d.what(),
             d.rule,
             d.channel,
-            d.message.body.trim_end()
+            d.message.body.raw().trim_end()
         );
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

@@ -2,14 +2,14 @@
 //! wait together are sent as one message. A group larger than the channel allows (Telegram's
 //! 4096 characters, Teams' 28 KB) is split into as many messages as needed.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::email::html::html_from_text;
-use super::teams::card::{adaptive_card, title_block, TEAMS_CARD_LIMIT};
-use super::telegram::markup::TELEGRAM_LIMIT;
+use super::teams::card::{adaptive_card, card_of, card_size, title_block, TEAMS_CARD_LIMIT};
+use super::telegram::markup::{message_html, TELEGRAM_LIMIT};
 use super::text::html_escape;
 use crate::model::Format;
-use crate::model::{Delivery, Message};
+use crate::model::{Body, Delivery, Message};
 
 /// The separator between the messages of a group in text forms.
 const SEPARATOR: &str = "\n\n――――――――――\n\n";
@@ -29,10 +29,12 @@ pub fn combine(format: Format, group: &[Delivery]) -> (Message, usize) {
 }
 
 fn fits(format: Format, m: &Message) -> bool {
-    match format {
-        Format::Telegram => m.body.chars().count() <= TELEGRAM_LIMIT,
-        Format::Teams => m.body.len() <= TEAMS_CARD_LIMIT,
-        Format::Text | Format::Html => true,
+    match &m.body {
+        Body::Telegram { html } if format == Format::Telegram => {
+            html.chars().count() <= TELEGRAM_LIMIT
+        }
+        Body::Teams { card } if format == Format::Teams => card_size(card) <= TEAMS_CARD_LIMIT,
+        _ => true,
     }
 }
 
@@ -46,49 +48,42 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
     } else {
         format!("{} of {total} updates (rule {rule})", part.len())
     };
-    let texts: Vec<&str> = part
+    let texts: Vec<String> = part
         .iter()
-        .map(|d| d.message.text.as_deref().unwrap_or(&d.message.body))
+        .map(|d| d.message.body.plain().into_owned())
         .collect();
-    match format {
-        Format::Text => Message {
-            body: format!("{title}\n\n{}", texts.join(SEPARATOR)),
-            title,
-            text: None,
+    let body = match format {
+        Format::Text => Body::Text {
+            text: format!("{title}\n\n{}", texts.join(SEPARATOR)),
         },
         Format::Html => {
             let text = texts.join(SEPARATOR);
-            Message {
-                body: html_from_text(&title, &text),
-                text: Some(format!("{title}\n\n{text}")),
-                title,
+            Body::Html {
+                html: html_from_text(&title, &text),
+                text: format!("{title}\n\n{text}"),
             }
         }
         Format::Telegram => {
-            let bodies: Vec<&str> = part.iter().map(|d| d.message.body.as_str()).collect();
-            Message {
-                body: format!("<b>{}</b>\n\n{}", html_escape(&title), bodies.join("\n\n")),
-                title,
-                text: None,
+            let bodies: Vec<String> = part.iter().map(|d| message_html(&d.message)).collect();
+            Body::Telegram {
+                html: format!("<b>{}</b>\n\n{}", html_escape(&title), bodies.join("\n\n")),
             }
         }
         Format::Teams => {
             let mut body = vec![title_block(&title)];
             for d in part {
-                let card: Value = serde_json::from_str(&d.message.body).unwrap_or(Value::Null);
+                let card = card_of(&d.message);
                 let items = card.get("body").cloned().unwrap_or_else(
                     || json!([{ "type": "TextBlock", "text": d.message.title, "wrap": true }]),
                 );
                 body.push(json!({ "type": "Container", "separator": true, "items": items }));
             }
-            let card = adaptive_card(body);
-            Message {
-                body: card.to_string(),
-                title,
-                text: None,
+            Body::Teams {
+                card: adaptive_card(body),
             }
         }
-    }
+    };
+    Message { title, body }
 }
 
 #[cfg(test)]
@@ -98,11 +93,10 @@ mod tests {
     use crate::notify::teams::card::card_from_text;
     use crate::notify::telegram::markup::telegram_from_text;
 
-    fn delivery(i: usize, body: String, text: Option<String>) -> Delivery {
+    fn delivery(i: usize, body: Body) -> Delivery {
         let message = Message {
             title: format!("t{i}"),
             body,
-            text,
         };
         let at = jiff::Timestamp::UNIX_EPOCH;
         let kind = Some(EventKind::ReferralNew);
@@ -116,43 +110,43 @@ mod tests {
     #[test]
     fn small_groups_are_one_message_large_ones_are_split_under_the_limits() {
         let texts: Vec<Delivery> = (0..3)
-            .map(|i| delivery(i, format!("t{i}\nbody {i}"), None))
+            .map(|i| {
+                let text = format!("t{i}\nbody {i}");
+                delivery(i, Body::Text { text })
+            })
             .collect();
         let (m, n) = combine(Format::Text, &texts);
         assert_eq!(n, 3);
+        let text = m.body.raw();
         assert!(
-            m.body.starts_with("3 updates (rule r)")
-                && m.body.contains("body 0")
-                && m.body.contains("body 2")
+            text.starts_with("3 updates (rule r)")
+                && text.contains("body 0")
+                && text.contains("body 2")
         );
 
         let tg: Vec<Delivery> = (0..40)
             .map(|i| {
-                delivery(
-                    i,
-                    telegram_from_text(&format!("t{i}"), &"x".repeat(300)),
-                    None,
-                )
+                let html = telegram_from_text(&format!("t{i}"), &"x".repeat(300));
+                delivery(i, Body::Telegram { html })
             })
             .collect();
         let (m, n) = combine(Format::Telegram, &tg);
         assert!(n > 1 && n < 40, "{n}");
-        assert!(m.body.chars().count() <= TELEGRAM_LIMIT);
+        assert!(m.body.raw().chars().count() <= TELEGRAM_LIMIT);
         assert!(m.title.contains(&format!("{n} of 40")));
 
         let cards: Vec<Delivery> = (0..40)
             .map(|i| {
-                delivery(
-                    i,
-                    card_from_text(&format!("t{i}"), &"y".repeat(2000)).to_string(),
-                    None,
-                )
+                let card = card_from_text(&format!("t{i}"), &"y".repeat(2000));
+                delivery(i, Body::Teams { card })
             })
             .collect();
         let (m, n) = combine(Format::Teams, &cards);
         assert!(n > 1 && n < 40, "{n}");
-        assert!(m.body.len() <= TEAMS_CARD_LIMIT);
-        let card: Value = serde_json::from_str(&m.body).unwrap();
+        let Body::Teams { card } = &m.body else {
+            panic!("a card: {:?}", m.body)
+        };
+        assert!(card_size(card) <= TEAMS_CARD_LIMIT);
         assert_eq!(card["body"].as_array().unwrap().len(), n + 1);
     }
 }

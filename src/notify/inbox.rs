@@ -25,7 +25,7 @@ impl Inbox {
     pub async fn send(&self, d: &Delivery) -> SendOutcome {
         let path = self.path_for(d);
         let tmp = path.with_extension("tmp");
-        let body = format!("{}\n", d.message.body.trim_end());
+        let body = format!("{}\n", d.message.body.raw().trim_end());
         let result = async {
             tokio::fs::create_dir_all(&self.dir).await?;
             tokio::fs::write(&tmp, body).await?;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::{ChannelConfig, ConfigError, Secret};
-use crate::model::{Delivery, Event, Format, Message};
+use crate::model::{Body, Delivery, Event, Format, Message};
 
 /// What a channel says about one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,16 +123,22 @@ pub fn message_from_text(format: Format, title: &str, rest: &str) -> Message {
             format!("{title}\n\n{rest}")
         }
     };
-    let (body, alternative) = match format {
-        Format::Text => (text(), None),
-        Format::Html => (email::html::html_from_text(title, rest), Some(text())),
-        Format::Telegram => (telegram::markup::telegram_from_text(title, rest), None),
-        Format::Teams => (teams::card::card_from_text(title, rest).to_string(), None),
+    let body = match format {
+        Format::Text => Body::Text { text: text() },
+        Format::Html => Body::Html {
+            html: email::html::html_from_text(title, rest),
+            text: text(),
+        },
+        Format::Telegram => Body::Telegram {
+            html: telegram::markup::telegram_from_text(title, rest),
+        },
+        Format::Teams => Body::Teams {
+            card: teams::card::card_from_text(title, rest),
+        },
     };
     Message {
         title: title.to_string(),
         body,
-        text: alternative,
     }
 }
 

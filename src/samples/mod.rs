@@ -80,8 +80,9 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 channel: "sales-teams".into(),
                 message: crate::model::Message {
                     title: "New referral: Contoso <\"x\">".into(),
-                    body: String::new(),
-                    text: None,
+                    body: crate::model::Body::Text {
+                        text: String::new(),
+                    },
                 },
                 status: crate::model::DeliveryStatus::Dead,
                 attempts: 8,
@@ -252,11 +253,8 @@ mod tests {
                 } else {
                     event.entity_id.as_str()
                 };
-                assert!(
-                    message.body.contains(expected),
-                    "{kind} {format:?}: {}",
-                    message.body
-                );
+                let body = message.body.raw();
+                assert!(body.contains(expected), "{kind} {format:?}: {body}");
             }
         }
     }

@@ -233,8 +233,7 @@ mod tests {
         let now: Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
         let message = crate::model::Message {
             title: "t".into(),
-            body: "b".into(),
-            text: None,
+            body: crate::model::Body::Text { text: "b".into() },
         };
         {
             let store = Store::open(dir.path()).unwrap();

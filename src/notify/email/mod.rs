@@ -17,7 +17,7 @@ pub mod html;
 use super::SendOutcome;
 use crate::auth::TokenProvider;
 use crate::config::{ConfigError, Secret};
-use crate::model::Delivery;
+use crate::model::{Body, Delivery};
 
 /// The audience of Exchange Online tokens for SMTP.
 pub const OUTLOOK: &str = "https://outlook.office365.com";
@@ -88,15 +88,17 @@ impl Email {
         for to in &self.to {
             builder = builder.to(to.clone());
         }
-        let text = d
-            .message
-            .text
-            .clone()
-            .unwrap_or_else(|| d.message.body.clone());
-        let html = if d.message.text.is_some() {
-            d.message.body.clone()
-        } else {
-            html::html_from_text(&d.message.title, &d.message.body)
+        let (text, html) = match &d.message.body {
+            Body::Html { html, text } => (text.clone(), html.clone()),
+            Body::Legacy {
+                body,
+                text: Some(text),
+            } => (text.clone(), body.clone()),
+            other => {
+                let text = other.plain().into_owned();
+                let html = html::html_from_text(&d.message.title, &text);
+                (text, html)
+            }
         };
         let body = if d.images.is_empty() {
             MultiPart::alternative_plain_html(text, html)

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::model::{Body, Message};
 use crate::notify::text::truncate_chars;
 
 /// Teams rejects cards over 28 KB; the card is kept under this many bytes of JSON.
@@ -54,5 +55,17 @@ pub fn card_from_text(title: &str, rest: &str) -> Value {
             return c;
         }
         budget = budget * 9 / 10;
+    }
+}
+
+/// A message as an Adaptive Card: its card if it has one, else one built from its text.
+pub fn card_of(m: &Message) -> Value {
+    match &m.body {
+        Body::Teams { card } if is_card(card) => card.clone(),
+        Body::Legacy { body, .. } => serde_json::from_str::<Value>(body)
+            .ok()
+            .filter(is_card)
+            .unwrap_or_else(|| card_from_text(&m.title, body)),
+        other => card_from_text(&m.title, &other.plain()),
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::SendOutcome;
 use crate::config::{ConfigError, Secret};
 use crate::model::Delivery;
-use card::{card_from_text, is_card};
+use card::card_of;
 
 pub mod card;
 
@@ -28,10 +28,7 @@ impl Teams {
 
     /// The request body: the card of the message in the Workflows envelope.
     pub fn payload(d: &Delivery) -> Value {
-        let card = serde_json::from_str::<Value>(&d.message.body)
-            .ok()
-            .filter(is_card)
-            .unwrap_or_else(|| card_from_text(&d.message.title, &d.message.body));
+        let card = card_of(&d.message);
         json!({
             "type": "message",
             "attachments": [{

@@ -1,6 +1,7 @@
 //! Telegram's HTML parse mode built from text, within the message limit. Every character of
 //! the text is escaped: customer text never becomes a tag or a link.
 
+use crate::model::{Body, Message};
 use crate::notify::text::{html_escape, truncate_chars};
 
 /// Telegram's limit for one message.
@@ -21,5 +22,15 @@ pub fn telegram_from_text(title: &str, rest: &str) -> String {
             return message;
         }
         budget = budget * 9 / 10;
+    }
+}
+
+/// A message in Telegram's HTML parse mode: its body if it is in that form, else built from
+/// its text.
+pub fn message_html(m: &Message) -> String {
+    match &m.body {
+        Body::Telegram { html } => html.clone(),
+        Body::Legacy { body, .. } => body.clone(),
+        other => telegram_from_text(&m.title, &other.plain()),
     }
 }

@@ -49,7 +49,7 @@ impl Telegram {
     pub async fn send(&self, d: &Delivery) -> SendOutcome {
         let result = self
             .bot
-            .send_message(self.chat.clone(), &d.message.body)
+            .send_message(self.chat.clone(), markup::message_html(&d.message))
             .parse_mode(ParseMode::Html)
             .await;
         match result {

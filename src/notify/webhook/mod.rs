@@ -26,7 +26,7 @@ impl Webhook {
             "rule": d.rule,
             "channel": d.channel,
             "event": event,
-            "message": d.message,
+            "message": { "title": d.message.title, "body": d.message.body.plain() },
         });
         let response = self
             .http
