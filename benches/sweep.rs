@@ -160,7 +160,7 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
     let mut page_bufs = [Vec::new(), Vec::new()];
     for i in 0..n {
         let created = now - jiff::SignedDuration::from_secs((n - i) as i64 * span);
-        let mut r = partnerwatch::sim::data::new_referral(
+        let mut r = partnerwatch::sim::referrals::new_referral(
             &mut rng,
             created,
             "https://api.partner.microsoft.com",
@@ -172,7 +172,7 @@ fn generate(dir: &Path, n: usize) -> (u64, usize) {
         r["customerProfile"].as_object_mut().unwrap().remove("team");
         if now.duration_since(created) > jiff::SignedDuration::from_hours(14 * 24) {
             let outcome = ["Won", "Lost", "Expired", "Declined"][i % 4];
-            partnerwatch::sim::data::transition(
+            partnerwatch::sim::referrals::transition(
                 &mut rng,
                 &mut r,
                 created + jiff::SignedDuration::from_hours(72),

@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use partnerwatch::clock::{Clock, ManualClock};
 use partnerwatch::model::{Event, EventKind};
 use partnerwatch::pipeline::Pipeline;
-use partnerwatch::sim::data::api_time;
+use partnerwatch::sim::referrals::api_time;
 use partnerwatch::sim::Simulator;
 use serde_json::json;
 

@@ -8,7 +8,18 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::data::uuid;
+use super::referrals::uuid;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::faults::fault_response;
+use super::request::{bearer_accepted, partner_error, Answer, Query};
+use super::{FaultAction, Shared};
 
 /// The eight adoption health classes as api-docs/abss-partner-insights-api-v1.3.txt spells
 /// them ("Adoption Summary: Definitions"), in the order the simulator drifts tenants through
@@ -305,4 +316,92 @@ pub fn mci_summary(rows: &[Value]) -> Value {
         "teamPhoneDeploy": part("Teams Phone Deployment"),
         "teamPhoneEnvision": part("Teams Phone Envisioning")
     })
+}
+
+/// The Partner Insights endpoints, under both API versions.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new().route("/abss/{version}/api/{*path}", get(abss))
+}
+
+/// The Partner Insights endpoints (see [`super::abss`]).
+async fn abss(
+    State(state): State<Shared>,
+    Path((version, path)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if version != "v1.3" && version != "v1.5" {
+        return partner_error(
+            StatusCode::NOT_FOUND,
+            &format!("API version {version} is not available (v1.3, v1.5)"),
+        );
+    }
+    let query = Query::parse(query.as_deref());
+    let param = |name: &str| query.number(name);
+    let (answer, delay) = {
+        let mut s = state.lock().expect("simulator state lock");
+        s.stats.abss_requests += 1;
+        let authorized = bearer_accepted(&s, &headers);
+        if !authorized {
+            s.stats.unauthorized += 1;
+            return partner_error(
+                StatusCode::UNAUTHORIZED,
+                "The request wasn't authenticated.",
+            );
+        }
+        let page = param("page").unwrap_or(1).max(1);
+        let body = match path.trim_end_matches('/') {
+            "opportunities/copilot" => {
+                let (items, count, has_more) = page_of(&s.tenants, page, param("pageSize"));
+                json!({ "rfaId": null, "count": count, "hasMore": has_more, "items": items })
+            }
+            "opportunities/copilot/summary" => super::abss::copilot_summary(&s.tenants),
+            "mci/partnerPerformance" => {
+                let (items, count, has_more) = page_of(&s.mci_rows, page, param("pageSize"));
+                json!({ "partnerPerformanceDetails": { "count": count, "hasMore": has_more, "items": items,
+                        "availablePartnerAreas": ["Modern Work"], "availableEngagementNames": [], "availableMilestones": [], "availableStages": [] } })
+            }
+            "mci/partnerPerformance/summary" => super::abss::mci_summary(&s.mci_rows),
+            "partnerReferrals" => {
+                let (items, count, has_more) =
+                    page_of(&s.partner_referrals, page, param("pageSize"));
+                json!({ "count": count, "hasMore": has_more, "items": items })
+            }
+            "opportunities/copilot/adoptionSummary" => super::abss::adoption_summary(&s.tenants),
+            other => {
+                return partner_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no endpoint {other} in the simulator"),
+                )
+            }
+        };
+        match s.take_fault(page as u32) {
+            Some(FaultAction::Delay { ms }) => {
+                (Answer::Page(body), Some(Duration::from_millis(ms)))
+            }
+            Some(fault) => (Answer::Fault(fault), None),
+            None => (Answer::Page(body), None),
+        }
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    match answer {
+        Answer::Page(body) => Json(body).into_response(),
+        Answer::Fault(fault) => fault_response(
+            fault,
+            "{\"count\": 3, \"items\": [ {\"tenantId\"",
+            |status| partner_error(status, "Injected fault"),
+        ),
+        _ => partner_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
+    }
+}
+
+/// Page `page` (from 1) of `rows`: (items, total count, whether more follow).
+fn page_of(rows: &[Value], page: usize, size: Option<usize>) -> (&[Value], usize, bool) {
+    let size = size.unwrap_or(100).clamp(1, 1000);
+    let total = rows.len();
+    let start = ((page - 1) * size).min(total);
+    let end = (start + size).min(total);
+    (&rows[start..end], total, end < total)
 }

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -74,6 +75,17 @@ impl AuthSim {
     pub fn expire_access_tokens(&mut self) {
         self.access_tokens.clear();
     }
+}
+
+/// Entra's device-code and token endpoints, the App Service managed identity endpoint, and
+/// the `/_sim/auth` controls.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/msi/token", get(managed_identity))
+        .route("/_sim/auth/revoke", post(revoke))
+        .route("/_sim/auth/expire", post(expire))
 }
 
 fn oauth_error(error: &str, code: i64, description: &str) -> Response {

@@ -8,6 +8,16 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::faults::fault_response;
+use super::request::{bearer_accepted, partner_error, Query};
+use super::Shared;
+
 const WORKLOADS: &[(&str, &str)] = &[
     ("EXO", "Exchange"),
     ("SPO", "SharePoint"),
@@ -55,4 +65,51 @@ pub fn reprocess(rng: &mut StdRng, rows: &mut [Value], day: &str) {
         let active = r["licenseActive"].as_i64().unwrap_or(0) + rng.random_range(-5..=5);
         r["licenseActive"] = json!(active.clamp(0, qualified));
     }
+}
+
+/// License usage analytics.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new().route(
+        "/partner/v1/analytics/commercial/usage/license",
+        get(license_usage),
+    )
+}
+
+/// License usage with `top`/`skip` and an `@nextLink` while more rows follow.
+async fn license_usage(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = Query::parse(query.as_deref());
+    let param = |name: &str| query.number(name);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let mut s = state.lock().expect("simulator state lock");
+    let authorized = bearer_accepted(&s, &headers);
+    if !authorized {
+        s.stats.unauthorized += 1;
+        return partner_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    s.stats.license_requests += 1;
+    let top = param("top").unwrap_or(10_000).clamp(1, 10_000);
+    let skip = param("skip").unwrap_or(0);
+    let page = (skip / top) as u32 + 1;
+    if let Some(fault) = s.take_fault(page) {
+        return fault_response(fault, "{\"Value\": [ {\"customerTenantId\"", |status| {
+            partner_error(status, "Injected fault")
+        });
+    }
+    let total = s.licenses.len();
+    let end = (skip + top).min(total);
+    let mut body = json!({ "Value": s.licenses[skip.min(total)..end] });
+    if end < total {
+        body["@nextLink"] = json!(format!(
+            "http://{host}/partner/v1/analytics/commercial/usage/license?top={top}&skip={end}"
+        ));
+    }
+    Json(body).into_response()
 }

@@ -1,19 +1,32 @@
-//! The built-in Partner Center simulator: an axum server on 127.0.0.1 that serves the
-//! Referrals API v1.0 list endpoint as `api-docs/` describe it — OData `$filter`,
-//! `$orderby`, `$top`, `@odata.count`, `@odata.nextLink` with an opaque `$skiptoken` (and,
-//! like the documentation's sample, a next link whose scheme and path differ from the
-//! request's) — over generated referrals whose state moves on the simulator's own clock.
+//! The built-in Partner Center simulator: an axum server on 127.0.0.1 that serves the APIs
+//! partnerwatch reads as `api-docs/` describe them, over generated data whose state moves on
+//! the simulator's own clock. One module per simulated API, each with its generator, its
+//! handlers and its `routes()`:
+//! - [`referrals`]: the Referrals API v1.0 list endpoint — OData `$filter`, `$orderby`,
+//!   `$top`, `@odata.count`, `@odata.nextLink` with an opaque `$skiptoken` (and, like the
+//!   documentation's sample, a next link whose scheme and path differ from the request's);
+//! - [`abss`]: Partner Insights (Copilot, MCI, partner referrals, summaries);
+//! - [`license`]: Partner Center analytics license usage;
+//! - [`auth`]: Entra's device-code and token endpoints and a managed identity endpoint;
+//! - [`faults`]: injected errors, broken bodies and delays; `control`: clock and counters.
 //!
 //! Tests drive it in process through [`Simulator`]; anyone can drive a running one over
 //! HTTP under `/_sim/` (advance the clock, add, change or delete referrals, inject faults).
-//! It requires `Authorization: Bearer <token>` and answers 401 without.
+//! It requires `Authorization: Bearer <token>` and answers 401 without. Must never: take an
+//! API value (a health class, an audience, an enum) from the product's code — it spells
+//! them from `api-docs/`, so that it can disagree with the product.
 
 pub mod abss;
 pub mod auth;
-pub mod data;
+mod control;
+pub mod faults;
 pub mod license;
 pub mod odata;
+pub mod referrals;
+mod request;
 mod server;
+
+pub use faults::{Fault, FaultAction};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,37 +72,6 @@ impl Default for SimConfig {
             tenants: 20,
         }
     }
-}
-
-/// What to do to a list request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum FaultAction {
-    /// Answer with this status (and `Retry-After` seconds, if given).
-    Status {
-        status: u16,
-        #[serde(default)]
-        retry_after: Option<u64>,
-    },
-    /// Answer 200 with a body that is not valid JSON.
-    Malformed,
-    /// Wait this long before answering normally.
-    Delay { ms: u64 },
-}
-
-/// A fault injected into list requests: on page `page` (every page if absent), `times` times.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fault {
-    #[serde(default)]
-    pub page: Option<u32>,
-    #[serde(flatten)]
-    pub action: FaultAction,
-    #[serde(default = "one")]
-    pub times: u32,
-}
-
-fn one() -> u32 {
-    1
 }
 
 /// Counters a test can read.
@@ -148,11 +130,11 @@ impl SimState {
         for i in 0..config.referrals {
             let age = span_hours - (i as i64 * span_hours / config.referrals.max(1) as i64);
             let created = config.start - SignedDuration::from_hours(age);
-            let mut r = data::new_referral(&mut rng, created, &base_url);
+            let mut r = referrals::new_referral(&mut rng, created, &base_url);
             let mut t = created;
             while t < config.start {
                 t += SignedDuration::from_hours(1);
-                data::live_one_hour(&mut rng, &mut r, t.min(config.start));
+                referrals::live_one_hour(&mut rng, &mut r, t.min(config.start));
             }
             referrals.push(r);
         }
@@ -205,7 +187,7 @@ impl SimState {
             let fraction = step_end.duration_since(self.now).as_secs_f64() / 3600.0;
             self.now = step_end;
             for r in &mut self.referrals {
-                if data::live_one_hour(&mut self.rng, r, step_end) {
+                if referrals::live_one_hour(&mut self.rng, r, step_end) {
                     changed += 1;
                 }
             }
@@ -238,7 +220,7 @@ impl SimState {
             }
             let p = (self.arrivals_per_day / 24.0 * fraction).min(1.0);
             if rand::Rng::random_bool(&mut self.rng, p) {
-                let r = data::new_referral(&mut self.rng, step_end, &self.base_url);
+                let r = referrals::new_referral(&mut self.rng, step_end, &self.base_url);
                 self.referrals.push(r);
                 changed += 1;
             }
@@ -256,7 +238,7 @@ impl SimState {
     pub fn add_referrals(&mut self, count: usize) -> Vec<String> {
         (0..count)
             .map(|_| {
-                let r = data::new_referral(&mut self.rng, self.now, &self.base_url);
+                let r = referrals::new_referral(&mut self.rng, self.now, &self.base_url);
                 let id = r["id"].as_str().expect("generated id").to_string();
                 self.referrals.push(r);
                 id
@@ -269,8 +251,8 @@ impl SimState {
         let now = self.now;
         match self.referrals.iter_mut().find(|r| r["id"] == id) {
             Some(r) => {
-                data::merge_patch(r, patch);
-                data::touch(&mut self.rng, r, now);
+                referrals::merge_patch(r, patch);
+                referrals::touch(&mut self.rng, r, now);
                 true
             }
             None => false,
@@ -317,7 +299,7 @@ impl SimState {
     pub fn patch_license(&mut self, index: usize, patch: &Value) -> bool {
         match self.licenses.get_mut(index) {
             Some(r) => {
-                data::merge_patch(r, patch);
+                referrals::merge_patch(r, patch);
                 true
             }
             None => false,
@@ -328,7 +310,7 @@ impl SimState {
     pub fn patch_mci_row(&mut self, claim_id: i64, patch: &Value) -> bool {
         match self.mci_rows.iter_mut().find(|r| r["claimID"] == claim_id) {
             Some(r) => {
-                data::merge_patch(r, patch);
+                referrals::merge_patch(r, patch);
                 true
             }
             None => false,
@@ -343,7 +325,7 @@ impl SimState {
             .find(|r| r["partnerReferralId"] == id)
         {
             Some(r) => {
-                data::merge_patch(r, patch);
+                referrals::merge_patch(r, patch);
                 true
             }
             None => false,
@@ -354,7 +336,7 @@ impl SimState {
     pub fn patch_tenant(&mut self, tenant_id: &str, patch: &Value) -> bool {
         match self.tenants.iter_mut().find(|t| t["tenantId"] == tenant_id) {
             Some(t) => {
-                data::merge_patch(t, patch);
+                referrals::merge_patch(t, patch);
                 true
             }
             None => false,

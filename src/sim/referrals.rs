@@ -4,12 +4,28 @@
 //! newlines and emoji. Their life follows the documented status transitions on the
 //! simulator's clock: New → Active/Accepted → Closed/Won|Lost, New → Closed/Declined, and
 //! New → Closed/Expired 14 days after arrival if nobody answered.
+//!
+//! Here too: the list endpoint (`GET /v1.0/engagements/referrals`) and the `/_sim/referrals`
+//! controls that add, change and delete referrals.
 
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, RngCore};
 use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::faults::fault_response;
+use super::odata::{Filter, OrderBy};
+use super::request::{bearer_accepted, Answer, Query};
+use super::{Cursor, FaultAction, Shared, SimState};
 
 /// The documented response window.
 pub const RESPONSE_WINDOW: SignedDuration = SignedDuration::from_hours(14 * 24);
@@ -323,5 +339,225 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
             }
         }
         other => *target = other.clone(),
+    }
+}
+
+/// The Referrals API (`GET /v1.0/engagements/referrals`) and its `/_sim/referrals` controls.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1.0/engagements/referrals", get(list_referrals))
+        .route("/_sim/referrals", post(add_referrals))
+        .route(
+            "/_sim/referrals/{id}",
+            delete(remove_referral).patch(patch_referral),
+        )
+}
+
+pub(super) fn odata_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "error": { "code": code, "message": message } });
+    (status, Json(body)).into_response()
+}
+
+async fn list_referrals(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let request_id = format!("{:016x}", rand::random::<u64>());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let (answer, delay) = {
+        let mut s = state.lock().expect("simulator state lock");
+        s.stats.list_requests += 1;
+        let authorized = bearer_accepted(&s, &headers);
+        if !authorized {
+            s.stats.unauthorized += 1;
+            (Answer::Unauthorized, None)
+        } else {
+            match list_page(&mut s, query.as_deref().unwrap_or(""), &host) {
+                Err(msg) => (
+                    Answer::Error(StatusCode::BAD_REQUEST, "BadRequest".into(), msg),
+                    None,
+                ),
+                Ok((page_no, body)) => match s.take_fault(page_no) {
+                    Some(FaultAction::Delay { ms }) => {
+                        s.stats.pages_served += 1;
+                        (Answer::Page(body), Some(Duration::from_millis(ms)))
+                    }
+                    // A failed page does not consume the cursor: the client can retry the link.
+                    Some(fault) => (Answer::Fault(fault), None),
+                    None => {
+                        s.stats.pages_served += 1;
+                        (Answer::Page(body), None)
+                    }
+                },
+            }
+        }
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = match answer {
+        Answer::Page(body) => Json(body).into_response(),
+        Answer::Unauthorized => {
+            let mut r = odata_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "A valid bearer token is required.",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
+            r
+        }
+        Answer::Error(status, code, msg) => odata_error(status, &code, &msg),
+        Answer::Fault(fault) => fault_response(
+            fault,
+            "{\"@odata.count\": 3, \"value\": [ {\"id\": \"broken\", \"status\": \"New\"",
+            |status| {
+                let body = json!({ "errorStatus": status.canonical_reason().unwrap_or("Error"), "message": "Injected fault", "dependencyErrorCode": null });
+                (status, Json(body)).into_response()
+            },
+        ),
+    };
+    response
+        .headers_mut()
+        .insert("request-id", request_id.parse().expect("header"));
+    response
+}
+
+/// Builds the page a query asks for: (page number, body).
+fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), String> {
+    let query = Query::parse(Some(query));
+    let param = |name: &str| query.get(name).map(str::to_string);
+    let cursor = match param("$skiptoken") {
+        Some(token) => s
+            .cursors
+            .get(&token)
+            .cloned()
+            .ok_or_else(|| format!("unknown or expired $skiptoken {token:?}"))?,
+        None => {
+            let filter = param("$filter")
+                .map(|f| Filter::parse(&f))
+                .transpose()
+                .map_err(|e| format!("$filter: {e}"))?;
+            let order = match param("$orderby") {
+                Some(o) => OrderBy::parse(&o)?,
+                None => OrderBy {
+                    field: "createdDateTime".into(),
+                    descending: false,
+                },
+            };
+            let top = match param("$top") {
+                Some(t) => t
+                    .parse::<usize>()
+                    .map_err(|_| format!("$top must be a number, not {t:?}"))?,
+                None => s.page_size,
+            };
+            Cursor {
+                filter,
+                order,
+                top: top.clamp(1, s.page_size),
+                offset: 0,
+                page: 1,
+            }
+        }
+    };
+    let mut matching: Vec<&Value> = s
+        .referrals
+        .iter()
+        .filter(|r| cursor.filter.as_ref().is_none_or(|f| f.matches(r)))
+        .collect();
+    let key = |r: &&Value| {
+        r.get(&cursor.order.field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    matching.sort_by(|a, b| {
+        let ord = key(a)
+            .cmp(&key(b))
+            .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()));
+        if cursor.order.descending {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
+    let total = matching.len();
+    let end = (cursor.offset + cursor.top).min(total);
+    let items: Vec<Value> = matching[cursor.offset.min(total)..end]
+        .iter()
+        .map(|r| (*r).clone())
+        .collect();
+    let mut body = json!({
+        "@odata.context": format!("http://{host}/v1.0/$metadata#Referrals"),
+        "@odata.count": total,
+        "value": items,
+    });
+    if end < total {
+        let token = format!("{:022x}", rand::random::<u128>());
+        if s.cursors.len() > 10_000 {
+            s.cursors.clear();
+        }
+        s.cursors.insert(
+            token.clone(),
+            Cursor {
+                offset: end,
+                page: cursor.page + 1,
+                ..cursor.clone()
+            },
+        );
+        // As in the documentation's sample: plain http and a path without /engagements.
+        body["@odata.nextLink"] = json!(format!("http://{host}/v1.0/referrals?$skiptoken={token}"));
+    }
+    Ok((cursor.page, body))
+}
+
+#[derive(Deserialize)]
+struct AddRequest {
+    #[serde(default = "one")]
+    count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn add_referrals(State(state): State<Shared>, Json(req): Json<AddRequest>) -> Response {
+    let ids = state
+        .lock()
+        .expect("simulator state lock")
+        .add_referrals(req.count);
+    Json(json!({ "ids": ids })).into_response()
+}
+
+async fn patch_referral(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    Json(patch): Json<Value>,
+) -> Response {
+    if state
+        .lock()
+        .expect("simulator state lock")
+        .patch_referral(&id, &patch)
+    {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        odata_error(StatusCode::NOT_FOUND, "NotFound", "no such referral")
+    }
+}
+
+async fn remove_referral(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    if state
+        .lock()
+        .expect("simulator state lock")
+        .remove_referral(&id)
+    {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        odata_error(StatusCode::NOT_FOUND, "NotFound", "no such referral")
     }
 }
