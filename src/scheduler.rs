@@ -43,6 +43,8 @@ pub struct Scheduler<'p> {
     next_due: Vec<Timestamp>,
     /// The last digest error logged, so a lasting one is logged once.
     digest_error: Option<String>,
+    /// When the last delivery pass's earliest retry is due.
+    next_retry: Option<Timestamp>,
 }
 
 impl<'p> Scheduler<'p> {
@@ -53,6 +55,7 @@ impl<'p> Scheduler<'p> {
             pipeline,
             next_due: vec![now; pipeline.sources.len()],
             digest_error: None,
+            next_retry: None,
         }
     }
 
@@ -71,33 +74,44 @@ impl<'p> Scheduler<'p> {
     /// deliveries left pending by an earlier run (a crash, a stop) go out first, with a digest
     /// whose slot passed while the service was down (less than a day ago).
     pub async fn resume(&mut self) -> Tick {
-        self.step(false).await
+        let digests = self.queue_digests();
+        let delivered = self.deliver().await;
+        self.tick_of(Vec::new(), digests, delivered)
     }
 
     /// Sweeps every source that is due, queues due digests, then delivers.
     pub async fn tick(&mut self) -> Tick {
-        self.step(true).await
+        let sweeps = self.sweep_due().await;
+        let digests = self.queue_digests();
+        let delivered = self.deliver().await;
+        self.tick_of(sweeps, digests, delivered)
     }
 
-    async fn step(&mut self, sweep: bool) -> Tick {
+    /// Sweeps every source that is due (a step of [`Scheduler::tick`]).
+    pub async fn sweep_due(&mut self) -> Vec<Sweep> {
         let pipeline = self.pipeline;
         let mut sweeps = Vec::new();
-        if sweep {
-            for (i, source) in pipeline.sources.iter().enumerate() {
-                let now = pipeline.clock.now();
-                if self.next_due[i] > now {
-                    continue;
-                }
-                self.next_due[i] = later(now, source.every());
-                // A failed sweep changes nothing; `poll` logs it and counts it toward
-                // `system.source_failing`. The next try comes on schedule.
-                let result = pipeline.poll(source, false).await;
-                sweeps.push(Sweep {
-                    source: source.name(),
-                    result,
-                });
+        for (i, source) in pipeline.sources.iter().enumerate() {
+            let now = pipeline.clock.now();
+            if self.next_due[i] > now {
+                continue;
             }
+            self.next_due[i] = later(now, source.every());
+            // A failed sweep changes nothing; `poll` logs it and counts it toward
+            // `system.source_failing`. The next try comes on schedule.
+            let result = pipeline.poll(source, false).await;
+            sweeps.push(Sweep {
+                source: source.name(),
+                result,
+            });
         }
+        sweeps
+    }
+
+    /// Queues every digest whose slot is due (a step of [`Scheduler::tick`]). A lasting error
+    /// is logged once, not on every tick.
+    pub fn queue_digests(&mut self) -> Result<Vec<Enqueued>, DigestError> {
+        let pipeline = self.pipeline;
         let digests = crate::digest::enqueue_due(&pipeline.digest_inputs(), pipeline.clock.now());
         match &digests {
             Ok(_) => self.digest_error = None,
@@ -109,21 +123,39 @@ impl<'p> Scheduler<'p> {
                 self.digest_error = Some(e);
             }
         }
-        let delivered = pipeline.deliver().await;
-        let now = pipeline.clock.now();
-        let retry = delivered.as_ref().ok().and_then(|r| r.next_retry);
-        let wake = self
-            .next_due
+        digests
+    }
+
+    /// Sends what is due in the outbox (a step of [`Scheduler::tick`]), and remembers when
+    /// its earliest retry is due.
+    pub async fn deliver(&mut self) -> anyhow::Result<DeliveryReport> {
+        let delivered = self.pipeline.deliver().await;
+        self.next_retry = delivered.as_ref().ok().and_then(|r| r.next_retry);
+        delivered
+    }
+
+    /// The earliest of: the next source due, the earliest retry, the delivery tick.
+    pub fn wake(&self) -> Timestamp {
+        let now = self.pipeline.clock.now();
+        self.next_due
             .iter()
             .copied()
-            .chain(retry)
+            .chain(self.next_retry)
             .fold(later(now, DELIVERY_TICK), Timestamp::min)
-            .max(now);
+            .max(now)
+    }
+
+    fn tick_of(
+        &self,
+        sweeps: Vec<Sweep>,
+        digests: Result<Vec<Enqueued>, DigestError>,
+        delivered: anyhow::Result<DeliveryReport>,
+    ) -> Tick {
         Tick {
             sweeps,
             digests,
             delivered,
-            wake,
+            wake: self.wake(),
         }
     }
 }

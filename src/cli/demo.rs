@@ -131,8 +131,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         for _ in 0..steps {
             let now = clock.advance(STEP);
             sim.state().advance_to(now);
-            let tick = schedule.tick().await;
-            for sweep in &tick.sweeps {
+            // The steps of a tick one by one, so each says what it did before the next prints.
+            for sweep in schedule.sweep_due().await {
                 match &sweep.result {
                     Ok(report) => {
                         events += report.events.len();
@@ -152,7 +152,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     ),
                 }
             }
-            for d in tick.digests? {
+            for d in schedule.queue_digests()? {
                 println!(
                     "[{}] the {} digest goes out ({} message(s))",
                     clock.now_string(),
@@ -160,7 +160,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     d.deliveries
                 );
             }
-            tick.delivered?;
+            schedule.deliver().await?;
             tokio::time::sleep(pause).await;
         }
     }
