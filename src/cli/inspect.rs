@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::Every;
 use crate::detect::diff;
+use crate::model::event_data::{Closed, EventData};
 use crate::model::EventKind;
 use crate::store::Store;
 
@@ -106,7 +107,10 @@ fn summary(kind: EventKind, record: &Value, data: &Value) -> String {
             data["from"].as_str().unwrap_or("?"),
             data["to"].as_str().unwrap_or("?")
         ),
-        EventKind::ReferralClosed => format!(" ({})", data["outcome"].as_str().unwrap_or("?")),
+        EventKind::ReferralClosed => format!(
+            " ({})",
+            Closed::from_data(data).map_or_else(|| "?".to_string(), |d| d.outcome)
+        ),
         _ => String::new(),
     };
     format!("{name}{extra}")

@@ -31,6 +31,11 @@ pub const DEFAULT_RANKING: [&str; 8] = [
     "Failure to Launch/Start",
 ];
 
+/// Where a health class stands in `ranking` (0 is best), whatever its casing.
+pub fn rank(ranking: &[String], status: &str) -> Option<usize> {
+    ranking.iter().position(|r| r.eq_ignore_ascii_case(status))
+}
+
 /// How Copilot changes are judged.
 #[derive(Debug, Clone)]
 pub struct Judging {
@@ -120,14 +125,8 @@ pub fn detect(
                 };
                 let (from, to) = (status(&old), status(&new));
                 if from != to {
-                    let rank = |s: &Option<String>| {
-                        s.as_ref().and_then(|s| {
-                            judging
-                                .ranking
-                                .iter()
-                                .position(|r| r.eq_ignore_ascii_case(s))
-                        })
-                    };
+                    let rank =
+                        |s: &Option<String>| s.as_deref().and_then(|s| rank(&judging.ranking, s));
                     let direction = match (rank(&from), rank(&to)) {
                         (Some(a), Some(b)) if b < a => "better",
                         (Some(a), Some(b)) if b > a => "worse",

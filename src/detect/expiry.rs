@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::RecordChange;
 use crate::config::Every;
 use crate::model::event::event_id;
+use crate::model::event_data::{EventData, Expiring};
 use crate::model::referral::{ReferralStatus, ReferralSubstatus, ReferralView};
 use crate::model::{Dataset, Event, EventKind};
 
@@ -44,7 +45,7 @@ pub struct ExpiryState {
 
 /// The deadline of a referral that is waiting for an answer; `None` if it is not (any more).
 pub fn deadline_of(record: &Value) -> Option<Timestamp> {
-    let view: ReferralView = serde_json::from_value(record.clone()).ok()?;
+    let view = ReferralView::deserialize(record).ok()?;
     if view.status != Some(ReferralStatus::New) {
         return None;
     }
@@ -228,12 +229,13 @@ fn expiring_event(
         record,
         previous: None,
         changes: Vec::new(),
-        data: json!({
-            "deadline": deadline_s,
-            "hours_left": left.as_hours(),
-            "threshold": label,
-            "threshold_secs": threshold,
-        }),
+        data: Expiring {
+            deadline: deadline_s,
+            hours_left: left.as_hours(),
+            threshold: label,
+            threshold_secs: threshold,
+        }
+        .to_data(),
     }
 }
 
@@ -267,7 +269,7 @@ pub fn expired_event(
 
 /// The deadline a referral had, whatever its state now (for `referral.expired` from the API).
 pub fn any_deadline(record: &Value) -> Option<Timestamp> {
-    let view: ReferralView = serde_json::from_value(record.clone()).ok()?;
+    let view = ReferralView::deserialize(record).ok()?;
     deadline_from(&view)
 }
 

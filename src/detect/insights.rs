@@ -11,13 +11,7 @@ use crate::model::{Event, EventKind};
 
 /// A text field, or the `name` of an `{id, name}` object (how ABSS spells statuses).
 fn label(r: &Value, field: &str) -> Option<String> {
-    let obj = r.as_object()?;
-    let v = obj.get(field).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(field))
-            .map(|(_, v)| v)
-    })?;
-    match v {
+    match crate::model::field(r, field)? {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => o.get("name").and_then(Value::as_str).map(str::to_string),
         _ => None,

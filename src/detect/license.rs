@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::record_event;
 use super::RecordChange;
-use crate::model::insights::LicenseUsageRow;
+use crate::model::event_data::{ActiveLicenses, EventData, FromTo, UsageChanged};
+use crate::model::license::LicenseUsageRow;
 use crate::model::{Dataset, Event, EventKind};
 
 const SOURCE: &str = Dataset::LicenseUsage.name();
@@ -43,12 +44,20 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                 // ISO dates compare as text; only a later processing date is news.
                 if after > before {
                     let (from, to) = (was.licenses_active, is.licenses_active);
-                    let data = json!({
-                        "processedDateTime": after,
-                        "previousProcessedDateTime": before,
-                        "licensesActive": { "from": from, "to": to, "delta": to.zip(from).map(|(t, f)| t - f) },
-                        "licensesQualified": { "from": was.licenses_qualified, "to": is.licenses_qualified },
-                    });
+                    let data = UsageChanged {
+                        processed_date_time: after,
+                        previous_processed_date_time: before,
+                        licenses_active: ActiveLicenses {
+                            from,
+                            to,
+                            delta: to.zip(from).map(|(t, f)| t - f),
+                        },
+                        licenses_qualified: FromTo {
+                            from: was.licenses_qualified,
+                            to: is.licenses_qualified,
+                        },
+                    }
+                    .to_data();
                     out.push(record_event(
                         EventKind::LicenseUsageChanged,
                         SOURCE,

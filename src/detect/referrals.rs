@@ -9,22 +9,15 @@ use serde_json::{json, Map, Value};
 use super::expiry;
 use super::record_event;
 use super::RecordChange;
+use crate::model::event_data::{Closed, EventData, StatusChanged};
 use crate::model::referral::{ReferralStatus, ReferralSubstatus};
 use crate::model::{Change, Dataset, Event, EventKind};
 
 pub const SOURCE: &str = Dataset::Referrals.name();
 
 fn text<'a>(r: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    let obj = r.as_object()?;
-    keys.iter().find_map(|k| {
-        obj.get(*k)
-            .or_else(|| {
-                obj.iter()
-                    .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                    .map(|(_, v)| v)
-            })
-            .and_then(Value::as_str)
-    })
+    keys.iter()
+        .find_map(|k| crate::model::field(r, k).and_then(Value::as_str))
 }
 
 fn status(r: &Value) -> (String, String) {
@@ -87,17 +80,21 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                 if from != to {
                     lifecycle.push((
                         EventKind::ReferralStatusChanged,
-                        json!({
-                            "from": format!("{}/{}", from.0, from.1),
-                            "to": format!("{}/{}", to.0, to.1),
-                            "from_status": from.0, "from_substatus": from.1,
-                            "to_status": to.0, "to_substatus": to.1,
-                        }),
+                        StatusChanged {
+                            from: format!("{}/{}", from.0, from.1),
+                            to: format!("{}/{}", to.0, to.1),
+                            from_status: from.0.to_string(),
+                            from_substatus: from.1.to_string(),
+                            to_status: to.0.to_string(),
+                            to_substatus: to.1.to_string(),
+                        }
+                        .to_data(),
                     ));
                     let closed =
                         |s: &str| s.parse::<ReferralStatus>().ok() == Some(ReferralStatus::Closed);
                     if closed(&to.0) && !closed(&from.0) {
-                        lifecycle.push((EventKind::ReferralClosed, json!({ "outcome": to.1 })));
+                        let outcome = to.1.to_string();
+                        lifecycle.push((EventKind::ReferralClosed, Closed { outcome }.to_data()));
                     }
                 }
                 if rf != rt {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::detect::expiry::deadline_of;
+use crate::model::event_data::{ActiveLicenses, Closed, EventData, StatusChanged, UsageChanged};
 use crate::model::{field, Event, EventKind};
 use crate::store::{Store, StoreError};
 use crate::templates::helpers::{money, relative};
@@ -379,12 +380,15 @@ fn referral_section(scan: ReferralScan, events: &[Event]) -> Option<Referrals> {
     for e in events {
         match e.kind {
             EventKind::ReferralStatusChanged
-                if e.data["to_status"] == "Active" && e.data["from_status"] == "New" =>
+                if StatusChanged::from_data(&e.data)
+                    .is_some_and(|d| d.to_status == "Active" && d.from_status == "New") =>
             {
                 accepted.insert(e.entity_id.clone(), referral_line(&e.record, String::new()));
             }
             EventKind::ReferralClosed => {
-                let outcome = e.data["outcome"].as_str().unwrap_or_default().to_string();
+                let outcome = Closed::from_data(&e.data)
+                    .map(|d| d.outcome)
+                    .unwrap_or_default();
                 let reason = text(&e.record, "statusReason");
                 closed.insert(
                     e.entity_id.clone(),
@@ -492,12 +496,7 @@ fn copilot_section(
     }
     let mut now_counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut then_counts: BTreeMap<String, usize> = BTreeMap::new();
-    let rank = |s: &str| {
-        inputs
-            .ranking
-            .iter()
-            .position(|r| r.eq_ignore_ascii_case(s))
-    };
+    let rank = |s: &str| crate::detect::copilot::rank(inputs.ranking, s);
     let (mut worse, mut better) = (Vec::new(), Vec::new());
     for r in &tenants {
         let id = ["tenantId", "tenantID"]
@@ -634,8 +633,12 @@ fn license_section(events: &[Event]) -> Option<Licenses> {
         .iter()
         .filter(|e| e.kind == EventKind::LicenseUsageChanged)
     {
-        let active = &e.data["licensesActive"];
-        let (Some(from), Some(to)) = (active["from"].as_i64(), active["to"].as_i64()) else {
+        let Some(ActiveLicenses {
+            from: Some(from),
+            to: Some(to),
+            ..
+        }) = UsageChanged::from_data(&e.data).map(|d| d.licenses_active)
+        else {
             continue;
         };
         net.entry(e.entity_id.clone())

@@ -4,7 +4,8 @@
 pub mod dataset;
 pub mod delivery;
 pub mod event;
-pub mod insights;
+pub mod event_data;
+pub mod license;
 pub mod referral;
 
 pub use dataset::Dataset;

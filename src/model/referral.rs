@@ -18,23 +18,8 @@ api_enum!(
 );
 
 api_enum!(
-    /// `ReferralType`.
-    ReferralType { Shared, Independent }
-);
-
-api_enum!(
-    /// `ReferralQualification`.
-    ReferralQualification { None, Direct, MarketingQualified, SalesQualified }
-);
-
-api_enum!(
     /// The direction of a referral: received by the partner or sent by it.
     Direction { Incoming, Outgoing }
-);
-
-api_enum!(
-    /// `RegistrationStatus` of a deal registration.
-    RegistrationStatus { None, ReviewPending, ActionRequired, Approved, Failed, Passed }
 );
 
 /// The fields of a referral that partnerwatch itself reads. Every field is optional: a

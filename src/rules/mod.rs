@@ -18,6 +18,7 @@ use serde_saphyr::Spanned;
 
 use crate::config::{ChannelConfig, ConfigError, Every, Located};
 use crate::detect::expiry::DEFAULT_THRESHOLDS;
+use crate::model::event_data::{EventData, Expiring};
 use crate::model::{Delivery, Event, EventKind};
 use crate::templates::Templates;
 
@@ -79,10 +80,7 @@ impl Rule {
             return false;
         }
         if event.kind == EventKind::ReferralExpiring {
-            let threshold = event
-                .data
-                .get("threshold_secs")
-                .and_then(serde_json::Value::as_u64);
+            let threshold = Expiring::from_data(&event.data).map(|d| d.threshold_secs);
             if !threshold.is_some_and(|t| self.thresholds().contains(&t)) {
                 return false;
             }
