@@ -24,6 +24,49 @@ pub fn title_block(title: &str) -> Value {
     json!({ "type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": true })
 }
 
+/// A card of headings, fact sets and short lists under a title (the digest's summary).
+#[derive(Debug, Clone)]
+pub struct CardBuilder {
+    body: Vec<Value>,
+}
+
+impl CardBuilder {
+    pub fn new(title: &str) -> CardBuilder {
+        CardBuilder {
+            body: vec![title_block(title)],
+        }
+    }
+
+    /// A subtle line right under the title.
+    pub fn subtitle(mut self, text: &str) -> CardBuilder {
+        self.body.push(json!({ "type": "TextBlock", "text": text, "isSubtle": true, "spacing": "None", "wrap": true }));
+        self
+    }
+
+    /// The heading of a section.
+    pub fn heading(&mut self, text: &str) {
+        self.body.push(json!({ "type": "TextBlock", "text": text, "weight": "Bolder", "spacing": "Medium", "wrap": true }));
+    }
+
+    /// Name/value pairs.
+    pub fn facts(&mut self, pairs: Vec<(String, String)>) {
+        let facts: Vec<Value> = pairs
+            .into_iter()
+            .map(|(title, value)| json!({ "title": title, "value": value }))
+            .collect();
+        self.body.push(json!({ "type": "FactSet", "facts": facts }));
+    }
+
+    /// Lines of text in one block.
+    pub fn list(&mut self, lines: Vec<String>) {
+        self.body.push(json!({ "type": "TextBlock", "text": lines.join("\n"), "wrap": true, "spacing": "Small" }));
+    }
+
+    pub fn build(self) -> Value {
+        adaptive_card(self.body)
+    }
+}
+
 /// Whether a value is an Adaptive Card.
 pub fn is_card(card: &Value) -> bool {
     card.get("type").and_then(Value::as_str) == Some("AdaptiveCard")

@@ -1,0 +1,253 @@
+//! A composed digest in each channel's form: the data its templates see, the text, the
+//! email (HTML with its charts by Content-ID), the Telegram message and the Teams card, and
+//! the stand-alone preview file.
+
+use serde_json::{json, Value};
+
+use super::{content, Composed, DigestError};
+use crate::model::{Body, Format, InlineImage, Message};
+use crate::notify::email::html::html_from_text;
+use crate::notify::message_from_text;
+use crate::notify::teams::card::{card_size, CardBuilder, TEAMS_CARD_LIMIT};
+use crate::templates::Templates;
+
+/// Where a chart's `<img src>` points: a Content-ID (email) or the bytes (a preview file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageRefs {
+    ContentId,
+    DataUri,
+}
+
+impl Composed {
+    /// What the templates see: the content's sections, `title`, `period`, `generated`, `name`,
+    /// `has_sections`, and `charts.pipeline` / `charts.adoption` (`src`, `alt`).
+    pub fn data(&self, refs: ImageRefs) -> Value {
+        use base64::Engine;
+        let mut data = serde_json::to_value(&self.content).expect("content serializes");
+        let c = &self.content;
+        let has_sections = c.referrals.is_some()
+            || c.copilot.is_some()
+            || c.mci.is_some()
+            || c.licenses.is_some()
+            || c.health.is_some();
+        let mut charts = serde_json::Map::new();
+        for chart in &self.charts {
+            let src = match refs {
+                ImageRefs::ContentId => format!("cid:{}", chart.content_id),
+                ImageRefs::DataUri => format!(
+                    "data:image/png;base64,{}",
+                    base64::engine::general_purpose::STANDARD.encode(&chart.png.bytes)
+                ),
+            };
+            charts.insert(
+                chart.key.into(),
+                json!({ "src": src, "alt": chart.alt, "width": chart.png.width, "height": chart.png.height }),
+            );
+        }
+        for key in ["pipeline", "adoption"] {
+            charts.entry(key).or_insert(Value::Null);
+        }
+        let obj = data.as_object_mut().expect("content is an object");
+        obj.insert("name".into(), json!(self.name));
+        obj.insert("title".into(), json!(self.title));
+        obj.insert("period".into(), json!(self.period_text));
+        obj.insert("generated".into(), json!(self.generated));
+        obj.insert("has_sections".into(), json!(has_sections));
+        obj.insert("charts".into(), Value::Object(charts));
+        data
+    }
+
+    fn render(
+        &self,
+        templates: &Templates,
+        format: Format,
+        refs: ImageRefs,
+    ) -> Result<Option<String>, DigestError> {
+        templates
+            .render_data(&self.template, format, &self.data(refs))
+            .map_err(|error| DigestError::Render {
+                name: self.name.clone(),
+                error,
+            })
+    }
+
+    /// The plain-text digest.
+    pub fn text(&self, templates: &Templates) -> Result<String, DigestError> {
+        self.render(templates, Format::Text, ImageRefs::ContentId)?
+            .ok_or_else(|| DigestError::Render {
+                name: self.name.clone(),
+                error: format!(
+                    "no template {}.text.hbs in {}",
+                    self.template,
+                    templates.origin().display()
+                ),
+            })
+    }
+
+    /// A stand-alone HTML file with the charts inside it, for `digest --preview`.
+    pub fn preview(&self, templates: &Templates) -> Result<String, DigestError> {
+        match self.render(templates, Format::Html, ImageRefs::DataUri)? {
+            Some(html) => Ok(html),
+            None => Ok(html_from_text(&self.title, &self.text(templates)?)),
+        }
+    }
+
+    /// The message for a channel of `format`, with the pictures its HTML refers to.
+    pub fn message(
+        &self,
+        templates: &Templates,
+        format: Format,
+    ) -> Result<(Message, Vec<InlineImage>), DigestError> {
+        let text = self.text(templates)?;
+        let rest = text
+            .trim_start()
+            .split_once('\n')
+            .map_or("", |(_, r)| r)
+            .trim()
+            .to_string();
+        // The channel format's own template, if the folder has one (the text is already made).
+        let own = match format {
+            Format::Text => None,
+            _ => self.render(templates, format, ImageRefs::ContentId)?,
+        };
+        let mut images = Vec::new();
+        let body = match (format, own) {
+            (Format::Text, _) => Body::Text { text },
+            (Format::Html, Some(html)) => {
+                images = self
+                    .charts
+                    .iter()
+                    .filter(|c| html.contains(&format!("cid:{}", c.content_id)))
+                    .map(|c| InlineImage {
+                        content_id: c.content_id.clone(),
+                        content_type: "image/png".into(),
+                        data: c.png.bytes.clone(),
+                    })
+                    .collect();
+                Body::Html { html, text }
+            }
+            (Format::Html, None) => match message_from_text(format, &self.title, &rest).body {
+                Body::Html { html, .. } => Body::Html { html, text },
+                other => other,
+            },
+            (Format::Telegram, Some(html)) => Body::Telegram { html },
+            (Format::Telegram, None) => message_from_text(format, &self.title, &rest).body,
+            (Format::Teams, own) => {
+                let card = match own {
+                    Some(raw) => serde_json::from_str(&raw).map_err(|e| DigestError::Render {
+                        name: self.name.clone(),
+                        error: format!("{}.teams.hbs is not JSON: {e}", self.template),
+                    })?,
+                    None => self.card(),
+                };
+                if card_size(&card) > TEAMS_CARD_LIMIT {
+                    message_from_text(format, &self.title, &rest).body
+                } else {
+                    Body::Teams { card }
+                }
+            }
+        };
+        let message = Message {
+            title: self.title.clone(),
+            body,
+        };
+        Ok((message, images))
+    }
+
+    /// The Teams summary: an Adaptive Card with the headline numbers and the few items that
+    /// need someone (expiring referrals, tenants that moved worse).
+    pub fn card(&self) -> Value {
+        let c = &self.content;
+        let mut body = CardBuilder::new(&self.title).subtitle(&self.period_text);
+        let money = |m: &[content::Money]| {
+            m.iter()
+                .map(|m| m.display.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(r) = &c.referrals {
+            body.heading("Referrals");
+            let mut f = vec![(
+                "New".to_string(),
+                format!("{} {}", r.new_count, money(&r.new_value))
+                    .trim()
+                    .to_string(),
+            )];
+            f.push(("Expiring in 7 days".into(), r.expiring_count.to_string()));
+            f.push(("Accepted".into(), r.accepted_count.to_string()));
+            f.push((
+                "Won".into(),
+                format!("{} {}", r.won_count, money(&r.won_value))
+                    .trim()
+                    .to_string(),
+            ));
+            f.push((
+                "Lost / declined".into(),
+                format!("{} / {}", r.lost_count, r.declined_count),
+            ));
+            body.facts(f);
+            if !r.expiring.is_empty() {
+                body.list(
+                    r.expiring
+                        .iter()
+                        .take(content::TOP)
+                        .map(|l| format!("- {}: {} — {}", l.note, l.name, l.value))
+                        .collect(),
+                );
+            }
+        }
+        if let Some(cp) = &c.copilot {
+            body.heading("Copilot adoption");
+            body.facts(
+                cp.distribution
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.status.clone(),
+                            format!("{} {}", h.now, h.delta).trim().to_string(),
+                        )
+                    })
+                    .collect(),
+            );
+            if !cp.worse.is_empty() {
+                body.list(
+                    cp.worse
+                        .iter()
+                        .map(|m| format!("- worse: {} ({} → {})", m.tenant, m.from, m.to))
+                        .collect(),
+                );
+            }
+        }
+        if let Some(m) = &c.mci {
+            body.heading("MCI performance");
+            body.facts(
+                m.plays
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.play.clone(),
+                            format!("{} · {}/{} passing", p.eligibility, p.passing, p.total),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        if let Some(l) = &c.licenses {
+            body.heading("License drops");
+            body.list(
+                l.drops
+                    .iter()
+                    .map(|d| format!("- {} · {}: {} → {}", d.customer, d.product, d.from, d.to))
+                    .collect(),
+            );
+        }
+        if let Some(h) = &c.health {
+            body.heading("partnerwatch itself");
+            body.facts(vec![
+                ("Sweeps failed".into(), h.sweeps_failed.to_string()),
+                ("Dead letters".into(), h.dead_letters.to_string()),
+            ]);
+        }
+        body.build()
+    }
+}
