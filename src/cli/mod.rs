@@ -2,15 +2,18 @@
 //! which is what `--help` shows. Commands live in their own modules; errors reach the user as
 //! one `error:` line that says what to fix, with exit status 1 (2 for usage mistakes).
 
+mod channels;
 mod check;
 mod demo;
 mod digest;
 mod inspect;
 mod login;
+mod outbox;
 mod poll;
+mod render;
+mod rules;
 mod run;
 mod simulate;
-mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,14 +87,14 @@ pub enum Command {
     Digest(digest::DigestArgs),
     /// Tests rules against events.
     #[command(subcommand)]
-    Rules(tools::RulesCommand),
+    Rules(rules::RulesCommand),
     /// Renders one template for an event, as a channel type would get it.
-    Render(tools::RenderArgs),
+    Render(render::RenderArgs),
     /// Tests channels.
     #[command(subcommand)]
-    Channels(tools::ChannelsCommand),
+    Channels(channels::ChannelsCommand),
     /// Inspects the outbox and puts dead deliveries back in the queue.
-    Outbox(tools::OutboxArgs),
+    Outbox(outbox::OutboxArgs),
     /// Lists detected events from the state folder.
     Events(inspect::EventsArgs),
     /// Every stored version of one record, with a field diff between consecutive versions.
@@ -133,10 +136,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => check::check(&cli.config),
         Command::Login => login::login(&cli.config).await,
         Command::Digest(args) => digest::digest(&cli.config, args).await,
-        Command::Rules(c) => tools::rules(&cli.config, c),
-        Command::Render(args) => tools::render(&cli.config, args),
-        Command::Channels(c) => tools::channels(&cli.config, c).await,
-        Command::Outbox(args) => tools::outbox(&cli.config, args),
+        Command::Rules(c) => rules::rules(&cli.config, c),
+        Command::Render(args) => render::render(&cli.config, args),
+        Command::Channels(c) => channels::channels(&cli.config, c).await,
+        Command::Outbox(args) => outbox::outbox(&cli.config, args),
         Command::Events(args) => inspect::events(&cli.config, args),
         Command::History(args) => inspect::history(&cli.config, args),
         Command::Simulate(args) => simulate::simulate(args).await,
