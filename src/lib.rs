@@ -1,11 +1,42 @@
 //! partnerwatch: polls the Microsoft Partner Center and Partner Insights APIs, keeps every
 //! snapshot in sled, detects what changed and tells the right people.
 //!
-//! The modules follow the data flow of DESIGN.md §1:
-//! `clock` → `sources` (over `http` and `auth`) → `store` → `detect` → `rules` (with
-//! `templates`) → `notify` (the outbox and the channels). `pipeline` drives one cycle through
-//! all of them; `sim` is the local Partner Center used by the demo and the tests; `cli` is the
-//! command line.
+//! The modules follow the data flow of DESIGN.md §1, and every module imports only the ones
+//! below it (`tests/architecture.rs` holds the order and fails on an import against it):
+//!
+//! ```text
+//!  cli ─────────────── the commands; `demo` and `simulate` start `sim`
+//!   │
+//!  scheduler ───────── sources on `every`, digests on their slots, delivery wake-ups
+//!   │
+//!  pipeline ────────── one cycle: sweep → detect → plan → commit → deliver
+//!   │
+//!  digest, health, samples    the weekly summary; /healthz and /metrics; sample events
+//!   │
+//!  rules ───────────── match, CEL `when`, throttle, group, quiet hours → deliveries
+//!   │
+//!  templates ───────── handlebars per format, falling back to the channel's markup
+//!   │
+//!  notify ──────────── outbox + channels: teams/ email/ telegram/ webhook/ console inbox
+//!   │
+//!  detect ──────────── new/changed/removed, the 14-day clock, health, thresholds
+//!   │
+//!  sources ─────────── referrals, abss, license: every page into a RecordSink
+//!   │
+//!  auth ────────────── delegated, app-only and managed-identity tokens
+//!   │
+//!  store, http ─────── sled (records, events, outbox, meta, commits); the one HTTP layer
+//!   │
+//!  config ──────────── partnerwatch.yaml, checked with file:line:column
+//!   │
+//!  model, cron ─────── records, events, deliveries, datasets; cron slots in a zone
+//!   │
+//!  clock, duration, retry, shipped   time, `30s`/`7d`, backoff and Retry-After, embedded
+//!                                    rules and templates
+//! ```
+//!
+//! `sim` is the local Partner Center of the demo and the tests. It stands beside the floors:
+//! it imports none of the product's guesses, and only `cli` starts it.
 
 #![recursion_limit = "256"]
 
