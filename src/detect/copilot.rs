@@ -81,13 +81,15 @@ pub fn detect(
     const SOURCE: &str = Dataset::Copilot.name();
     let empty = || Value::Object(Map::new());
     for c in changes {
+        // The occurrence of this change is part of its events' ids (guarantee 10).
+        let seq = u128::from(c.version);
         let id = c.entity_id;
         match (c.old, c.new) {
             (None, Some((h, new))) => events.push(record_event(
                 EventKind::CopilotNew,
                 SOURCE,
                 &id,
-                &[h],
+                &[h, seq],
                 new,
                 None,
                 Vec::new(),
@@ -107,7 +109,7 @@ pub fn detect(
                     EventKind::CopilotRemoved,
                     SOURCE,
                     &id,
-                    &[h],
+                    &[h, seq],
                     old,
                     None,
                     Vec::new(),
@@ -116,7 +118,7 @@ pub fn detect(
                 ));
             }
             (Some((oh, old)), Some((nh, new))) => {
-                let hashes = [oh, nh];
+                let hashes = [oh, nh, seq];
                 let mut follow = Vec::new();
                 let status = |r: &Value| {
                     field(r, "adoptionStatus")
@@ -219,19 +221,22 @@ pub fn detect_summary(
     }
     changes
         .into_iter()
-        .filter_map(|c| match (c.old, c.new) {
-            (Some((oh, old)), Some((nh, new))) => Some(record_event(
-                kind,
-                source,
-                &c.entity_id,
-                &[oh, nh],
-                new,
-                Some(old),
-                c.changes,
-                json!({}),
-                now,
-            )),
-            _ => None,
+        .filter_map(|c| {
+            let seq = u128::from(c.version);
+            match (c.old, c.new) {
+                (Some((oh, old)), Some((nh, new))) => Some(record_event(
+                    kind,
+                    source,
+                    &c.entity_id,
+                    &[oh, nh, seq],
+                    new,
+                    Some(old),
+                    c.changes,
+                    json!({}),
+                    now,
+                )),
+                _ => None,
+            }
         })
         .collect()
 }

@@ -56,13 +56,15 @@ fn detect(
         return out;
     }
     for c in changes {
+        // The occurrence of this change is part of its events' ids (guarantee 10).
+        let seq = u128::from(c.version);
         let id = c.entity_id;
         match (c.old, c.new) {
             (None, Some((h, new))) => out.push(record_event(
                 kinds.new,
                 source,
                 &id,
-                &[h],
+                &[h, seq],
                 new,
                 None,
                 Vec::new(),
@@ -70,7 +72,7 @@ fn detect(
                 now,
             )),
             (Some((oh, old)), Some((nh, new))) => {
-                let hashes = [oh, nh];
+                let hashes = [oh, nh, seq];
                 let mut follow = Vec::new();
                 for (field, kind) in kinds.moves {
                     let (from, to) = (label(&old, field), label(&new, field));

@@ -23,12 +23,14 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
     }
     let mut out = Vec::new();
     for c in changes {
+        // The occurrence of this change is part of its events' ids (guarantee 10).
+        let seq = u128::from(c.version);
         match (c.old, c.new) {
             (None, Some((h, new))) => out.push(record_event(
                 EventKind::LicenseNew,
                 SOURCE,
                 &c.entity_id,
-                &[h],
+                &[h, seq],
                 new,
                 None,
                 Vec::new(),
@@ -62,7 +64,7 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                         EventKind::LicenseUsageChanged,
                         SOURCE,
                         &c.entity_id,
-                        &[oh, nh],
+                        &[oh, nh, seq],
                         new,
                         Some(old),
                         c.changes,

@@ -43,6 +43,8 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
     }
     let mut out = Vec::new();
     for c in changes {
+        // The occurrence of this change is part of its events' ids (guarantee 10).
+        let seq = u128::from(c.version);
         let entity_id = c.entity_id;
         let event = |kind: EventKind,
                      hashes: &[u128],
@@ -58,7 +60,7 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
         match (c.old, c.new) {
             (None, Some((h, new))) => out.push(event(
                 EventKind::ReferralNew,
-                &[h],
+                &[h, seq],
                 new,
                 None,
                 Vec::new(),
@@ -66,14 +68,14 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
             )),
             (Some((h, old)), None) => out.push(event(
                 EventKind::ReferralRemoved,
-                &[h],
+                &[h, seq],
                 old,
                 None,
                 Vec::new(),
                 json!({ "reason": "absent from a complete sweep" }),
             )),
             (Some((oh, old)), Some((nh, new))) => {
-                let hashes = [oh, nh];
+                let hashes = [oh, nh, seq];
                 let (from, to) = (status(&old), status(&new));
                 let (rf, rt) = (registration(&old), registration(&new));
                 let mut lifecycle = Vec::new();

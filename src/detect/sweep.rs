@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::model::Change;
 use crate::sources::RecordSink;
-use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit};
+use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit, Versions};
 
 /// A baseline writes its records to the store whenever this many bytes are waiting.
 const BASELINE_BATCH_BYTES: usize = 8 << 20;
@@ -28,6 +28,10 @@ pub struct RecordChange {
     /// The swept version, with its hash (`None` for a removed record).
     pub new: Option<(u128, Value)>,
     pub changes: Vec<Change>,
+    /// Which change of this record this is (0 for its first since the baseline): part of its
+    /// events' ids, so a value that goes back and forth is announced each time, and a change
+    /// seen again after a crash keeps its id.
+    pub version: u64,
 }
 
 impl RecordChange {
@@ -47,6 +51,7 @@ impl RecordChange {
             old,
             new,
             changes,
+            version: 0,
         }
     }
 }
@@ -73,6 +78,9 @@ pub struct SweepDiff {
     store: Store,
     dataset: String,
     stored: Records,
+    versions: Versions,
+    /// (id, its change count with this sweep's change) for every announced change.
+    counted: Vec<(String, u64)>,
     index: Index,
     seen: usize,
     /// (id, hash) of every new or changed record, for the index.
@@ -114,6 +122,8 @@ impl SweepDiff {
             store: store.clone(),
             dataset: dataset.to_string(),
             stored: store.records(dataset)?,
+            versions: store.versions(dataset)?,
+            counted: Vec::new(),
             index: store.index(dataset)?,
             seen: 0,
             indexed: Vec::new(),
@@ -166,11 +176,13 @@ impl SweepDiff {
         }
         let wanted = !self.baseline || (self.keep)(&new);
         if wanted && (old_value.is_none() || !changes.is_empty()) {
+            let version = self.count(id)?;
             self.changes.push(RecordChange {
                 entity_id: id.to_string(),
                 old: old_value,
                 new: Some((hash, new)),
                 changes,
+                version,
             });
         }
         if self.baseline && self.upsert_bytes >= BASELINE_BATCH_BYTES {
@@ -181,6 +193,16 @@ impl SweepDiff {
         Ok(())
     }
 
+    /// The number of this change of `id`, counted for the commit. A baseline counts nothing:
+    /// its records are where every count starts.
+    fn count(&mut self, id: &str) -> Result<u64, StoreError> {
+        let version = self.versions.get(id)?;
+        if !self.baseline {
+            self.counted.push((id.to_string(), version + 1));
+        }
+        Ok(version)
+    }
+
     /// Ends a *complete* sweep: every stored record not seen is a removal.
     pub fn finish(mut self) -> Result<SweepOutcome, StoreError> {
         let removals = self.index.unseen();
@@ -189,11 +211,13 @@ impl SweepDiff {
                 let old = stored.json()?;
                 self.history.push((id.clone(), stored.raw.to_vec()));
                 if !self.baseline || (self.keep)(&old) {
+                    let version = self.count(id)?;
                     self.changes.push(RecordChange {
                         entity_id: id.clone(),
                         old: Some((stored.hash, old)),
                         new: None,
                         changes: Vec::new(),
+                        version,
                     });
                 }
             }
@@ -204,6 +228,7 @@ impl SweepDiff {
                 index: self.index.rewrite(&self.indexed, &removals),
                 upserts: self.upserts,
                 history: self.history,
+                versions: self.counted,
                 removals,
                 ..Default::default()
             },

@@ -29,6 +29,8 @@ pub struct SweepCommit {
     pub index: Vec<(u16, Vec<u8>)>,
     /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
+    /// The change counts of the records that changed: (id, changes so far, this one included).
+    pub versions: Vec<(String, u64)>,
     /// Small metadata written with the sweep: (key, value, or removal).
     pub meta: Vec<MetaWrite>,
     /// Throttle marks set by this sweep's deliveries: (rule NUL entity, when).
@@ -104,6 +106,11 @@ impl Store {
             }))
             .collect();
         let history = self.history_tree(&commit.dataset)?;
+        let versions = self.versions_tree(&commit.dataset)?;
+        let mut version_batch = sled::Batch::default();
+        for (id, n) in &commit.versions {
+            version_batch.insert(id.as_bytes(), &n.to_be_bytes());
+        }
         let superseded_at = commit
             .completed_at
             .unwrap_or(Timestamp::UNIX_EPOCH)
@@ -118,10 +125,23 @@ impl Store {
             &self.pending,
             &self.meta,
             &self.expiry,
+            &versions,
         );
         let result = trees.transaction(
-            |(hashes, history, records, events, event_ids, outbox, pending, meta, expiry)| {
+            |(
+                hashes,
+                history,
+                records,
+                events,
+                event_ids,
+                outbox,
+                pending,
+                meta,
+                expiry,
+                versions,
+            )| {
                 hashes.apply_batch(&hash_batch)?;
+                versions.apply_batch(&version_batch)?;
                 for (id, raw) in &commit.history {
                     let mut key = history_prefix(id);
                     key.extend_from_slice(&history.generate_id()?.to_be_bytes());

@@ -80,6 +80,16 @@ impl Store {
         Ok(())
     }
 
+    pub(super) fn versions_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("versions/{dataset}"))?)
+    }
+
+    /// How many times each record of `dataset` has changed, appeared or gone since its
+    /// baseline: the occurrence a change is, which its events' ids carry (guarantee 10).
+    pub fn versions(&self, dataset: &str) -> Result<Versions, StoreError> {
+        Ok(Versions(self.versions_tree(dataset)?))
+    }
+
     pub(super) fn history_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(format!("history/{dataset}"))?)
     }
@@ -178,5 +188,20 @@ impl Records {
             })?;
             Ok((id, StoredRecord::decode(v)?))
         })
+    }
+}
+
+/// A read view of one dataset's change counts ([`Store::versions`]).
+#[derive(Debug, Clone)]
+pub struct Versions(sled::Tree);
+
+impl Versions {
+    /// The changes of `id` committed so far (0 for a record of the baseline or one never seen).
+    pub fn get(&self, id: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .0
+            .get(id.as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
     }
 }
