@@ -91,6 +91,8 @@ pub struct Pipeline {
     /// The refresh token file, if delegated sign-in is configured (the digest warns before
     /// it lapses).
     refresh_file: Option<std::path::PathBuf>,
+    /// A baseline writes its records to the store whenever this many bytes wait.
+    pub baseline_batch_bytes: usize,
 }
 
 impl Pipeline {
@@ -135,6 +137,7 @@ impl Pipeline {
             clock,
             judging,
             refresh_file,
+            baseline_batch_bytes: detect::sweep::BASELINE_BATCH_BYTES,
         })
     }
 
@@ -205,13 +208,36 @@ impl Pipeline {
     async fn sweep(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
         let dataset = source.name();
         let baseline = self.store.baseline_at(dataset)?.is_none();
+        // A baseline streams its records into the store as they arrive; one that fails (or
+        // one that a crash interrupted earlier) leaves nothing behind.
+        let streaming = baseline && !dry_run;
+        if streaming {
+            self.store.discard_records(dataset)?;
+        }
+        let result = self.sweep_into_store(source, dry_run, baseline).await;
+        if result.is_err() && streaming {
+            if let Err(e) = self.store.discard_records(dataset) {
+                tracing::error!(source = dataset, error = %e, "cannot drop the records of a failed baseline; the next baseline drops them");
+            }
+        }
+        result
+    }
+
+    async fn sweep_into_store(
+        &self,
+        source: &Source,
+        dry_run: bool,
+        baseline: bool,
+    ) -> Result<PollReport, SourceError> {
+        let dataset = source.name();
         let keep: fn(&serde_json::Value) -> bool = match source {
             Source::Referrals(_) => |r| expiry::deadline_of(r).is_some(),
             // Nothing of a Partner Insights baseline is needed after it is stored.
             Source::Abss(_) | Source::License(_) => |_| false,
         };
         // A dry run must not write, so its baseline is not streamed to the store either.
-        let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?;
+        let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?
+            .with_batch_bytes(self.baseline_batch_bytes);
         let stats = source.sweep(&mut diff, self.clock.now()).await?;
         let mut outcome = diff.finish()?;
         let now = self.clock.now();

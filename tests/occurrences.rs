@@ -43,8 +43,7 @@ fn count(state: &Path, kind: EventKind, id: &str) -> usize {
 }
 
 #[test]
-fn a_value_that_goes_back_and_forth_and_a_record_that_leaves_and_returns_are_announced_each_time(
-) {
+fn a_value_that_goes_back_and_forth_and_a_record_that_leaves_and_returns_are_announced_each_time() {
     let (_rt, sim) = common::sim_runtime(30, 10);
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &sim, "");

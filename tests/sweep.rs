@@ -535,3 +535,34 @@ async fn failing_source_raises_system_events_once_and_recovery_once() {
         "recovered referrals after 5\n"
     );
 }
+
+#[tokio::test]
+async fn a_failed_baseline_leaves_none_of_its_streamed_records_behind() {
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        mut pipeline,
+        ..
+    } = common::fixture(100, 20).await;
+    // Every record is written as it arrives, so pages 1 and 2 reach the store before page 3
+    // fails (a real baseline does this every 8 MiB).
+    pipeline.baseline_batch_bytes = 1;
+    sim.state().add_fault(Fault {
+        page: Some(3),
+        action: FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+        times: 10,
+    });
+    assert!(pipeline.poll(&pipeline.sources[0], false).await.is_err());
+    assert_eq!(pipeline.store.records("referrals").unwrap().len(), 0);
+    assert!(pipeline.store.baseline_at("referrals").unwrap().is_none());
+
+    // The next baseline holds exactly what the API has, and announces nothing.
+    sim.state().clear_faults();
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    assert!(report.baseline);
+    assert_eq!(pipeline.store.records("referrals").unwrap().len(), 100);
+    assert_eq!(report.count(EventKind::ReferralNew), 0);
+}

@@ -17,7 +17,7 @@ use crate::sources::RecordSink;
 use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit, Versions};
 
 /// A baseline writes its records to the store whenever this many bytes are waiting.
-const BASELINE_BATCH_BYTES: usize = 8 << 20;
+pub const BASELINE_BATCH_BYTES: usize = 8 << 20;
 
 /// One record that is new, changed or gone.
 #[derive(Debug, Clone)]
@@ -89,6 +89,7 @@ pub struct SweepDiff {
     keep: fn(&Value) -> bool,
     upserts: Vec<(String, u128, Vec<u8>)>,
     upsert_bytes: usize,
+    batch_bytes: usize,
     history: Vec<(String, Vec<u8>)>,
     changes: Vec<RecordChange>,
     unchanged: usize,
@@ -131,10 +132,18 @@ impl SweepDiff {
             keep,
             upserts: Vec::new(),
             upsert_bytes: 0,
+            batch_bytes: BASELINE_BATCH_BYTES,
             history: Vec::new(),
             changes: Vec::new(),
             unchanged: 0,
         })
+    }
+
+    /// A baseline writes its records whenever `bytes` are waiting (default
+    /// [`BASELINE_BATCH_BYTES`]).
+    pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes;
+        self
     }
 
     /// Takes one record of the sweep.
@@ -185,7 +194,7 @@ impl SweepDiff {
                 version,
             });
         }
-        if self.baseline && self.upsert_bytes >= BASELINE_BATCH_BYTES {
+        if self.baseline && self.upsert_bytes >= self.batch_bytes {
             self.store
                 .write_records(&self.dataset, &std::mem::take(&mut self.upserts))?;
             self.upsert_bytes = 0;

@@ -64,6 +64,33 @@ impl Store {
         Index::load(&self.index_tree(dataset)?)
     }
 
+    /// Drops every record of a dataset that has no baseline yet: what a failed or interrupted
+    /// baseline streamed in. A dataset with a committed baseline is never touched.
+    pub fn discard_records(&self, dataset: &str) -> Result<(), StoreError> {
+        if self.baseline_at(dataset)?.is_some() {
+            return Ok(());
+        }
+        let records = self.records_tree(dataset)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            dataset,
+            records = records.len(),
+            "dropping the records of a baseline that did not complete"
+        );
+        for tree in [
+            records,
+            self.index_tree(dataset)?,
+            self.history_tree(dataset)?,
+            self.versions_tree(dataset)?,
+        ] {
+            tree.clear()?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Writes records outside a sweep's transaction: the baseline streams its records this
     /// way, since it announces nothing and an interrupted baseline is simply taken again. The
     /// index that makes them count as known is written with the sweep's commit.
