@@ -307,6 +307,7 @@ fn sweep(base_url: &str, state: &Path) {
             every: Every(std::time::Duration::from_secs(300)),
             filter: None,
             failing_after: 3,
+            max_removed_share: 0.5,
         }),
         channels: Default::default(),
         rules_dir: PathBuf::from("rules"),

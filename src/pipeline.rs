@@ -58,6 +58,15 @@ impl Assets {
     }
 }
 
+/// How one poll runs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PollOptions {
+    /// Write nothing; report what would be sent.
+    pub dry_run: bool,
+    /// Take a sweep that removes more than `max_removed_share` of the dataset.
+    pub accept_removals: bool,
+}
+
 /// What one poll of one source did.
 #[derive(Debug, Default, Clone)]
 pub struct PollReport {
@@ -150,8 +159,21 @@ impl Pipeline {
     /// the source's failure count: after `failing_after` failures in a row it raises
     /// `system.source_failing`, and the next complete sweep `system.source_recovered`.
     pub async fn poll(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
-        let result = self.sweep(source, dry_run).await;
-        if !dry_run {
+        let options = PollOptions {
+            dry_run,
+            ..PollOptions::default()
+        };
+        self.poll_with(source, options).await
+    }
+
+    /// [`Pipeline::poll`] with every option.
+    pub async fn poll_with(
+        &self,
+        source: &Source,
+        options: PollOptions,
+    ) -> Result<PollReport, SourceError> {
+        let result = self.sweep(source, options).await;
+        if !options.dry_run {
             if let Err(e) = self.note_health(source, result.as_ref().err()) {
                 tracing::error!(source = source.name(), error = %e, "cannot record the source's health");
             }
@@ -205,7 +227,12 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn sweep(&self, source: &Source, dry_run: bool) -> Result<PollReport, SourceError> {
+    async fn sweep(
+        &self,
+        source: &Source,
+        options: PollOptions,
+    ) -> Result<PollReport, SourceError> {
+        let dry_run = options.dry_run;
         let dataset = source.name();
         let baseline = self.store.baseline_at(dataset)?.is_none();
         // A baseline streams its records into the store as they arrive; one that fails (or
@@ -214,7 +241,7 @@ impl Pipeline {
         if streaming {
             self.store.discard_records(dataset)?;
         }
-        let result = self.sweep_into_store(source, dry_run, baseline).await;
+        let result = self.sweep_into_store(source, options, baseline).await;
         if result.is_err() && streaming {
             if let Err(e) = self.store.discard_records(dataset) {
                 tracing::error!(source = dataset, error = %e, "cannot drop the records of a failed baseline; the next baseline drops them");
@@ -226,9 +253,13 @@ impl Pipeline {
     async fn sweep_into_store(
         &self,
         source: &Source,
-        dry_run: bool,
+        options: PollOptions,
         baseline: bool,
     ) -> Result<PollReport, SourceError> {
+        let PollOptions {
+            dry_run,
+            accept_removals,
+        } = options;
         let dataset = source.name();
         let keep: fn(&serde_json::Value) -> bool = match source {
             Source::Referrals(_) => |r| expiry::deadline_of(r).is_some(),
@@ -240,6 +271,22 @@ impl Pipeline {
             .with_batch_bytes(self.baseline_batch_bytes);
         let stats = source.sweep(&mut diff, self.clock.now()).await?;
         let mut outcome = diff.finish()?;
+        // A sweep that would empty much of a dataset is more likely a bad answer (an empty
+        // page, a filter gone wrong) than a mass deletion: refused unless accepted once.
+        let removed = outcome.commit.removals.len();
+        let stored = outcome.stored_before;
+        let share = source.max_removed_share();
+        if !accept_removals
+            && stored >= crate::config::sources::PLAUSIBLE_FROM
+            && removed as f64 > share * stored as f64
+        {
+            return Err(SourceError::Implausible {
+                dataset,
+                removed,
+                stored,
+                share,
+            });
+        }
         let now = self.clock.now();
         let dataset_kind = source.dataset();
         // The referral clock goes first: it reads the changes before the detector takes them.

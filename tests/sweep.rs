@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use partnerwatch::model::EventKind;
 use partnerwatch::sim::{Fault, FaultAction};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn source_follows_every_page_of_250_records_in_7_pages() {
@@ -565,4 +565,110 @@ async fn a_failed_baseline_leaves_none_of_its_streamed_records_behind() {
     assert!(report.baseline);
     assert_eq!(pipeline.store.records("referrals").unwrap().len(), 100);
     assert_eq!(report.count(EventKind::ReferralNew), 0);
+}
+
+#[tokio::test]
+async fn an_empty_page_in_the_middle_of_the_chain_is_a_broken_chain_not_removals() {
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(100, 20).await;
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    sim.state().add_fault(Fault {
+        page: Some(2),
+        action: FaultAction::EmptyPage,
+        times: 1,
+    });
+    let err = pipeline
+        .poll(&pipeline.sources[0], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("page 2") && err.contains("empty page"),
+        "{err}"
+    );
+    assert_eq!(pipeline.store.records("referrals").unwrap().len(), 100);
+    let removed = pipeline
+        .store
+        .events()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::ReferralRemoved)
+        .count();
+    assert_eq!(removed, 0);
+}
+
+#[tokio::test]
+async fn a_sweep_that_would_remove_most_of_a_dataset_is_refused_until_accepted() {
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(100, 20).await;
+    let source = &pipeline.sources[0];
+    pipeline.poll(source, false).await.unwrap();
+    let baseline_events = pipeline.store.events().unwrap().len();
+    // The API suddenly answers 40 of its 100 referrals (a filter gone wrong, a bad answer).
+    let gone: Vec<Value> = {
+        let mut s = sim.state();
+        let gone: Vec<Value> = s.referrals()[..60].to_vec();
+        for r in &gone {
+            s.remove_referral(r["id"].as_str().unwrap());
+        }
+        gone
+    };
+    let err = pipeline.poll(source, false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("would remove 60 of 100") && err.contains("--accept-removals"),
+        "{err}"
+    );
+    let events = pipeline.store.events().unwrap()[baseline_events..].to_vec();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![EventKind::SystemSourceFailing],
+        "refused at once, said once, nothing removed"
+    );
+    assert!(events[0]
+        .data
+        .to_string()
+        .contains("would remove 60 of 100"));
+    assert_eq!(pipeline.store.records("referrals").unwrap().len(), 100);
+    // Refused again: no second `system.source_failing` for the same run of failures.
+    assert!(pipeline.poll(source, false).await.is_err());
+    assert_eq!(pipeline.store.events().unwrap().len(), baseline_events + 1);
+
+    // They come back: the source recovers and nothing was ever announced as removed.
+    {
+        let mut s = sim.state();
+        for r in &gone {
+            s.insert_raw(r.clone());
+        }
+    }
+    let report = pipeline.poll(source, false).await.unwrap();
+    assert_eq!(report.count(EventKind::ReferralRemoved), 0);
+    assert_eq!(
+        pipeline.store.events().unwrap().last().unwrap().kind,
+        EventKind::SystemSourceRecovered
+    );
+
+    // Really gone, and a person says so: the removals are taken once.
+    {
+        let mut s = sim.state();
+        for r in &gone {
+            s.remove_referral(r["id"].as_str().unwrap());
+        }
+    }
+    assert!(pipeline.poll(source, false).await.is_err());
+    let accept = partnerwatch::pipeline::PollOptions {
+        accept_removals: true,
+        ..Default::default()
+    };
+    let report = pipeline.poll_with(source, accept).await.unwrap();
+    assert_eq!(report.count(EventKind::ReferralRemoved), 60);
+    assert_eq!(pipeline.store.records("referrals").unwrap().len(), 40);
 }

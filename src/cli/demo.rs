@@ -213,6 +213,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             every: Every(Duration::from_secs(STEP.as_secs() as u64)),
             filter: None,
             failing_after: 3,
+            max_removed_share: 0.5,
         }),
         channels,
         rules_dir: PathBuf::from("rules"),

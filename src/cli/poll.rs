@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::clock::SystemClock;
-use crate::pipeline::{Assets, Pipeline, PollReport};
+use crate::pipeline::{Assets, Pipeline, PollOptions, PollReport};
 
 #[derive(Debug, Args)]
 pub struct PollArgs {
@@ -17,6 +17,10 @@ pub struct PollArgs {
     /// Print what would be sent and commit nothing: no state is written, nothing is delivered.
     #[arg(long)]
     pub dry_run: bool,
+    /// Take this poll's removals even if they are more than `max_removed_share` of a source's
+    /// records (a sweep that would remove that many is otherwise refused as implausible).
+    #[arg(long)]
+    pub accept_removals: bool,
 }
 
 pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode> {
@@ -47,7 +51,11 @@ pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode
         {
             continue;
         }
-        match pipeline.poll(source, args.dry_run).await {
+        let options = PollOptions {
+            dry_run: args.dry_run,
+            accept_removals: args.accept_removals,
+        };
+        match pipeline.poll_with(source, options).await {
             Ok(report) => print_report(&report, args.dry_run),
             Err(e) => {
                 failed = true;

@@ -31,6 +31,10 @@ pub struct LicenseUsageConfig {
     pub page_size: u32,
     #[serde(default = "default_failing_after")]
     pub failing_after: u32,
+    /// A complete sweep that would remove more than this share of a dataset of at least
+    /// [`PLAUSIBLE_FROM`] records is refused as failed (`poll --accept-removals` takes it once).
+    #[serde(default = "default_max_removed_share")]
+    pub max_removed_share: f64,
 }
 
 impl LicenseUsageConfig {
@@ -41,6 +45,7 @@ impl LicenseUsageConfig {
             every: default_license_every(),
             page_size: default_license_top(),
             failing_after: default_failing_after(),
+            max_removed_share: default_max_removed_share(),
         }
     }
 }
@@ -73,6 +78,10 @@ pub struct AbssConfig {
     pub page_size: u32,
     #[serde(default = "default_failing_after")]
     pub failing_after: u32,
+    /// A complete sweep that would remove more than this share of a dataset of at least
+    /// [`PLAUSIBLE_FROM`] records is refused as failed (`poll --accept-removals` takes it once).
+    #[serde(default = "default_max_removed_share")]
+    pub max_removed_share: f64,
     /// The API allows 600 calls a minute per user.
     #[serde(default = "default_calls_per_minute")]
     pub calls_per_minute: u32,
@@ -97,6 +106,7 @@ impl AbssConfig {
             datasets: default_abss_datasets(),
             page_size: default_page_size(),
             failing_after: default_failing_after(),
+            max_removed_share: default_max_removed_share(),
             calls_per_minute: default_calls_per_minute(),
             health_ranking: None,
             thresholds: BTreeMap::new(),
@@ -177,6 +187,17 @@ pub struct ReferralsConfig {
     /// After this many failed sweeps in a row, `system.source_failing` is raised.
     #[serde(default = "default_failing_after")]
     pub failing_after: u32,
+    /// A complete sweep that would remove more than this share of a dataset of at least
+    /// [`PLAUSIBLE_FROM`] records is refused as failed (`poll --accept-removals` takes it once).
+    #[serde(default = "default_max_removed_share")]
+    pub max_removed_share: f64,
+}
+
+/// Datasets smaller than this are not guarded by `max_removed_share`.
+pub const PLAUSIBLE_FROM: usize = 20;
+
+fn default_max_removed_share() -> f64 {
+    0.5
 }
 
 fn default_failing_after() -> u32 {

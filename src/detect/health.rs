@@ -3,7 +3,9 @@
 //! `system.source_failing` after `failing_after` failures, `system.source_recovered` on the
 //! first complete sweep after that. Every failed sweep is also logged for the digest.
 //!
-//! Must never: raise `system.source_failing` twice for one run of failures.
+//! An implausible sweep (one that would remove too much, see `max_removed_share`) raises
+//! `system.source_failing` at once, saying why. Must never: raise `system.source_failing` twice
+//! for one run of failures.
 
 use jiff::Timestamp;
 
@@ -36,16 +38,21 @@ pub fn after_sweep(
     match (error, previous) {
         (None, None) => HealthUpdate::default(),
         (None, Some(run)) => HealthUpdate {
-            event: (run.failures >= threshold)
+            event: (run.announced || run.failures >= threshold)
                 .then(|| super::system::source_recovered(source, run.failures, run.since, now)),
             meta: vec![(key, None)],
         },
         (Some(e), previous) => {
-            let run = SourceHealth {
+            let mut run = SourceHealth {
                 failures: previous.map_or(0, |p| p.failures) + 1,
                 since: previous.map_or(now, |p| p.since),
+                announced: previous.is_some_and(|p| p.announced),
             };
             tracing::warn!(source, failures = run.failures, error = %e, "sweep failed; nothing was changed");
+            let failing = |run: &mut SourceHealth| {
+                run.announced = true;
+                super::system::source_failing(source, run.failures, run.since, &e.to_string(), now)
+            };
             let event = match e {
                 // Signing in will not fix itself: say so at once, with Entra's code.
                 SourceError::Auth(AuthError::Entra {
@@ -60,13 +67,9 @@ pub fn after_sweep(
                     run.since,
                     now,
                 )),
-                _ if run.failures == threshold => Some(super::system::source_failing(
-                    source,
-                    run.failures,
-                    run.since,
-                    &e.to_string(),
-                    now,
-                )),
+                // An implausible sweep will not fix itself either: it needs a person now.
+                SourceError::Implausible { .. } if !run.announced => Some(failing(&mut run)),
+                _ if run.failures == threshold && !run.announced => Some(failing(&mut run)),
                 _ => None,
             };
             let mut meta = vec![

@@ -63,6 +63,8 @@ pub struct SweepOutcome {
     pub changes: Vec<RecordChange>,
     pub seen: usize,
     pub unchanged: usize,
+    /// How many records the store held for the dataset before the sweep.
+    pub stored_before: usize,
 }
 
 pub use crate::sources::IngestError;
@@ -214,6 +216,7 @@ impl SweepDiff {
 
     /// Ends a *complete* sweep: every stored record not seen is a removal.
     pub fn finish(mut self) -> Result<SweepOutcome, StoreError> {
+        let stored_before = self.index.len();
         let removals = self.index.unseen();
         for id in &removals {
             if let Some(stored) = self.stored.get(id)? {
@@ -244,6 +247,7 @@ impl SweepDiff {
             changes: self.changes,
             seen: self.seen,
             unchanged: self.unchanged,
+            stored_before,
         })
     }
 }

@@ -379,6 +379,16 @@ async fn abss(
             Some(FaultAction::Delay { ms }) => {
                 (Answer::Page(body), Some(Duration::from_millis(ms)))
             }
+            Some(FaultAction::EmptyPage) => {
+                let mut body = body;
+                if body.get("items").is_some() {
+                    body["items"] = json!([]);
+                }
+                if let Some(details) = body.get_mut("partnerPerformanceDetails") {
+                    details["items"] = json!([]);
+                }
+                (Answer::Page(body), None)
+            }
             Some(fault) => (Answer::Fault(fault), None),
             None => (Answer::Page(body), None),
         }

@@ -24,6 +24,9 @@ pub enum FaultAction {
     Malformed,
     /// Wait this long before answering normally.
     Delay { ms: u64 },
+    /// Answer a well-formed page with no records that still links to the next one (the page's
+    /// records are lost to this answer; the link, the count and the rest are as usual).
+    EmptyPage,
 }
 
 /// A fault injected into list requests: on page `page` (every page if absent), `times` times.
@@ -86,5 +89,7 @@ pub(super) fn fault_response(
             r
         }
         FaultAction::Delay { .. } => error(StatusCode::GATEWAY_TIMEOUT),
+        // An endpoint that does not empty its pages itself answers with an error instead.
+        FaultAction::EmptyPage => error(StatusCode::INTERNAL_SERVER_ERROR),
     }
 }

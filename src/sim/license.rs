@@ -16,6 +16,7 @@ use axum::{Json, Router};
 
 use super::faults::fault_response;
 use super::request::{bearer_accepted, partner_error, Query};
+use super::FaultAction;
 use super::Shared;
 
 const WORKLOADS: &[(&str, &str)] = &[
@@ -98,14 +99,21 @@ async fn license_usage(
     let top = param("top").unwrap_or(10_000).clamp(1, 10_000);
     let skip = param("skip").unwrap_or(0);
     let page = (skip / top) as u32 + 1;
-    if let Some(fault) = s.take_fault(page) {
+    let fault = s.take_fault(page);
+    let empty = fault == Some(FaultAction::EmptyPage);
+    if let Some(fault) = fault.filter(|_| !empty) {
         return fault_response(fault, "{\"Value\": [ {\"customerTenantId\"", |status| {
             partner_error(status, "Injected fault")
         });
     }
     let total = s.licenses.len();
     let end = (skip + top).min(total);
-    let mut body = json!({ "Value": s.licenses[skip.min(total)..end] });
+    let rows = if empty {
+        &[][..]
+    } else {
+        &s.licenses[skip.min(total)..end]
+    };
+    let mut body = json!({ "Value": rows });
     if end < total {
         body["@nextLink"] = json!(format!(
             "http://{host}/partner/v1/analytics/commercial/usage/license?top={top}&skip={end}"

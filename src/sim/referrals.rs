@@ -387,6 +387,12 @@ async fn list_referrals(
                         s.stats.pages_served += 1;
                         (Answer::Page(body), Some(Duration::from_millis(ms)))
                     }
+                    Some(FaultAction::EmptyPage) => {
+                        s.stats.pages_served += 1;
+                        let mut body = body;
+                        body["value"] = serde_json::json!([]);
+                        (Answer::Page(body), None)
+                    }
                     // A failed page does not consume the cursor: the client can retry the link.
                     Some(fault) => (Answer::Fault(fault), None),
                     None => {

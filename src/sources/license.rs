@@ -26,6 +26,7 @@ const MAX_PAGES: u32 = 100_000;
 pub struct LicenseSource {
     pub every: Duration,
     pub failing_after: u32,
+    pub max_removed_share: f64,
     endpoint: Url,
     top: u32,
     http: Http,
@@ -55,6 +56,7 @@ impl LicenseSource {
         Ok(Self {
             every: config.every.as_duration(),
             failing_after: config.failing_after,
+            max_removed_share: config.max_removed_share,
             endpoint,
             top: config.page_size.clamp(1, 10_000),
             http,
@@ -131,6 +133,13 @@ impl LicenseSource {
                 }
             }
             skip += on_page;
+            if on_page == 0 && next.is_some() {
+                return Err(SourceError::Chain {
+                    dataset: DATASET,
+                    page: page_no,
+                    reason: "an empty page links to a next one".into(),
+                });
+            }
             let following = match next {
                 Some(link) => Some(next_page_url(&self.endpoint, &link).map_err(|reason| {
                     SourceError::Chain {

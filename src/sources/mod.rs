@@ -54,6 +54,13 @@ pub enum SourceError {
         page: u32,
         reason: String,
     },
+    #[error("{dataset}: the sweep would remove {removed} of {stored} records, more than max_removed_share ({share}) allows; nothing was changed. If they really are gone, run `partnerwatch poll --accept-removals` once")]
+    Implausible {
+        dataset: &'static str,
+        removed: usize,
+        stored: usize,
+        share: f64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,6 +93,15 @@ impl Source {
             Source::Referrals(_) => crate::model::Dataset::Referrals,
             Source::Abss(s) => s.dataset,
             Source::License(_) => crate::model::Dataset::LicenseUsage,
+        }
+    }
+
+    /// The largest share of the dataset a complete sweep may remove.
+    pub fn max_removed_share(&self) -> f64 {
+        match self {
+            Source::Referrals(s) => s.max_removed_share,
+            Source::Abss(s) => s.max_removed_share,
+            Source::License(s) => s.max_removed_share,
         }
     }
 

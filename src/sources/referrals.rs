@@ -26,6 +26,7 @@ pub const MAX_PAGES: u32 = 100_000;
 pub struct ReferralsSource {
     pub every: Duration,
     pub failing_after: u32,
+    pub max_removed_share: f64,
     endpoint: Url,
     filter: Option<String>,
     http: Http,
@@ -84,6 +85,7 @@ impl ReferralsSource {
         Ok(Self {
             every: config.every.as_duration(),
             failing_after: config.failing_after,
+            max_removed_share: config.max_removed_share,
             endpoint,
             filter: config.filter.as_ref().map(|f| f.0.clone()),
             http,
@@ -130,9 +132,11 @@ impl ReferralsSource {
             if page_no == 1 {
                 expected = page.count;
             }
+            let mut on_page = 0u64;
             for item in sonic_rs::to_array_iter(page.value.as_bytes()) {
                 let raw = item.map_err(|e| malformed(e.to_string()))?;
                 let raw = raw.as_raw_str();
+                on_page += 1;
                 match record_id(raw, &["id", "ID", "Id"]) {
                     Some(id) => {
                         sink.record(&id, raw.as_bytes()).map_err(|e| match e {
@@ -152,6 +156,13 @@ impl ReferralsSource {
                 }
             }
             let Some(link) = page.next_link else { break };
+            if on_page == 0 {
+                return Err(SourceError::Chain {
+                    dataset: DATASET,
+                    page: page_no,
+                    reason: "an empty page links to a next one".into(),
+                });
+            }
             let next =
                 next_page_url(&self.endpoint, &link).map_err(|reason| SourceError::Chain {
                     dataset: DATASET,

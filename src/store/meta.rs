@@ -89,7 +89,13 @@ impl MetaValue {
         match self {
             MetaValue::Time(t) => t.to_string().into_bytes(),
             MetaValue::Marker => Vec::new(),
-            MetaValue::Health(h) => format!("{} {}", h.failures, h.since).into_bytes(),
+            MetaValue::Health(h) => format!(
+                "{} {}{}",
+                h.failures,
+                h.since,
+                if h.announced { " announced" } else { "" }
+            )
+            .into_bytes(),
             MetaValue::Side(Side::Above) => b"above".to_vec(),
             MetaValue::Side(Side::Below) => b"below".to_vec(),
         }
@@ -101,14 +107,20 @@ impl MetaValue {
 pub struct SourceHealth {
     pub failures: u32,
     pub since: Timestamp,
+    /// `system.source_failing` was raised for this run of failures.
+    pub announced: bool,
 }
 
 impl SourceHealth {
     fn decode(bytes: &[u8]) -> Option<SourceHealth> {
-        let (count, since) = std::str::from_utf8(bytes).ok()?.split_once(' ')?;
+        // "3 2026-11-23T08:00:00Z", with " announced" since the flag exists.
+        let mut parts = std::str::from_utf8(bytes).ok()?.split(' ');
+        let failures: u32 = parts.next()?.parse().ok()?;
+        let since = parts.next()?.parse().ok()?;
         Some(SourceHealth {
-            failures: count.parse().ok()?,
-            since: since.parse().ok()?,
+            failures,
+            since,
+            announced: parts.next() == Some("announced"),
         })
     }
 }
@@ -244,7 +256,16 @@ mod tests {
         let health = SourceHealth {
             failures: 3,
             since: at,
+            announced: true,
         };
+        // A value written before the flag existed reads as not announced.
+        assert_eq!(
+            SourceHealth::decode(format!("3 {at}").as_bytes()),
+            Some(SourceHealth {
+                announced: false,
+                ..health
+            })
+        );
         assert_eq!(
             SourceHealth::decode(&MetaValue::Health(health).encode()),
             Some(health)
