@@ -1,6 +1,8 @@
 //! DESIGN §6 guarantee 2: killing the process at any moment loses no notification and repeats
 //! none but the one in flight. A real `partnerwatch run` is SIGKILLed at random points while it
-//! delivers to a slow webhook, and restarted, 30 times.
+//! delivers to a slow webhook, and restarted, 30 times. The webhook notes when each POST came
+//! in and when it was answered, so every repeat can be matched to a kill that landed while
+//! that message was in flight.
 
 mod common;
 
@@ -15,9 +17,12 @@ use rand::{Rng, SeedableRng};
 const REFERRALS: usize = 120;
 const KILLS: usize = 30;
 
-/// Counts POSTs per event id; answers after a pause so that kills land mid-delivery.
-async fn slow_capture() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+/// Every POST per event id, as (arrived, answered); answers after a pause so that kills land
+/// mid-delivery.
+type Posts = Arc<Mutex<HashMap<String, Vec<(Instant, Option<Instant>)>>>>;
+
+async fn slow_capture() -> (String, Posts) {
+    let seen: Posts = Arc::default();
     let state = Arc::clone(&seen);
     let app = axum::Router::new().route(
         "/hook",
@@ -26,8 +31,14 @@ async fn slow_capture() -> (String, Arc<Mutex<HashMap<String, usize>>>) {
             async move {
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 let id = v["event"]["id"].as_str().unwrap().to_string();
-                *seen.lock().unwrap().entry(id).or_default() += 1;
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    let posts = seen.entry(id.clone()).or_default();
+                    posts.push((Instant::now(), None));
+                    posts.len() - 1
+                };
                 tokio::time::sleep(Duration::from_millis(15)).await;
+                seen.lock().unwrap().get_mut(&id).unwrap()[n].1 = Some(Instant::now());
                 "ok"
             }
         }),
@@ -87,10 +98,12 @@ fn kill_during_delivery_loses_nothing_and_repeats_at_most_the_message_in_flight(
     sim.state().add_referrals(REFERRALS);
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut kills = Vec::new();
     for _ in 0..KILLS {
         let mut child = start(&config);
         std::thread::sleep(Duration::from_millis(rng.random_range(20..250)));
         child.kill().unwrap(); // SIGKILL
+        kills.push(Instant::now());
         child.wait().unwrap();
     }
     let mut child = start(&config);
@@ -104,12 +117,38 @@ fn kill_during_delivery_loses_nothing_and_repeats_at_most_the_message_in_flight(
 
     let seen = seen.lock().unwrap();
     let delivered = seen.len();
-    let posts: usize = seen.values().sum();
+    let posts: usize = seen.values().map(Vec::len).sum();
     let repeats = posts - delivered;
-    println!("{KILLS} kills: {delivered} messages delivered, {posts} POSTs, {repeats} repeated");
+    // A message is in flight from the moment its POST arrives until the daemon has stored
+    // that it was sent, a moment after the answer (one flush; 50 ms is far more than it takes).
+    let slack = Duration::from_millis(50);
+    let in_flight_at = |kill: Instant| {
+        seen.values()
+            .flatten()
+            .filter(|(arrived, answered)| {
+                *arrived <= kill && answered.is_none_or(|a| kill <= a + slack)
+            })
+            .count()
+    };
+    let during_sends = kills.iter().filter(|k| in_flight_at(**k) > 0).count();
+    let in_flight: usize = kills.iter().map(|k| in_flight_at(*k)).sum();
+    println!(
+        "{KILLS} kills, {during_sends} of them during a send: {delivered} messages delivered, {posts} POSTs, {repeats} repeated"
+    );
     assert_eq!(delivered, REFERRALS, "every notification arrived");
+    // Every repeat of a message follows a kill that landed while its earlier POST was in flight.
+    for (id, attempts) in seen.iter() {
+        for (arrived, answered) in &attempts[..attempts.len() - 1] {
+            assert!(
+                kills
+                    .iter()
+                    .any(|k| arrived <= k && answered.is_none_or(|a| *k <= a + slack)),
+                "event {id} was sent again without a kill while it was in flight: {attempts:?}"
+            );
+        }
+    }
     assert!(
-        repeats <= KILLS,
-        "at most the message in flight is repeated per kill ({repeats} repeats)"
+        repeats <= in_flight,
+        "at most the messages in flight at each kill are repeated ({repeats} repeats, {in_flight} in flight at kills)"
     );
 }
