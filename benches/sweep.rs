@@ -317,6 +317,7 @@ fn sweep(base_url: &str, state: &Path) {
         history_versions: partnerwatch::config::DEFAULT_HISTORY_VERSIONS,
         listen: None,
         digests: Vec::new(),
+        places: Default::default(),
     };
     let assets =
         Assets::shipped(&Default::default(), &jiff::tz::TimeZone::UTC).unwrap_or_else(|_| Assets {

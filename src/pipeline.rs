@@ -40,9 +40,16 @@ impl Assets {
             .into_iter()
             .filter(|(p, _)| p.to_string_lossy().contains("digest_"))
             .collect();
+        // A folder that cannot be read is reported against its entry in the file.
+        let folder = |key: &str, e: ConfigError| match e {
+            e @ ConfigError::Read { .. } => config.error_at(key, e),
+            other => other,
+        };
         let templates =
-            Templates::load_dir_with(&config.templates_dir, &config.timezone, digest_defaults)?;
-        let rules = RuleSet::load_dir(&config.rules_dir, &config.channels, &templates)?;
+            Templates::load_dir_with(&config.templates_dir, &config.timezone, digest_defaults)
+                .map_err(|e| folder("templates", e))?;
+        let rules = RuleSet::load_dir(&config.rules_dir, &config.channels, &templates)
+            .map_err(|e| folder("rules", e))?;
         Ok(Assets { templates, rules })
     }
 
@@ -110,25 +117,31 @@ impl Pipeline {
         let http = Http::new(config.http.clone());
         // One provider for everything: one token cache per audience, one refresh at a time.
         let tokens = TokenProvider::from_config(&config.auth, &config.state_dir);
-        let channels = notify::build_all(&config.channels, http.client(), tokens.as_ref().ok())?;
+        let channels = notify::build_all(&config, http.client(), tokens.as_ref().ok())?;
+        // A source needs a way to sign in: the error names the `auth:` entry.
+        let tokens = || {
+            tokens
+                .clone()
+                .map_err(|e| config.error_at("auth", format!("auth: {e}")))
+        };
         let mut sources = Vec::new();
         if let Some(referrals) = &config.referrals {
-            let source = ReferralsSource::new(referrals, http.clone(), tokens.clone()?)
-                .map_err(anyhow::Error::msg)?;
+            let source = ReferralsSource::new(referrals, http.clone(), tokens()?)
+                .map_err(|e| config.error_at("sources.referrals", e))?;
             sources.push(Source::Referrals(source));
         }
         if let Some(license) = &config.license_usage {
-            let source = LicenseSource::new(license, http.clone(), tokens.clone()?)
-                .map_err(anyhow::Error::msg)?;
+            let source = LicenseSource::new(license, http.clone(), tokens()?)
+                .map_err(|e| config.error_at("sources.license_usage", e))?;
             sources.push(Source::License(source));
         }
         if let Some(abss) = &config.abss {
-            let tokens = tokens.clone()?;
+            let tokens = tokens()?;
             for name in &abss.datasets {
                 let dataset = Dataset::abss(&name.value)
                     .expect("datasets were checked when the configuration loaded");
                 let source = AbssSource::new(dataset, abss, http.clone(), tokens.clone())
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(|e| config.error_at("sources.abss", e))?;
                 sources.push(Source::Abss(source));
             }
         }

@@ -503,3 +503,166 @@ fn rules_test_render_outbox_and_channels_test() {
         "{out}"
     );
 }
+
+/// Every kind of mistake in what a user writes names its file, line and column — checked
+/// here to the column, one case of each kind.
+#[test]
+fn every_kind_of_configuration_mistake_names_file_line_and_column() {
+    let base = "sources:\n  referrals:\n    base_url: http://127.0.0.1:9/v1.0\nauth:\n  static_token: t\nchannels:\n  log: { type: console }\nrules: ./rules\ntemplates: ./templates\n";
+    let rule = "- name: a\n  on: referral.new\n  channels: [log]\n";
+    // (what, configuration, rule file, a template to break, file, line, column, message part)
+    type Case<'a> = (
+        &'a str,
+        String,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        u32,
+        u32,
+        &'a str,
+    );
+    let cases: &[Case] = &[
+        (
+            "YAML syntax",
+            format!("{base}  bad: [\n"),
+            rule,
+            None,
+            "pw.yaml",
+            10,
+            6,
+            "mapping values",
+        ),
+        (
+            "unknown key",
+            format!("{base}bogus: 1\n"),
+            rule,
+            None,
+            "pw.yaml",
+            10,
+            1,
+            "unknown field `bogus`",
+        ),
+        (
+            "bad value",
+            base.replace("base_url: http://127.0.0.1:9/v1.0", "base_url: \"0\""),
+            rule,
+            None,
+            "pw.yaml",
+            3,
+            5,
+            "is not a URL",
+        ),
+        (
+            "bad channel value",
+            base.replace(
+                "{ type: console }",
+                "{ type: telegram, bot_token: x, chat_id: abc }",
+            ),
+            rule,
+            None,
+            "pw.yaml",
+            7,
+            8,
+            "chat_id \"abc\"",
+        ),
+        (
+            "missing folder",
+            base.replace("templates: ./templates", "templates: ./templaes"),
+            rule,
+            None,
+            "pw.yaml",
+            9,
+            12,
+            "cannot read",
+        ),
+        (
+            "no credentials",
+            base.replace("static_token: t", "tenant_id: x"),
+            rule,
+            None,
+            "pw.yaml",
+            5,
+            3,
+            "no credentials",
+        ),
+        (
+            "duration",
+            base.replace(
+                "channels:\n",
+                "delivery:\n  backoff: 5 minutes\nchannels:\n",
+            ),
+            rule,
+            None,
+            "pw.yaml",
+            7,
+            12,
+            "unknown unit",
+        ),
+        (
+            "unknown reference",
+            base.to_string(),
+            "- name: a\n  on: referral.new\n  channels: [lgo]\n",
+            None,
+            "r.yaml",
+            3,
+            14,
+            "unknown channel \"lgo\"",
+        ),
+        (
+            "CEL",
+            base.to_string(),
+            "- name: a\n  on: referral.new\n  when: \"record.x +\"\n  channels: [log]\n",
+            None,
+            "r.yaml",
+            3,
+            9,
+            "`when`",
+        ),
+        (
+            "cron",
+            format!(
+                "{base}digests:\n  - name: w\n    schedule: \"every day\"\n    channels: [log]\n"
+            ),
+            rule,
+            None,
+            "pw.yaml",
+            12,
+            15,
+            "not a cron schedule",
+        ),
+        (
+            "template",
+            base.to_string(),
+            rule,
+            Some("{{#if x}}oops"),
+            "referral_new.text.hbs",
+            1,
+            14,
+            "handlebars",
+        ),
+    ];
+    for (what, config, rules, template, file, line, column, part) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("pw.yaml"), config).unwrap();
+        std::fs::write(dir.path().join("rules/r.yaml"), rules).unwrap();
+        std::fs::write(
+            dir.path().join("templates/referral_new.text.hbs"),
+            template.unwrap_or("New referral {{entity_id}}\n"),
+        )
+        .unwrap();
+        let (ok, out, err) = run(partnerwatch()
+            .current_dir(dir.path())
+            .args(["--config", "pw.yaml", "check"]));
+        assert!(!ok, "{what}: check passed: {out}");
+        let first = err.lines().next().unwrap_or_default();
+        let located = first
+            .strip_prefix("error: ")
+            .and_then(|rest| rest.split_once(&format!(":{line}:{column}: ")));
+        assert!(
+            located.is_some_and(|(path, message)| path.ends_with(file) && message.contains(part)),
+            "{what}: expected {file}:{line}:{column}: …{part}…, got: {first}"
+        );
+    }
+}

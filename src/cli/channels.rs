@@ -28,7 +28,8 @@ pub async fn channels(config_path: &Path, command: ChannelsCommand) -> anyhow::R
     };
     let http = crate::http::Http::new(config.http.clone());
     let tokens = crate::auth::TokenProvider::from_config(&config.auth, &config.state_dir).ok();
-    let channel = Channel::build(&name, channel_config, http.client(), tokens.as_ref())?;
+    let channel = Channel::build(&name, channel_config, http.client(), tokens.as_ref())
+        .map_err(|e| config.error_at(&format!("channels.{name}"), e))?;
     let title = "partnerwatch test message".to_string();
     let rest = format!(
         "If you can read this, the channel {name:?} works. Sent {}.",

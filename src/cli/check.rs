@@ -16,10 +16,12 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
     let assets = Assets::from_config(&config)?;
     let http = Http::new(config.http.clone());
     let tokens = TokenProvider::from_config(&config.auth, &config.state_dir).ok();
-    crate::notify::build_all(&config.channels, http.client(), tokens.as_ref())?;
+    crate::notify::build_all(&config, http.client(), tokens.as_ref())?;
     if let Some(referrals) = &config.referrals {
-        let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)?;
-        ReferralsSource::new(referrals, http.clone(), tokens).map_err(anyhow::Error::msg)?;
+        let tokens = TokenProvider::from_config(&config.auth, &config.state_dir)
+            .map_err(|e| config.error_at("auth", format!("auth: {e}")))?;
+        ReferralsSource::new(referrals, http.clone(), tokens)
+            .map_err(|e| config.error_at("sources.referrals", e))?;
     }
     let mut rendered = 0;
     let mut errors = Vec::new();

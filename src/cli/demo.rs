@@ -230,6 +230,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             channels: vec!["inbox".into()],
             template: crate::config::DEFAULT_DIGEST_TEMPLATE.into(),
         }],
+        places: Default::default(),
         http: crate::http::HttpConfig {
             backoff: Every(Duration::from_millis(100)),
             ..Default::default()

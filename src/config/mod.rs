@@ -34,15 +34,15 @@ struct RawConfig {
     #[serde(default)]
     timezone: Option<Spanned<EnvString>>,
     #[serde(default)]
-    auth: AuthConfig,
+    auth: Option<Spanned<AuthConfig>>,
     #[serde(default)]
     sources: RawSources,
     #[serde(default)]
     channels: BTreeMap<String, Spanned<ChannelConfig>>,
     #[serde(default)]
-    rules: Option<EnvString>,
+    rules: Option<Spanned<EnvString>>,
     #[serde(default)]
-    templates: Option<EnvString>,
+    templates: Option<Spanned<EnvString>>,
     #[serde(default)]
     delivery: DeliveryConfig,
     #[serde(default)]
@@ -107,6 +107,28 @@ pub struct Config {
     /// Where `run` serves `/healthz` and `/metrics` (`None`: not served).
     pub listen: Option<String>,
     pub digests: Vec<DigestConfig>,
+    /// Where the entries of the file are, for errors found after it was read.
+    pub places: Places,
+}
+
+/// Where the entries of a configuration file are (`channels.NAME`, `sources.referrals`,
+/// `auth`, `rules`, `templates`): errors that only show when a channel or source is built
+/// still name the file, line and column.
+#[derive(Debug, Clone, Default)]
+pub struct Places(BTreeMap<String, (u64, u64)>);
+
+impl Config {
+    /// `message` about the entry `key`, at its place in the file when it has one (an entry
+    /// left at its default is reported against the file).
+    pub fn error_at(&self, key: &str, message: impl std::fmt::Display) -> ConfigError {
+        let (line, column) = self.places.0.get(key).copied().unwrap_or((1, 1));
+        ConfigError::At(Located {
+            file: self.file.clone(),
+            line,
+            column,
+            message: message.to_string(),
+        })
+    }
 }
 
 impl Config {
@@ -144,6 +166,39 @@ impl Config {
                 ))
             })?,
         };
+        let mut places = Places::default();
+        let mut note = |key: String, line: u64, column: u64| {
+            places.0.insert(key, (line, column));
+        };
+        for (name, spanned) in &raw.channels {
+            note(
+                format!("channels.{name}"),
+                spanned.referenced.line(),
+                spanned.referenced.column(),
+            );
+        }
+        let spans = [
+            (
+                "sources.referrals",
+                raw.sources.referrals.as_ref().map(|s| s.referenced),
+            ),
+            (
+                "sources.abss",
+                raw.sources.abss.as_ref().map(|s| s.referenced),
+            ),
+            (
+                "sources.license_usage",
+                raw.sources.license_usage.as_ref().map(|s| s.referenced),
+            ),
+            ("auth", raw.auth.as_ref().map(|s| s.referenced)),
+            ("rules", raw.rules.as_ref().map(|s| s.referenced)),
+            ("templates", raw.templates.as_ref().map(|s| s.referenced)),
+        ];
+        for (key, at) in spans {
+            if let Some(at) = at {
+                note(key.to_string(), at.line(), at.column());
+            }
+        }
         let mut channels = BTreeMap::new();
         for (name, spanned) in raw.channels {
             let mut channel = spanned.value;
@@ -204,10 +259,10 @@ impl Config {
             file: file.to_path_buf(),
             state_dir: resolve(raw.state_dir, "state"),
             timezone,
-            auth: raw.auth,
-            referrals: raw.sources.referrals,
+            auth: raw.auth.map(|a| a.value).unwrap_or_default(),
+            referrals: raw.sources.referrals.map(|r| r.value),
             abss: {
-                if let Some(abss) = &raw.sources.abss {
+                if let Some(abss) = raw.sources.abss.as_ref().map(|a| &a.value) {
                     for d in &abss.datasets {
                         if crate::model::Dataset::abss(&d.value).is_none() {
                             let known: Vec<&str> = crate::model::Dataset::ABSS
@@ -223,12 +278,12 @@ impl Config {
                         }
                     }
                 }
-                raw.sources.abss
+                raw.sources.abss.map(|a| a.value)
             },
-            license_usage: raw.sources.license_usage,
+            license_usage: raw.sources.license_usage.map(|l| l.value),
             channels,
-            rules_dir: resolve(raw.rules, "rules"),
-            templates_dir: resolve(raw.templates, "templates"),
+            rules_dir: resolve(raw.rules.map(|r| r.value), "rules"),
+            templates_dir: resolve(raw.templates.map(|t| t.value), "templates"),
             delivery: raw.delivery,
             http: raw.http,
             history_versions: raw.history_versions.unwrap_or(DEFAULT_HISTORY_VERSIONS),
@@ -238,6 +293,7 @@ impl Config {
                 Some(l) => Some(l.0),
             },
             digests,
+            places,
         })
     }
 

@@ -11,11 +11,11 @@ use super::{EnvString, Every, Secret};
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSources {
     #[serde(default)]
-    pub(super) referrals: Option<ReferralsConfig>,
+    pub(super) referrals: Option<Spanned<ReferralsConfig>>,
     #[serde(default)]
-    pub(super) abss: Option<AbssConfig>,
+    pub(super) abss: Option<Spanned<AbssConfig>>,
     #[serde(default)]
-    pub(super) license_usage: Option<LicenseUsageConfig>,
+    pub(super) license_usage: Option<Spanned<LicenseUsageConfig>>,
 }
 
 /// `sources.license_usage:` — Partner Center analytics, license usage per workload.

@@ -158,13 +158,18 @@ pub fn check_webhook_url(name: &str, key: &str, url: &Secret) -> Result<(), Conf
 
 /// Builds every configured channel.
 pub fn build_all(
-    configs: &BTreeMap<String, ChannelConfig>,
+    config: &crate::config::Config,
     http: &reqwest::Client,
     tokens: Option<&crate::auth::TokenProvider>,
 ) -> Result<BTreeMap<String, Channel>, ConfigError> {
-    configs
+    config
+        .channels
         .iter()
-        .map(|(name, cfg)| Channel::build(name, cfg, http, tokens).map(|c| (name.clone(), c)))
+        .map(|(name, cfg)| {
+            Channel::build(name, cfg, http, tokens)
+                .map(|c| (name.clone(), c))
+                .map_err(|e| config.error_at(&format!("channels.{name}"), e))
+        })
         .collect()
 }
 
