@@ -44,7 +44,8 @@ pub fn expand(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Stri
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body
                 .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in {raw:?}: write ${{NAME}}"))?;
+                // The value is not quoted: it may be a secret written in place.
+                .ok_or_else(|| "unclosed `${` in the value: write ${NAME}".to_string())?;
             let name = &body[..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!(

@@ -80,9 +80,29 @@ pub fn parse_yaml<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Con
 fn yaml_message(err: &serde_saphyr::Error) -> String {
     let text = err.without_snippet().to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
-    match first.rfind(" at line ") {
-        Some(pos) => first[..pos].to_string(),
-        None => first.to_string(),
+    let first = match first.rfind(" at line ") {
+        Some(pos) => &first[..pos],
+        None => first,
+    };
+    unknown_key_shown_safely(first)
+}
+
+/// "unknown field `x`" quotes the key; a "key" that is not a name is most likely a value
+/// run into it (`smtp_url:"smtp://user:PASSWORD@host"` with no space after the colon), so it
+/// is not shown.
+fn unknown_key_shown_safely(message: &str) -> String {
+    let quoted = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'));
+    match quoted {
+        Some((key, rest))
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            format!("an unknown key that is not a name (not shown, it may hold a value: is a space missing after a `:`?){rest}")
+        }
+        _ => message.to_string(),
     }
 }
 

@@ -355,6 +355,20 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_run_into_its_key_or_left_unclosed_is_not_echoed() {
+        for text in [
+            "channels:\n  m: { type: email, smtp_url:\"smtp://u:PASSW0RDX@h\", from: a@b.c, to: [a@b.c] }\n",
+            "auth:\n  static_token: \"PASSW0RDX-${UNCLOSED\"\n",
+        ] {
+            let msg = Config::from_yaml(Path::new("pw.yaml"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(msg.starts_with("pw.yaml:2:"), "{msg}");
+            assert!(!msg.contains("PASSW0RDX"), "{msg}");
+        }
+    }
+
+    #[test]
     fn literal_secret_in_a_bad_file_is_not_echoed() {
         let text = "auth:\n  static_token: s3cr3t-value-xyz\n  bogus: [\n";
         let msg = Config::from_yaml(Path::new("pw.yaml"), text)

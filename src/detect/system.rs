@@ -1,10 +1,12 @@
 //! Events about partnerwatch itself, for an admin channel: a source failing several sweeps in
 //! a row and recovering, and a delivery given up on. (`system.auth_failed` comes with the
-//! Entra ID sign-in.)
+//! Entra ID sign-in.) The errors they quote pass through the redaction layer: an admin channel
+//! never gets a secret a far end echoed.
 
 use jiff::Timestamp;
 use serde_json::json;
 
+use crate::config::secret::redact;
 use crate::model::event::event_id;
 use crate::model::{Delivery, Event, EventKind};
 
@@ -45,7 +47,7 @@ pub fn source_failing(
         source,
         &since.to_string(),
         now,
-        json!({ "source": source, "failures": failures, "since": since.to_string(), "error": error }),
+        json!({ "source": source, "failures": failures, "since": since.to_string(), "error": redact(error) }),
     )
 }
 
@@ -74,7 +76,7 @@ pub fn delivery_dead(d: &Delivery, now: Timestamp) -> Event {
             "event_kind": d.what(),
             "title": d.message.title,
             "attempts": d.attempts,
-            "error": d.last_error,
+            "error": d.last_error.as_deref().map(redact),
         }),
     )
 }
@@ -94,6 +96,6 @@ pub fn auth_failed(
         source,
         &since.to_string(),
         now,
-        json!({ "source": source, "error": error, "code": code, "description": description, "since": since.to_string() }),
+        json!({ "source": source, "error": redact(error), "code": code, "description": redact(description), "since": since.to_string() }),
     )
 }

@@ -33,6 +33,21 @@ pub enum SendOutcome {
     Failed(String),
 }
 
+impl SendOutcome {
+    /// The outcome with every known secret and token scrubbed from what it quotes.
+    fn redacted(self) -> SendOutcome {
+        let clean = |s: String| crate::config::secret::redact(&s).into_owned();
+        match self {
+            SendOutcome::Delivered(s) => SendOutcome::Delivered(clean(s)),
+            SendOutcome::Retry { after, error } => SendOutcome::Retry {
+                after,
+                error: clean(error),
+            },
+            SendOutcome::Failed(s) => SendOutcome::Failed(clean(s)),
+        }
+    }
+}
+
 /// A configured channel, ready to send, with the format its messages are rendered in.
 #[derive(Debug)]
 pub struct Channel {
@@ -100,7 +115,13 @@ impl Channel {
         self.format
     }
 
+    /// Sends one delivery. What the far end said passes through the redaction layer here,
+    /// whatever the channel, before it is logged or stored.
     pub async fn send(&self, delivery: &Delivery, event: Option<&Event>) -> SendOutcome {
+        self.send_raw(delivery, event).await.redacted()
+    }
+
+    async fn send_raw(&self, delivery: &Delivery, event: Option<&Event>) -> SendOutcome {
         match &self.sender {
             Sender::Console(c) => c.send(delivery),
             Sender::Inbox(c) => c.send(delivery).await,

@@ -24,6 +24,9 @@ pub enum FaultAction {
     Malformed,
     /// Wait this long before answering normally.
     Delay { ms: u64 },
+    /// Answer this status with an error body that quotes the request back: its path and
+    /// query and its `Authorization` header (as some servers and proxies do).
+    Echo { status: u16 },
     /// Answer a well-formed page with no records that still links to the next one (the page's
     /// records are lost to this answer; the link, the count and the rest are as usual).
     EmptyPage,
@@ -90,6 +93,8 @@ pub(super) fn fault_response(
         }
         FaultAction::Delay { .. } => error(StatusCode::GATEWAY_TIMEOUT),
         // An endpoint that does not empty its pages itself answers with an error instead.
-        FaultAction::EmptyPage => error(StatusCode::INTERNAL_SERVER_ERROR),
+        FaultAction::EmptyPage | FaultAction::Echo { .. } => {
+            error(StatusCode::INTERNAL_SERVER_ERROR)
+        }
     }
 }

@@ -363,6 +363,14 @@ async fn list_referrals(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let echo = format!(
+        "GET /v1.0/engagements/referrals?{} with Authorization: {}",
+        query.as_deref().unwrap_or(""),
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+    );
     let request_id = format!("{:016x}", rand::random::<u64>());
     let host = headers
         .get(header::HOST)
@@ -419,6 +427,11 @@ async fn list_referrals(
             r
         }
         Answer::Error(status, code, msg) => odata_error(status, &code, &msg),
+        Answer::Fault(FaultAction::Echo { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = json!({ "errorStatus": status.as_u16(), "message": format!("cannot serve {echo}") });
+            (status, Json(body)).into_response()
+        }
         Answer::Fault(fault) => fault_response(
             fault,
             "{\"@odata.count\": 3, \"value\": [ {\"id\": \"broken\", \"status\": \"New\"",

@@ -1,0 +1,154 @@
+//! Guarantee 5 against far ends that echo: every peer here quotes the request back in its
+//! error — the webhook and Teams URLs with their keys, the Telegram bot token in its path, the
+//! Partner Center bearer token — and no secret may reach the logs (text and JSON), `outbox
+//! --dead`, the admin channel's messages, or any file of the state folder.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use partnerwatch::sim::{Fault, FaultAction};
+
+const HOOK_KEY: &str = "hook-key-5f1d2c9a8b7e";
+const TEAMS_SIG: &str = "teams-sig-0a9b8c7d6e5f";
+const BOT_TOKEN: &str = "123456789:AAHsecretbottokenABCDEFGHIJKLMNOPQRS";
+const API_TOKEN: &str = "api-token-77aa66bb55cc";
+
+/// Answers every request with an error that quotes its path, query and Authorization header.
+async fn echo(uri: Uri, headers: HeaderMap) -> axum::response::Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let quoted = format!("Cannot POST {uri} (Authorization: {auth})");
+    if uri.path().starts_with("/bot") {
+        let body = serde_json::json!({"ok": false, "error_code": 400, "description": format!("Bad Request: {quoted}")});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    (StatusCode::INTERNAL_SERVER_ERROR, quoted).into_response()
+}
+
+fn partnerwatch(config: &Path, args: &[&str]) -> String {
+    let out = Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("PARTNERWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every file below `dir`, as bytes.
+fn files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+#[test]
+fn secrets_echoed_by_far_ends_reach_no_log_listing_message_or_state_file() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt.block_on(async {
+        partnerwatch::sim::Simulator::start(
+            partnerwatch::sim::SimConfig {
+                referrals: 20,
+                page_size: 10,
+                token: API_TOKEN.to_string(),
+                ..Default::default()
+            },
+            0,
+        )
+        .await
+        .unwrap()
+    });
+    let peer = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(echo);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "    failing_after: 1\n");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            "channels:\n",
+            &format!(
+                "channels:\n  hook: {{ type: webhook, url: \"{peer}/hook?key={HOOK_KEY}\" }}\n  teams: {{ type: teams, webhook_url: \"{peer}/workflows/abc/triggers?sig={TEAMS_SIG}\" }}\n  chat: {{ type: telegram, bot_token: \"{BOT_TOKEN}\", chat_id: \"-100123\", api_url: \"{peer}/\" }}\n"
+            ),
+        )
+        .replace("delivery:\n", "delivery:\n  max_attempts: 1\n");
+    std::fs::write(&config, &text).unwrap();
+    std::fs::write(
+        dir.path().join("rules/all.yaml"),
+        "- name: arrivals\n  on: referral.new\n  channels: [hook, teams, chat]\n  template: any\n- name: admin\n  on: system.*\n  channels: [inbox]\n  template: any\n",
+    )
+    .unwrap();
+
+    let mut seen = String::new();
+    seen += &partnerwatch(&config, &["poll"]);
+    sim.state().add_referrals(1);
+    // The three channels fail for good, quoting what they were sent; each dead letter is
+    // announced to the admin inbox.
+    seen += &partnerwatch(&config, &["--log-format", "json", "poll"]);
+    // The Referrals API fails quoting the bearer token: `system.source_failing` for the admin.
+    sim.state().add_fault(Fault {
+        page: Some(1),
+        action: FaultAction::Echo { status: 500 },
+        times: 20,
+    });
+    seen += &partnerwatch(&config, &["poll"]);
+    seen += &partnerwatch(&config, &["--log-format", "json", "poll"]);
+    let dead = partnerwatch(&config, &["outbox", "--dead"]);
+    seen += &dead;
+
+    // The far ends did echo, and what they said was kept — with the secrets scrubbed.
+    assert!(dead.contains("Cannot POST"), "{dead}");
+    assert!(dead.contains("***"), "{dead}");
+    assert!(
+        seen.contains("cannot serve GET"),
+        "the API's echo is reported: {seen}"
+    );
+    let mut state = Vec::new();
+    files(dir.path(), &mut state);
+    let inbox: Vec<&(String, Vec<u8>)> =
+        state.iter().filter(|(p, _)| p.contains("inbox")).collect();
+    assert!(
+        inbox.len() >= 4,
+        "three dead letters and a failing source reached the admin inbox"
+    );
+    for secret in [HOOK_KEY, TEAMS_SIG, BOT_TOKEN, API_TOKEN, &BOT_TOKEN[10..]] {
+        assert!(
+            !seen.contains(secret),
+            "{secret} in the output and logs:\n{seen}"
+        );
+        for (path, bytes) in &state {
+            if path.ends_with("pw.yaml") || path.ends_with("partnerwatch.yaml") {
+                continue; // the configuration itself holds them, of course
+            }
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} in {path}");
+        }
+    }
+}
