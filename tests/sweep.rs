@@ -672,3 +672,87 @@ async fn a_sweep_that_would_remove_most_of_a_dataset_is_refused_until_accepted()
     assert_eq!(report.count(EventKind::ReferralRemoved), 60);
     assert_eq!(pipeline.store.records("referrals").unwrap().len(), 40);
 }
+
+#[tokio::test]
+async fn a_page_nested_forty_thousand_deep_fails_its_sweep_with_a_message_not_a_crash() {
+    let depth = 40_000;
+    let body = format!(
+        "{{\"value\":[{{\"id\":\"x\",\"d\":{}1{}}}]}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([("content-type", "application/json")], body) }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sim = common::sim(0, 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(&sim.referrals_base_url(), &format!("http://{addr}/v1.0"));
+    std::fs::write(&path, text).unwrap();
+    let p = common::pipeline(&path, &common::clock());
+    let err = p.poll(&p.sources[0], false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("referrals page 1") && err.contains("40003 levels deep"),
+        "{err}"
+    );
+    assert_eq!(p.store.records("referrals").unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn one_record_nested_too_deep_keeps_its_stored_version_and_the_rest_of_the_sweep_counts() {
+    let common::Fixture {
+        sim,
+        dir: _dir,
+        pipeline,
+        ..
+    } = common::fixture(30, 10).await;
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    let (deep_id, other_id) = {
+        let mut s = sim.state();
+        let (deep, other) = (s.referrals()[3].clone(), s.referrals()[4].clone());
+        let mut nested = json!("bottom");
+        for _ in 0..200 {
+            nested = json!([nested]);
+        }
+        let mut deep_now = deep.clone();
+        deep_now["details"]["notes"] = nested;
+        let id = |r: &Value| r["id"].as_str().unwrap().to_string();
+        s.remove_referral(&id(&deep));
+        s.insert_raw(deep_now);
+        s.patch_referral(&id(&other), &json!({"details": {"dealValue": 424242}}));
+        (id(&deep), id(&other))
+    };
+    let stored = pipeline
+        .store
+        .records("referrals")
+        .unwrap()
+        .get(&deep_id)
+        .unwrap()
+        .unwrap();
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    assert_eq!(report.records, 30);
+    assert_eq!(report.count(EventKind::ReferralRemoved), 0);
+    assert!(
+        report.events.iter().all(|e| e.entity_id != deep_id),
+        "{:?}",
+        report.events
+    );
+    assert!(report
+        .events
+        .iter()
+        .any(|e| e.entity_id == other_id && e.kind == EventKind::ReferralChanged));
+    let kept = pipeline
+        .store
+        .records("referrals")
+        .unwrap()
+        .get(&deep_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.hash, stored.hash, "the stored version is kept");
+}

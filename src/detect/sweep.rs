@@ -73,6 +73,14 @@ impl RecordSink for SweepDiff {
     fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
         self.ingest(id, raw)
     }
+
+    fn keep(&mut self, id: &str) {
+        // Seen: not removed. Known: counted as unchanged. New: not taken until it can be read.
+        if let Seen::Known(_) = self.index.see(id) {
+            self.seen += 1;
+            self.unchanged += 1;
+        }
+    }
 }
 
 /// Compares records as they arrive with the stored ones.

@@ -126,7 +126,7 @@ impl AbssSource {
         let mut stats = SweepStats::default();
         let mut body = Vec::new();
         let ingest = |sink: &mut dyn RecordSink, id: &str, raw: &str, page: u32| {
-            sink.record(id, raw.as_bytes()).map_err(|e| match e {
+            super::take(sink, name, id, raw).map_err(|e| match e {
                 IngestError::Store(e) => SourceError::Store(e),
                 e @ IngestError::Malformed { .. } => SourceError::Malformed {
                     dataset: name,

@@ -43,18 +43,28 @@ impl<'a> Fetcher<'a> {
         what: &str,
         body: &mut Vec<u8>,
     ) -> Result<(), SourceError> {
-        match self.http.get_into(url, &self.token, what, body).await {
-            Err(e)
-                if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
-                    && !self.refreshed
-                    && !matches!(self.tokens, TokenProvider::Static(_)) =>
-            {
-                self.refreshed = true;
-                self.tokens.invalidate(self.audience);
-                self.token = self.tokens.token(self.audience, self.now).await?;
-                Ok(self.http.get_into(url, &self.token, what, body).await?)
-            }
-            other => Ok(other?),
+        let fetched: Result<(), SourceError> =
+            match self.http.get_into(url, &self.token, what, body).await {
+                Err(e)
+                    if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
+                        && !self.refreshed
+                        && !matches!(self.tokens, TokenProvider::Static(_)) =>
+                {
+                    self.refreshed = true;
+                    self.tokens.invalidate(self.audience);
+                    self.token = self.tokens.token(self.audience, self.now).await?;
+                    Ok(self.http.get_into(url, &self.token, what, body).await?)
+                }
+                other => Ok(other?),
+            };
+        fetched?;
+        let depth = super::lazy::nesting_depth(body);
+        if depth > super::lazy::MAX_PAGE_DEPTH {
+            return Err(SourceError::TooDeep {
+                what: what.to_string(),
+                depth,
+            });
         }
+        Ok(())
     }
 }

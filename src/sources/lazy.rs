@@ -4,6 +4,38 @@ use std::borrow::Cow;
 
 use sonic_rs::JsonValueTrait;
 
+/// A page nested deeper than this is refused before any parser sees it (a parser that
+/// recurses would overflow its stack on a hostile page).
+pub const MAX_PAGE_DEPTH: usize = 512;
+/// A record nested deeper than this is more than the diff handles: its stored version is kept.
+pub const MAX_RECORD_DEPTH: usize = 100;
+
+/// How deeply `json` nests arrays and objects, without parsing it (strings are skipped).
+pub fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// `part` as a slice of `whole`, if it lies inside it (it does for borrowed input).
 pub fn within<'a>(whole: &'a [u8], part: &str) -> Option<&'a str> {
     let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
@@ -30,6 +62,13 @@ pub fn record_id<'a>(raw: &'a str, keys: &[&str]) -> Option<Cow<'a, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings() {
+        assert_eq!(nesting_depth(br#"{"a":[1,{"b":2}]}"#), 3);
+        assert_eq!(nesting_depth(br#"{"a":"[[[[\"]]"}"#), 1);
+        assert_eq!(nesting_depth(b"1"), 0);
+    }
 
     #[test]
     fn ids_in_any_listed_spelling() {

@@ -122,7 +122,7 @@ impl LicenseSource {
                     on_page += 1;
                     match row_key(raw) {
                         Some(id) => {
-                            sink.record(&id, raw.as_bytes()).map_err(|e| match e {
+                            super::take(sink, DATASET, &id, raw).map_err(|e| match e {
                                 IngestError::Store(e) => SourceError::Store(e),
                                 e @ IngestError::Malformed { .. } => malformed(e.to_string()),
                             })?;

@@ -24,6 +24,32 @@ pub fn endpoint(key: &str, base_url: &str, path: &str) -> Result<url::Url, Strin
 /// Where a source puts each record of a sweep.
 pub trait RecordSink {
     fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError>;
+
+    /// A record the sweep saw but cannot take (nested deeper than [`lazy::MAX_RECORD_DEPTH`]):
+    /// its stored version stays as it is, and it is not removed.
+    fn keep(&mut self, id: &str);
+}
+
+/// Hands one record to `sink`, or — if it nests deeper than the diff handles — keeps its
+/// stored version, with a warning naming it.
+pub fn take(
+    sink: &mut dyn RecordSink,
+    dataset: &str,
+    id: &str,
+    raw: &str,
+) -> Result<(), IngestError> {
+    let depth = lazy::nesting_depth(raw.as_bytes());
+    if depth > lazy::MAX_RECORD_DEPTH {
+        tracing::warn!(
+            dataset,
+            record = id,
+            depth,
+            "a record nests deeper than partnerwatch reads; its stored version is kept"
+        );
+        sink.keep(id);
+        return Ok(());
+    }
+    sink.record(id, raw.as_bytes())
 }
 
 /// Why a record could not be taken.
@@ -48,6 +74,8 @@ pub enum SourceError {
         page: u32,
         error: String,
     },
+    #[error("{what}: the answer nests {depth} levels deep, more than the {} partnerwatch reads; nothing was changed", lazy::MAX_PAGE_DEPTH)]
+    TooDeep { what: String, depth: usize },
     #[error("{dataset}: broken page chain after page {page}: {reason}")]
     Chain {
         dataset: &'static str,

@@ -139,7 +139,7 @@ impl ReferralsSource {
                 on_page += 1;
                 match record_id(raw, &["id", "ID", "Id"]) {
                     Some(id) => {
-                        sink.record(&id, raw.as_bytes()).map_err(|e| match e {
+                        super::take(sink, DATASET, &id, raw).map_err(|e| match e {
                             IngestError::Store(e) => SourceError::Store(e),
                             e @ IngestError::Malformed { .. } => malformed(e.to_string()),
                         })?;
