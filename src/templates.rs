@@ -143,6 +143,19 @@ impl Templates {
                 Format::Html | Format::Telegram => &mut t.html,
                 Format::Teams => &mut t.json,
             };
+            // The template parser recurses per nested block: a template nested absurdly deep
+            // is refused before it sees it.
+            if let Some((line, column)) = too_deep(&text) {
+                errors.push(Located {
+                    file: path.clone(),
+                    line,
+                    column,
+                    message: format!(
+                        "blocks nested more than {MAX_BLOCK_DEPTH} deep; flatten the template"
+                    ),
+                });
+                continue;
+            }
             if let Err(e) = registry.register_template_string(stem, &text) {
                 let (line, column) = e.pos().unwrap_or((1, 1));
                 errors.push(Located {
@@ -280,6 +293,32 @@ impl Templates {
             message_from_text(format, &title, &rest)
         })
     }
+}
+
+/// How deeply `{{#…}}` blocks may nest in one template.
+pub const MAX_BLOCK_DEPTH: usize = 64;
+
+/// Where a template's blocks first nest deeper than [`MAX_BLOCK_DEPTH`] (line, column).
+fn too_deep(text: &str) -> Option<(u64, u64)> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let mut rest = line;
+        let mut column = 0;
+        while let Some(i) = rest.find("{{") {
+            column += i + 2;
+            let tag = rest[i + 2..].trim_start_matches('~');
+            if tag.starts_with('#') {
+                depth += 1;
+                if depth > MAX_BLOCK_DEPTH {
+                    return Some((n as u64 + 1, column as u64 - 1));
+                }
+            } else if tag.starts_with('/') {
+                depth = depth.saturating_sub(1);
+            }
+            rest = &rest[i + 2..];
+        }
+    }
+    None
 }
 
 /// The first non-empty line (the title) and the rest of a text message.
@@ -452,6 +491,22 @@ pub mod helpers {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn five_thousand_nested_blocks_are_refused_with_their_place_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = format!("{}x{}", "{{#if a}}".repeat(5000), "{{/if}}".repeat(5000));
+        std::fs::write(dir.path().join("referral_new.text.hbs"), deep).unwrap();
+        let err = Templates::load_dir(dir.path(), &jiff::tz::TimeZone::UTC)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("referral_new.text.hbs:1:"), "{err}");
+        assert!(err.contains("nested more than 64"), "{err}");
+        // Sixty-four levels are fine.
+        let ok = format!("{}x{}", "{{#if a}}".repeat(64), "{{/if}}".repeat(64));
+        std::fs::write(dir.path().join("referral_new.text.hbs"), ok).unwrap();
+        assert!(Templates::load_dir(dir.path(), &jiff::tz::TimeZone::UTC).is_ok());
+    }
 
     #[test]
     fn helpers_format_money_and_relative_time() {

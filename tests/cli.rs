@@ -666,3 +666,29 @@ fn every_kind_of_configuration_mistake_names_file_line_and_column() {
         );
     }
 }
+
+#[test]
+fn a_listing_piped_into_a_reader_that_stops_ends_quietly() {
+    let (_rt, sim) = sim_runtime(20, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    assert!(run(partnerwatch().arg("--config").arg(&config).arg("poll")).0);
+    sim.state().add_referrals(5);
+    assert!(run(partnerwatch().arg("--config").arg(&config).arg("poll")).0);
+    for listing in [&["outbox"][..], &["events"]] {
+        // The reader is gone before the first line is written (`… | head -0`).
+        let mut child = partnerwatch()
+            .arg("--config")
+            .arg(&config)
+            .args(listing)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{listing:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{listing:?}: {stderr}");
+    }
+}

@@ -107,6 +107,12 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
+    if matches!(
+        cli.command,
+        Command::Outbox(_) | Command::Events(_) | Command::History(_)
+    ) {
+        quiet_on_closed_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -165,6 +171,17 @@ fn init_logging(cli: &Cli) {
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A listing piped into `head` ends quietly when the reader stops, as `ls` and `grep` do,
+/// instead of failing on the closed pipe. Only for the listing commands: the daemon keeps
+/// running whatever happens to its standard output.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes to a pipe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -84,6 +84,9 @@ pub const DEFAULT_DIGEST_TEMPLATE: &str = "digest_weekly";
 /// Earlier versions kept per record unless `history_versions` says otherwise.
 pub const DEFAULT_HISTORY_VERSIONS: usize = 20;
 
+/// The shortest `every` for a source on another machine than this one.
+pub const MIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where `run` serves `/healthz` and `/metrics` unless `listen` says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
@@ -209,6 +212,33 @@ impl Config {
                 }
             }
             channels.insert(name, channel);
+        }
+        // Partner Center is not to be polled in a loop; the simulator on this machine may be.
+        let place =
+            |s: serde_saphyr::Location, url: &EnvString, every: Every| (s, url.0.clone(), every);
+        let polled = [
+            (raw.sources.referrals.as_ref())
+                .map(|s| place(s.referenced, &s.value.base_url, s.value.every)),
+            (raw.sources.abss.as_ref())
+                .map(|s| place(s.referenced, &s.value.base_url, s.value.every)),
+            (raw.sources.license_usage.as_ref())
+                .map(|s| place(s.referenced, &s.value.base_url, s.value.every)),
+        ];
+        for (at, url, every) in polled.into_iter().flatten() {
+            let local = url::Url::parse(&url)
+                .ok()
+                .is_some_and(|u| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")));
+            if every.0 < MIN_EVERY && !local {
+                return Err(ConfigError::At(Located {
+                    file: file.to_path_buf(),
+                    line: at.line(),
+                    column: at.column(),
+                    message: format!(
+                        "every: {every} is more often than Partner Center may be polled; use {} or more",
+                        Every(MIN_EVERY)
+                    ),
+                }));
+            }
         }
         let mut digests: Vec<DigestConfig> = Vec::new();
         for d in raw.digests {
@@ -366,6 +396,26 @@ mod tests {
             assert!(msg.starts_with("pw.yaml:2:"), "{msg}");
             assert!(!msg.contains("PASSW0RDX"), "{msg}");
         }
+    }
+
+    #[test]
+    fn partner_center_is_not_polled_more_than_once_a_minute() {
+        let msg = Config::from_yaml(
+            Path::new("pw.yaml"),
+            "sources:\n  referrals:\n    every: 0s\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("pw.yaml:3:5:") && msg.contains("1m or more"),
+            "{msg}"
+        );
+        // The simulator on this machine may be polled as often as a test likes.
+        Config::from_yaml(
+            Path::new("pw.yaml"),
+            "sources:\n  referrals:\n    base_url: http://127.0.0.1:9/v1.0\n    every: 1s\n",
+        )
+        .unwrap();
     }
 
     #[test]
