@@ -109,6 +109,8 @@ pub struct Pipeline {
     refresh_file: Option<std::path::PathBuf>,
     /// A baseline writes its records to the store whenever this many bytes wait.
     pub baseline_batch_bytes: usize,
+    /// The channels' delivery tasks.
+    courier: outbox::Courier,
 }
 
 impl Pipeline {
@@ -160,6 +162,7 @@ impl Pipeline {
             judging,
             refresh_file,
             baseline_batch_bytes: detect::sweep::BASELINE_BATCH_BYTES,
+            courier: outbox::Courier::default(),
         })
     }
 
@@ -413,13 +416,25 @@ impl Pipeline {
     /// (not for messages that were themselves about dead letters), whose messages are sent in
     /// the same call.
     pub async fn deliver(&self) -> anyhow::Result<DeliveryReport> {
-        let mut report = outbox::deliver_due(
-            &self.store,
-            &self.channels,
-            &self.config.delivery,
-            &self.clock,
-        )
-        .await?;
+        self.deliver_within(None).await
+    }
+
+    /// [`Pipeline::deliver`], waiting for the channels at most `wait`: a channel still busy
+    /// then goes on in the background and reports in a later call.
+    pub async fn deliver_within(
+        &self,
+        wait: Option<std::time::Duration>,
+    ) -> anyhow::Result<DeliveryReport> {
+        let pass = || {
+            self.courier.pass(
+                &self.store,
+                &self.channels,
+                &self.config.delivery,
+                &self.clock,
+                wait,
+            )
+        };
+        let mut report = pass().await?;
         let now = self.clock.now();
         let events: Vec<Event> = report
             .dead_letters
@@ -435,14 +450,7 @@ impl Pipeline {
                 ..Default::default()
             };
             self.store.commit_sweep(&commit, &events, &deliveries)?;
-            let more = outbox::deliver_due(
-                &self.store,
-                &self.channels,
-                &self.config.delivery,
-                &self.clock,
-            )
-            .await?;
-            report.add(more);
+            report.add(pass().await?);
         }
         Ok(report)
     }

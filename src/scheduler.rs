@@ -18,6 +18,9 @@ use crate::sources::SourceError;
 /// How often the outbox is looked at for retries when nothing else is due.
 pub const DELIVERY_TICK: Duration = Duration::from_secs(5);
 
+/// How long the daemon's tick waits for its channels before it moves on.
+pub const DELIVERY_WAIT: Duration = Duration::from_secs(1);
+
 /// What one sweep of the schedule did.
 #[derive(Debug)]
 pub struct Sweep {
@@ -45,6 +48,8 @@ pub struct Scheduler<'p> {
     digest_error: Option<String>,
     /// When the last delivery pass's earliest retry is due.
     next_retry: Option<Timestamp>,
+    /// How long a tick waits for the channels (`None`: until they are done).
+    delivery_wait: Option<Duration>,
 }
 
 impl<'p> Scheduler<'p> {
@@ -56,7 +61,15 @@ impl<'p> Scheduler<'p> {
             next_due: vec![now; pipeline.sources.len()],
             digest_error: None,
             next_retry: None,
+            delivery_wait: None,
         }
+    }
+
+    /// Waits for the channels at most `wait` a tick: a channel that hangs goes on delivering
+    /// on its own task while the schedule moves on (the daemon).
+    pub fn with_delivery_wait(mut self, wait: Duration) -> Scheduler<'p> {
+        self.delivery_wait = Some(wait);
+        self
     }
 
     /// When each configured digest is next due after now, for the start-up log.
@@ -129,7 +142,7 @@ impl<'p> Scheduler<'p> {
     /// Sends what is due in the outbox (a step of [`Scheduler::tick`]), and remembers when
     /// its earliest retry is due.
     pub async fn deliver(&mut self) -> anyhow::Result<DeliveryReport> {
-        let delivered = self.pipeline.deliver().await;
+        let delivered = self.pipeline.deliver_within(self.delivery_wait).await;
         self.next_retry = delivered.as_ref().ok().and_then(|r| r.next_retry);
         delivered
     }

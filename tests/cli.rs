@@ -692,3 +692,93 @@ fn a_listing_piped_into_a_reader_that_stops_ends_quietly() {
         assert_ne!(out.status.code(), Some(101), "{listing:?}: {stderr}");
     }
 }
+
+/// Guarantee 9: a channel whose far end never answers delays only itself. A real `run`
+/// delivers to a webhook that hangs and to one that answers; the answering one keeps getting
+/// its messages, and the sweeps keep their schedule, while every send to the other waits out
+/// its 30-second timeout.
+#[test]
+fn a_webhook_that_never_answers_holds_back_neither_the_other_channel_nor_the_sweeps() {
+    use std::sync::{Arc, Mutex};
+    let (rt, sim) = sim_runtime(5, 10);
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = {
+        let received = Arc::clone(&received);
+        rt.block_on(async move {
+            let app = axum::Router::new()
+                .route(
+                    "/hang",
+                    axum::routing::post(|| async {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        "late"
+                    }),
+                )
+                .route(
+                    "/ok",
+                    axum::routing::post(move |body: axum::body::Bytes| {
+                        let received = Arc::clone(&received);
+                        async move {
+                            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                            let id = v["event"]["entity_id"].as_str().unwrap_or("").to_string();
+                            received.lock().unwrap().push(id);
+                            "ok"
+                        }
+                    }),
+                );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            format!("http://{addr}")
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "channels:\n",
+            &format!("channels:\n  stuck: {{ type: webhook, url: \"{sink}/hang\" }}\n  fine: {{ type: webhook, url: \"{sink}/ok\" }}\n"),
+        )
+        .replace("state_dir: ./state\n", "state_dir: ./state\nlisten: off\n");
+    std::fs::write(&config, text).unwrap();
+    std::fs::write(
+        dir.path().join("rules/all.yaml"),
+        "- name: arrivals\n  on: referral.new\n  channels: [stuck, fine]\n  template: any\n",
+    )
+    .unwrap();
+    let mut child = partnerwatch()
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool, within: Duration| {
+        let deadline = Instant::now() + within;
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(done(), "{what} within {within:?}");
+    };
+    let pages = || sim.state().stats.pages_served;
+    wait_for("the baseline", &|| pages() >= 1, Duration::from_secs(20));
+    // Three arrivals, one after the other: the stuck channel hangs on the first for 30 s.
+    for n in 1..=3 {
+        let id = sim.state().add_referrals(1).remove(0);
+        wait_for(
+            &format!("arrival {n} at the answering channel"),
+            &|| received.lock().unwrap().contains(&id),
+            Duration::from_secs(12),
+        );
+    }
+    // The sweeps (every second) went on meanwhile.
+    let before = pages();
+    wait_for(
+        "two more sweeps",
+        &|| pages() >= before + 2,
+        Duration::from_secs(10),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -38,7 +38,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         "partnerwatch running; Ctrl-C or SIGTERM stops it"
     );
 
-    let mut schedule = Scheduler::new(&pipeline);
+    // A channel that hangs delivers on in the background; sweeps keep their schedule.
+    let mut schedule =
+        Scheduler::new(&pipeline).with_delivery_wait(crate::scheduler::DELIVERY_WAIT);
     for (digest, next) in schedule.next_digests() {
         tracing::info!(digest, next = %next.to_zoned(pipeline.config.timezone.clone()), "digest scheduled");
     }

@@ -42,15 +42,73 @@ impl DeliveryReport {
 /// What is sent in one go: one delivery, or the waiting members of a group.
 type Unit = Vec<Delivery>;
 
-/// Sends every pending delivery that is due, one task per channel. A group goes out when its
-/// first member is due, with every member waiting by then.
-pub async fn deliver_due(
-    store: &Store,
-    channels: &Arc<BTreeMap<String, Channel>>,
-    config: &DeliveryConfig,
-    clock: &SharedClock,
-) -> Result<DeliveryReport, StoreError> {
-    let now = clock.now();
+/// The channels' delivery tasks. Each channel works through its queue on a task of its own;
+/// a pass waits for them only as long as asked, so a channel that hangs (its far end never
+/// answers, each send waiting out its timeout) delays only itself: its task goes on, and the
+/// channel is left out of later passes until it is done.
+#[derive(Debug, Default)]
+pub struct Courier {
+    running: tokio::sync::Mutex<Running>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    tasks: tokio::task::JoinSet<(String, Result<DeliveryReport, StoreError>)>,
+    busy: std::collections::HashSet<String>,
+}
+
+impl Courier {
+    /// Starts a task for every channel with deliveries due (and no task still running), then
+    /// waits for the tasks — all of them, or until `wait` has passed — and reports what the
+    /// finished ones did, those of earlier passes included. A group goes out when its first
+    /// member is due, with every member waiting by then.
+    pub async fn pass(
+        &self,
+        store: &Store,
+        channels: &Arc<BTreeMap<String, Channel>>,
+        config: &DeliveryConfig,
+        clock: &SharedClock,
+        wait: Option<std::time::Duration>,
+    ) -> Result<DeliveryReport, StoreError> {
+        let mut running = self.running.lock().await;
+        for (channel, queue) in due_queues(store, clock.now())? {
+            if !running.busy.insert(channel.clone()) {
+                continue;
+            }
+            let store = store.clone();
+            let channels = Arc::clone(channels);
+            let config = config.clone();
+            let clock = Arc::clone(clock);
+            running.tasks.spawn(async move {
+                let report =
+                    deliver_queue(&store, &channels, &channel, queue, &config, &clock).await;
+                (channel, report)
+            });
+        }
+        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        let mut report = DeliveryReport::default();
+        loop {
+            let next = match deadline {
+                None => running.tasks.join_next().await,
+                Some(at) => match tokio::time::timeout_at(at, running.tasks.join_next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            let Some(joined) = next else { break };
+            let (channel, result) = joined.expect("delivery task panicked");
+            running.busy.remove(&channel);
+            report.add(result?);
+        }
+        if !running.busy.is_empty() {
+            tracing::debug!(channels = ?running.busy, "still delivering");
+        }
+        Ok(report)
+    }
+}
+
+/// Every channel's units that are due, in order.
+fn due_queues(store: &Store, now: Timestamp) -> Result<BTreeMap<String, Vec<Unit>>, StoreError> {
     let pending = store.deliveries(Some(DeliveryStatus::Pending))?;
     let mut groups: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
     for d in &pending {
@@ -72,21 +130,7 @@ pub async fn deliver_due(
         };
         queues.entry(d.channel.clone()).or_default().push(unit);
     }
-    let mut tasks = tokio::task::JoinSet::new();
-    for (channel, queue) in queues {
-        let store = store.clone();
-        let channels = Arc::clone(channels);
-        let config = config.clone();
-        let clock = Arc::clone(clock);
-        tasks.spawn(async move {
-            deliver_queue(&store, &channels, &channel, queue, &config, &clock).await
-        });
-    }
-    let mut report = DeliveryReport::default();
-    while let Some(joined) = tasks.join_next().await {
-        report.add(joined.expect("delivery task panicked")?);
-    }
-    Ok(report)
+    Ok(queues)
 }
 
 /// Sends one channel's units in order; stops at the first that must wait for a retry, so the
