@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use partnerwatch::sim::{SimConfig, Simulator};
 
 fn partnerwatch() -> Command {
     let mut cmd = Command::cargo_bin("partnerwatch").unwrap();
@@ -23,33 +22,13 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
-/// A simulator on its own runtime, so the test thread can run processes against it.
+/// A simulator on its own runtime at the system time, so the test thread can run processes
+/// against it.
 fn sim_runtime(
     referrals: usize,
     page_size: usize,
 ) -> (tokio::runtime::Runtime, partnerwatch::sim::Simulator) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    // The commands run on the system clock, so the simulated Partner Center lives at the
-    // same time: a referral that arrives "now" is 14 days from its deadline on both sides.
-    let sim = rt.block_on(async {
-        Simulator::start(
-            SimConfig {
-                referrals,
-                page_size,
-                seed: 42,
-                start: jiff::Timestamp::now(),
-                ..SimConfig::default()
-            },
-            0,
-        )
-        .await
-        .expect("simulator starts")
-    });
-    (rt, sim)
+    common::sim_runtime_now(referrals, page_size)
 }
 
 #[test]

@@ -45,24 +45,7 @@ fn count(state: &Path, kind: EventKind, id: &str) -> usize {
 #[test]
 fn a_value_that_goes_back_and_forth_and_a_record_that_leaves_and_returns_are_announced_each_time() {
     // The commands run on the system clock, so the simulated Partner Center lives at it too.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim = rt.block_on(async {
-        partnerwatch::sim::Simulator::start(
-            partnerwatch::sim::SimConfig {
-                referrals: 30,
-                page_size: 10,
-                start: jiff::Timestamp::now(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap()
-    });
+    let (_rt, sim) = common::sim_runtime_now(30, 10);
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &sim, "");
     let state = dir.path().join("state");

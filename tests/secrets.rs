@@ -63,23 +63,12 @@ fn files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
 
 #[test]
 fn secrets_echoed_by_far_ends_reach_no_log_listing_message_or_state_file() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let sim = rt.block_on(async {
-        partnerwatch::sim::Simulator::start(
-            partnerwatch::sim::SimConfig {
-                referrals: 20,
-                page_size: 10,
-                token: API_TOKEN.to_string(),
-                ..Default::default()
-            },
-            0,
-        )
-        .await
-        .unwrap()
+    let (rt, sim) = common::sim_runtime_with(partnerwatch::sim::SimConfig {
+        referrals: 20,
+        page_size: 10,
+        token: API_TOKEN.to_string(),
+        start: jiff::Timestamp::now(),
+        ..Default::default()
     });
     let peer = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

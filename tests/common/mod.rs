@@ -129,13 +129,38 @@ impl PollAll for Pipeline {
 
 /// A simulator of `referrals` records on its own runtime, for tests that also run processes.
 pub fn sim_runtime(referrals: usize, page_size: usize) -> (tokio::runtime::Runtime, Simulator) {
+    sim_runtime_with(SimConfig {
+        referrals,
+        page_size,
+        seed: 42,
+        ..SimConfig::default()
+    })
+}
+
+/// A simulator started from `config` on its own runtime.
+pub fn sim_runtime_with(config: SimConfig) -> (tokio::runtime::Runtime, Simulator) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let sim = rt.block_on(sim(referrals, page_size));
+    let sim = rt
+        .block_on(Simulator::start(config, 0))
+        .expect("simulator starts");
     (rt, sim)
+}
+
+/// A simulator on its own runtime that lives at the system time, for tests that run the
+/// commands (which run on the system clock): a referral that arrives "now" is 14 days from
+/// its deadline on both sides.
+pub fn sim_runtime_now(referrals: usize, page_size: usize) -> (tokio::runtime::Runtime, Simulator) {
+    sim_runtime_with(SimConfig {
+        referrals,
+        page_size,
+        seed: 42,
+        start: jiff::Timestamp::now(),
+        ..SimConfig::default()
+    })
 }
 
 /// What an in-process SMTP server (mailin-embedded) received: one raw message per DATA.
