@@ -125,8 +125,8 @@ impl AbssSource {
         let name = self.dataset.name();
         let mut stats = SweepStats::default();
         let mut body = Vec::new();
-        let ingest = |sink: &mut dyn RecordSink, id: &str, raw: &str, page: u32| {
-            super::take(sink, name, id, raw).map_err(|e| match e {
+        let ingest = |sink: &mut dyn RecordSink, id: &str, raw: &str, page: u32, depth: usize| {
+            super::take(sink, name, id, raw, depth).map_err(|e| match e {
                 IngestError::Store(e) => SourceError::Store(e),
                 e @ IngestError::Malformed { .. } => SourceError::Malformed {
                     dataset: name,
@@ -155,7 +155,7 @@ impl AbssSource {
                     error: "the answer is not a JSON object".into(),
                 });
             }
-            ingest(sink, name, text.trim(), 1)?;
+            ingest(sink, name, text.trim(), 1, fetch.page_depth())?;
             stats.records = 1;
             return Ok(stats);
         };
@@ -216,7 +216,7 @@ impl AbssSource {
                         .or_else(|| self.dataset.composite_key(raw));
                     match key {
                         Some(id) => {
-                            ingest(sink, &id, raw, page_no)?;
+                            ingest(sink, &id, raw, page_no, fetch.page_depth())?;
                             stats.records += 1;
                         }
                         None => {

@@ -15,9 +15,16 @@ pub struct Fetcher<'a> {
     token: Secret,
     refreshed: bool,
     now: Timestamp,
+    /// How deeply the last page fetched nests.
+    page_depth: usize,
 }
 
 impl<'a> Fetcher<'a> {
+    /// How deeply the last page fetched nests (its records nest no deeper).
+    pub fn page_depth(&self) -> usize {
+        self.page_depth
+    }
+
     pub async fn new(
         http: &'a Http,
         tokens: &'a TokenProvider,
@@ -32,6 +39,7 @@ impl<'a> Fetcher<'a> {
             token,
             refreshed: false,
             now,
+            page_depth: 0,
         })
     }
 
@@ -59,6 +67,7 @@ impl<'a> Fetcher<'a> {
             };
         fetched?;
         let depth = super::lazy::nesting_depth(body);
+        self.page_depth = depth;
         if depth > super::lazy::MAX_PAGE_DEPTH {
             return Err(SourceError::TooDeep {
                 what: what.to_string(),

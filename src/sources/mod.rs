@@ -31,14 +31,20 @@ pub trait RecordSink {
 }
 
 /// Hands one record to `sink`, or — if it nests deeper than the diff handles — keeps its
-/// stored version, with a warning naming it.
+/// stored version, with a warning naming it. `page_depth` is its page's nesting (from
+/// [`fetch::Fetcher::page_depth`]): a record of a shallow page is not scanned again.
 pub fn take(
     sink: &mut dyn RecordSink,
     dataset: &str,
     id: &str,
     raw: &str,
+    page_depth: usize,
 ) -> Result<(), IngestError> {
-    let depth = lazy::nesting_depth(raw.as_bytes());
+    let depth = if page_depth > lazy::MAX_RECORD_DEPTH {
+        lazy::nesting_depth(raw.as_bytes())
+    } else {
+        0
+    };
     if depth > lazy::MAX_RECORD_DEPTH {
         tracing::warn!(
             dataset,

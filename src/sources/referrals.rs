@@ -139,9 +139,11 @@ impl ReferralsSource {
                 on_page += 1;
                 match record_id(raw, &["id", "ID", "Id"]) {
                     Some(id) => {
-                        super::take(sink, DATASET, &id, raw).map_err(|e| match e {
-                            IngestError::Store(e) => SourceError::Store(e),
-                            e @ IngestError::Malformed { .. } => malformed(e.to_string()),
+                        super::take(sink, DATASET, &id, raw, fetch.page_depth()).map_err(|e| {
+                            match e {
+                                IngestError::Store(e) => SourceError::Store(e),
+                                e @ IngestError::Malformed { .. } => malformed(e.to_string()),
+                            }
                         })?;
                         stats.records += 1;
                     }
