@@ -4,31 +4,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use assert_cmd::cargo::CommandCargoExt;
 use partnerwatch::model::EventKind;
 use partnerwatch::store::Store;
 use serde_json::Value;
+use std::path::Path;
 
 fn poll(config: &Path) -> String {
-    let out = Command::cargo_bin("partnerwatch")
-        .unwrap()
-        .env_remove("PARTNERWATCH_CONFIG")
-        .env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(config)
-        .arg("poll")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    let (ok, out, err) = common::partnerwatch(config, &["poll"]);
+    assert!(ok, "{out}{err}");
+    out
 }
 
 /// The events of `kind` about `id` in the state folder's log.

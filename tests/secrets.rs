@@ -5,13 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use assert_cmd::cargo::CommandCargoExt;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use partnerwatch::sim::{Fault, FaultAction};
+use std::path::Path;
 
 const HOOK_KEY: &str = "hook-key-5f1d2c9a8b7e";
 const TEAMS_SIG: &str = "teams-sig-0a9b8c7d6e5f";
@@ -32,21 +29,10 @@ async fn echo(uri: Uri, headers: HeaderMap) -> axum::response::Response {
     (StatusCode::INTERNAL_SERVER_ERROR, quoted).into_response()
 }
 
+/// Everything a command printed, standard output and error together.
 fn partnerwatch(config: &Path, args: &[&str]) -> String {
-    let out = Command::cargo_bin("partnerwatch")
-        .unwrap()
-        .env_remove("PARTNERWATCH_CONFIG")
-        .env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    let (_, out, err) = common::partnerwatch(config, args);
+    out + &err
 }
 
 /// Every file below `dir`, as bytes.

@@ -210,3 +210,23 @@ pub fn stored_ids(
         .map(|r| r.unwrap().0)
         .collect()
 }
+
+/// `partnerwatch --config CONFIG ARGS…` run as a user runs it (a process of its own, no
+/// inherited configuration or log filter): whether it succeeded, its stdout and its stderr.
+pub fn partnerwatch(config: &Path, args: &[&str]) -> (bool, String, String) {
+    use assert_cmd::cargo::CommandCargoExt;
+    let out = std::process::Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("PARTNERWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
