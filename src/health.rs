@@ -28,6 +28,10 @@ struct Inner {
     events: BTreeMap<String, u64>,
     sent: u64,
     dead: u64,
+    /// Since when, and why, the state database cannot be written (a full disk, an I/O
+    /// error); `None` while it works.
+    storage: Option<(Timestamp, String)>,
+    storage_failures: u64,
 }
 
 impl Metrics {
@@ -44,6 +48,21 @@ impl Metrics {
         }
         for e in events {
             *m.events.entry(e.kind.as_str().to_string()).or_default() += 1;
+        }
+    }
+
+    /// Notes whether the state database works; a failure keeps the time it began.
+    pub fn storage(&self, error: Option<String>, now: Timestamp) {
+        let mut m = self.inner.lock().expect("metrics");
+        match error {
+            None => m.storage = None,
+            Some(e) => {
+                if m.storage.is_none() {
+                    m.storage_failures += 1;
+                }
+                let since = m.storage.as_ref().map_or(now, |(t, _)| *t);
+                m.storage = Some((since, e));
+            }
         }
     }
 
@@ -81,18 +100,41 @@ async fn healthz(State(s): State<Shared>) -> Response {
         .map(|(name, (_, _, in_row, last))| (name.clone(), json!({ "failures_in_a_row": in_row, "last_complete_sweep": last.map(|t| t.to_string()) })))
         .collect();
     let failing = m.sources.values().any(|(_, _, in_row, _)| *in_row > 0);
+    let mut storage = m.storage.clone();
     drop(m);
-    let (pending, dead) = s.store.outbox_counts();
+    let outbox = match s.store.outbox_counts() {
+        Ok((pending, dead)) => json!({ "pending": pending, "dead": dead }),
+        Err(e) => {
+            storage.get_or_insert_with(|| (Timestamp::now(), e.to_string()));
+            serde_json::Value::Null
+        }
+    };
+    let dead = outbox["dead"].as_u64().unwrap_or(0);
+    // A daemon that cannot write its state is not healthy: a probe should see it fail.
+    let (code, status) = match (&storage, failing || dead > 0) {
+        (Some(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "failing"),
+        (None, true) => (StatusCode::OK, "degraded"),
+        (None, false) => (StatusCode::OK, "ok"),
+    };
+    let storage = match storage {
+        None => json!({ "ok": true }),
+        Some((since, error)) => json!({
+            "ok": false,
+            "since": since.to_string(),
+            "error": crate::config::secret::redact(&error),
+        }),
+    };
     let body = json!({
-        "status": if failing || dead > 0 { "degraded" } else { "ok" },
+        "status": status,
         "sources": sources,
-        "outbox": { "pending": pending, "dead": dead },
+        "outbox": outbox,
+        "storage": storage,
     });
-    (StatusCode::OK, axum::Json(body)).into_response()
+    (code, axum::Json(body)).into_response()
 }
 
 async fn prometheus(State(s): State<Shared>) -> Response {
-    let (pending, dead) = s.store.outbox_counts();
+    let counts = s.store.outbox_counts().ok();
     let m = s.metrics.inner.lock().expect("metrics");
     let mut out = String::new();
     let _ = writeln!(out, "# HELP partnerwatch_sweeps_total Sweeps by source and result.\n# TYPE partnerwatch_sweeps_total counter");
@@ -138,8 +180,22 @@ async fn prometheus(State(s): State<Shared>) -> Response {
         "partnerwatch_deliveries_total{{result=\"dead\"}} {}",
         m.dead
     );
-    let _ = writeln!(out, "# HELP partnerwatch_outbox Deliveries in the outbox now, by status.\n# TYPE partnerwatch_outbox gauge");
-    let _ = writeln!(out, "partnerwatch_outbox{{status=\"pending\"}} {pending}");
-    let _ = writeln!(out, "partnerwatch_outbox{{status=\"dead\"}} {dead}");
+    if let Some((pending, dead)) = counts {
+        let _ = writeln!(out, "# HELP partnerwatch_outbox Deliveries in the outbox now, by status.\n# TYPE partnerwatch_outbox gauge");
+        let _ = writeln!(out, "partnerwatch_outbox{{status=\"pending\"}} {pending}");
+        let _ = writeln!(out, "partnerwatch_outbox{{status=\"dead\"}} {dead}");
+    }
+    let _ = writeln!(out, "# HELP partnerwatch_storage_ok Whether the state database can be written (1) or not (0).\n# TYPE partnerwatch_storage_ok gauge");
+    let _ = writeln!(
+        out,
+        "partnerwatch_storage_ok {}",
+        u8::from(m.storage.is_none())
+    );
+    let _ = writeln!(out, "# HELP partnerwatch_storage_failures_total Times the state database stopped working since start.\n# TYPE partnerwatch_storage_failures_total counter");
+    let _ = writeln!(
+        out,
+        "partnerwatch_storage_failures_total {}",
+        m.storage_failures
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

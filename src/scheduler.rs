@@ -14,6 +14,7 @@ use crate::digest::{DigestError, Enqueued};
 use crate::notify::outbox::DeliveryReport;
 use crate::pipeline::{Pipeline, PollReport};
 use crate::sources::SourceError;
+use crate::store::StoreError;
 
 /// How often the outbox is looked at for retries when nothing else is due.
 pub const DELIVERY_TICK: Duration = Duration::from_secs(5);
@@ -36,6 +37,8 @@ pub struct Tick {
     pub delivered: anyhow::Result<DeliveryReport>,
     /// The earliest of: the next source due, the earliest retry, the delivery tick.
     pub wake: Timestamp,
+    /// Why the state database cannot be written, while it cannot (`None`: it works).
+    pub storage: Option<String>,
 }
 
 /// The schedule of one pipeline.
@@ -50,6 +53,8 @@ pub struct Scheduler<'p> {
     next_retry: Option<Timestamp>,
     /// How long a tick waits for the channels (`None`: until they are done).
     delivery_wait: Option<Duration>,
+    /// The storage failure the schedule is recovering from.
+    storage: Option<String>,
 }
 
 impl<'p> Scheduler<'p> {
@@ -62,6 +67,7 @@ impl<'p> Scheduler<'p> {
             digest_error: None,
             next_retry: None,
             delivery_wait: None,
+            storage: None,
         }
     }
 
@@ -92,12 +98,72 @@ impl<'p> Scheduler<'p> {
         self.tick_of(Vec::new(), digests, delivered)
     }
 
-    /// Sweeps every source that is due, queues due digests, then delivers.
+    /// Sweeps every source that is due, queues due digests, then delivers. After a storage
+    /// failure the database is reopened first, and the schedule says it works again only
+    /// once a write goes through.
     pub async fn tick(&mut self) -> Tick {
+        if self.storage.is_some() {
+            self.recover();
+        }
         let sweeps = self.sweep_due().await;
         let digests = self.queue_digests();
         let delivered = self.deliver().await;
         self.tick_of(sweeps, digests, delivered)
+    }
+
+    /// Reopens the database after a storage failure and checks that it can be written.
+    fn recover(&mut self) {
+        let store = &self.pipeline.store;
+        let result = store
+            .reopen()
+            .and_then(|()| store.probe(self.pipeline.clock.now()));
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    "the state database can be written again; sweeps and deliveries go on"
+                );
+                self.storage = None;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the state database cannot be written yet");
+                self.storage = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Notes a storage failure among this tick's errors, once, and reopens the database so
+    /// that what was not written is dropped and the next tick starts from what is on disk.
+    fn note_storage(
+        &mut self,
+        sweeps: &[Sweep],
+        digests: &Result<Vec<Enqueued>, DigestError>,
+        delivered: &anyhow::Result<DeliveryReport>,
+    ) {
+        let failure = sweeps
+            .iter()
+            .filter_map(|s| match &s.result {
+                Err(SourceError::Store(e)) => Some(e),
+                _ => None,
+            })
+            .chain(match digests {
+                Err(DigestError::Store(e)) => Some(e),
+                _ => None,
+            })
+            .chain(
+                delivered
+                    .as_ref()
+                    .err()
+                    .and_then(|e| e.downcast_ref::<StoreError>()),
+            )
+            .find(|e| e.is_storage_failure());
+        let Some(failure) = failure else { return };
+        if self.storage.is_none() {
+            tracing::error!(error = %failure, "cannot write the state database; nothing of this tick was kept, and the daemon retries every few seconds until it can write again (free space on the state_dir's disk)");
+        }
+        self.storage = Some(failure.to_string());
+        if let Err(e) = self.pipeline.store.reopen() {
+            self.storage = Some(e.to_string());
+        }
     }
 
     /// Sweeps every source that is due (a step of [`Scheduler::tick`]).
@@ -159,16 +225,18 @@ impl<'p> Scheduler<'p> {
     }
 
     fn tick_of(
-        &self,
+        &mut self,
         sweeps: Vec<Sweep>,
         digests: Result<Vec<Enqueued>, DigestError>,
         delivered: anyhow::Result<DeliveryReport>,
     ) -> Tick {
+        self.note_storage(&sweeps, &digests, &delivered);
         Tick {
             sweeps,
             digests,
             delivered,
             wake: self.wake(),
+            storage: self.storage.clone(),
         }
     }
 }

@@ -118,7 +118,7 @@ fn summary(kind: EventKind, record: &Value, data: &Value) -> String {
 
 pub fn history(config_path: &Path, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(config_path)?;
-    for dataset in store.datasets() {
+    for dataset in store.datasets()? {
         let current = store
             .records(&dataset)?
             .get(&args.id)?

@@ -65,6 +65,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
 
 /// Counts a step of the schedule in the metrics and logs its deliveries.
 fn observe(tick: &Tick, metrics: &crate::health::Metrics, pipeline: &Pipeline) {
+    metrics.storage(tick.storage.clone(), pipeline.clock.now());
     for sweep in &tick.sweeps {
         let events = sweep
             .result

@@ -59,6 +59,7 @@ impl Store {
         events: &[Event],
         deliveries: &[Delivery],
     ) -> Result<CommitReport, StoreError> {
+        let t = self.t()?;
         let records = self.records_tree(&commit.dataset)?;
         let hashes = self.index_tree(&commit.dataset)?;
         let mut record_batch = sled::Batch::default();
@@ -119,12 +120,12 @@ impl Store {
             &hashes,
             &history,
             &records,
-            &self.events,
-            &self.event_ids,
-            &self.outbox,
-            &self.pending,
-            &self.meta,
-            &self.expiry,
+            &t.events,
+            &t.event_ids,
+            &t.outbox,
+            &t.pending,
+            &t.meta,
+            &t.expiry,
             &versions,
         );
         let result = trees.transaction(
@@ -192,7 +193,7 @@ impl Store {
         let report = result.map_err(transaction_error)?;
         let ids: Vec<&str> = commit.history.iter().map(|(id, _)| id.as_str()).collect();
         self.trim_history(&history, &ids, self.history_versions)?;
-        self.db.flush()?;
+        t.db.flush()?;
         Ok(report)
     }
 
@@ -205,22 +206,22 @@ impl Store {
         at: Timestamp,
         deliveries: &[Delivery],
     ) -> Result<bool, StoreError> {
+        let t = self.t()?;
         let marker = slot.map(|s| MetaKey::DigestSlot(s.to_string()).encode());
-        let result =
-            (&self.outbox, &self.pending, &self.meta).transaction(|(outbox, pending, meta)| {
-                if let Some(m) = &marker {
-                    if meta.get(m)?.is_some() {
-                        return Ok(false);
-                    }
-                    meta.insert(m.as_slice(), MetaValue::Time(at).encode())?;
+        let result = (&t.outbox, &t.pending, &t.meta).transaction(|(outbox, pending, meta)| {
+            if let Some(m) = &marker {
+                if meta.get(m)?.is_some() {
+                    return Ok(false);
                 }
-                for delivery in deliveries {
-                    insert_delivery(outbox, pending, delivery)?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(true)
-            });
+                meta.insert(m.as_slice(), MetaValue::Time(at).encode())?;
+            }
+            for delivery in deliveries {
+                insert_delivery(outbox, pending, delivery)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(true)
+        });
         let written = result.map_err(transaction_error)?;
-        self.db.flush()?;
+        t.db.flush()?;
         Ok(written)
     }
 }

@@ -13,15 +13,17 @@ pub const EVENT_ORDER_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_h
 impl Store {
     /// Whether an event with this id is in the log.
     pub fn has_event(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.event_ids.contains_key(id.as_bytes())?)
+        let t = self.t()?;
+        Ok(t.event_ids.contains_key(id.as_bytes())?)
     }
 
     /// One event by id.
     pub fn event(&self, id: &str) -> Result<Option<Event>, StoreError> {
-        let Some(seq) = self.event_ids.get(id.as_bytes())? else {
+        let t = self.t()?;
+        let Some(seq) = t.event_ids.get(id.as_bytes())? else {
             return Ok(None);
         };
-        match self.events.get(seq)? {
+        match t.events.get(seq)? {
             None => Ok(None),
             Some(bytes) => Ok(Some(decode_event(&bytes)?)),
         }
@@ -29,10 +31,8 @@ impl Store {
 
     /// Every event in the log, in the order they were stored.
     pub fn events(&self) -> Result<Vec<Event>, StoreError> {
-        self.events
-            .iter()
-            .map(|item| decode_event(&item?.1))
-            .collect()
+        let t = self.t()?;
+        t.events.iter().map(|item| decode_event(&item?.1)).collect()
     }
 
     /// The events detected at or after `since`, in the order they were stored. The log is
@@ -40,9 +40,10 @@ impl Store {
     /// than `since`: events are stored in the order they are detected, so a week's digest
     /// does not read a year of history.
     pub fn events_since(&self, since: Timestamp) -> Result<Vec<Event>, StoreError> {
+        let t = self.t()?;
         let stop = since - EVENT_ORDER_SLACK;
         let mut out = Vec::new();
-        for item in self.events.iter().rev() {
+        for item in t.events.iter().rev() {
             let event = decode_event(&item?.1)?;
             if event.detected_at < stop {
                 break;

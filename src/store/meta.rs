@@ -137,7 +137,8 @@ pub const SWEEP_FAILURES_KEPT: jiff::SignedDuration = jiff::SignedDuration::from
 
 impl Store {
     fn meta_bytes(&self, key: &MetaKey) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.meta.get(key.encode())?)
+        let t = self.t()?;
+        Ok(t.meta.get(key.encode())?)
     }
 
     pub(super) fn meta_time(&self, key: &MetaKey) -> Result<Option<Timestamp>, StoreError> {
@@ -172,6 +173,7 @@ impl Store {
     /// Whether the digest slot `key` was already taken (its deliveries are in the outbox).
     pub fn digest_sent(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self
+            .t()?
             .meta
             .contains_key(MetaKey::DigestSlot(key.to_string()).encode())?)
     }
@@ -203,6 +205,7 @@ impl Store {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<(Timestamp, String)>, StoreError> {
+        let t = self.t()?;
         let from = MetaKey::SweepFailed {
             at: start,
             source: String::new(),
@@ -214,7 +217,7 @@ impl Store {
         }
         .encode();
         let mut out = Vec::new();
-        for item in self.meta.range(from..to) {
+        for item in t.meta.range(from..to) {
             let (k, _) = item?;
             if let Some(found) = MetaKey::sweep_failed(&k) {
                 out.push(found);

@@ -10,7 +10,8 @@
 //! Here: opening the database and the state folder. Must never: write anything for a sweep
 //! that did not complete.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use sled::transaction::TransactionError;
 
@@ -32,12 +33,40 @@ pub use records::{Records, StoredRecord, Versions};
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the state database in {path}: {source} (is another partnerwatch running on the same state_dir?)")]
+    #[error("cannot open the state database in {path}: {source}")]
     Open { path: String, source: sled::Error },
+    #[error("the state database in {path} is in use by another partnerwatch process (`partnerwatch run` on the same state_dir?)")]
+    Locked { path: String },
     #[error("state database error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("the state database in {path} is damaged ({source}). partnerwatch does not start over on its own: restore the folder from a backup, or move it aside (e.g. `mv {path} {path}.damaged`) and run again — the next sweep is a new baseline (no alerts), and the event log and outbox in the damaged copy are not carried over")]
+    Damaged { path: String, source: sled::Error },
+    #[error(
+        "the state database is closed after a storage error: {0} (it is reopened on the next tick)"
+    )]
+    Closed(String),
+    #[error("the state database is still in use by a sweep or a delivery; it is reopened on a later tick")]
+    Busy,
     #[error("corrupt entry in the state database ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
+}
+
+impl StoreError {
+    /// Whether this is the storage failing (a full disk, an I/O error, a closed database)
+    /// rather than one bad entry: after it sled refuses every write until reopened.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            StoreError::Sled(e) | StoreError::Open { source: e, .. } => matches!(
+                e,
+                sled::Error::Io(_) | sled::Error::Corruption { .. } | sled::Error::ReportableBug(_)
+            ),
+            StoreError::Closed(_) => true,
+            StoreError::Damaged { .. }
+            | StoreError::Locked { .. }
+            | StoreError::Busy
+            | StoreError::Corrupt { .. } => false,
+        }
+    }
 }
 
 /// sled's page cache: enough for the hot indexes, small enough for an idle daemon.
@@ -59,6 +88,86 @@ pub fn prepare_state_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Opens the sled database in `dir/db` with the fixed trees. A snapshot that sled left
+/// half-written (`snap.*.generating`, after a crash or a full disk) is removed first: sled
+/// writes a snapshot under that name and renames it when complete, so such a file is never
+/// the only copy of anything, yet sled would read it as the newest snapshot and refuse to
+/// open ("Read corrupted data").
+fn open_trees(dir: &Path) -> Result<Trees, StoreError> {
+    let path = dir.join("db");
+    remove_half_written_snapshots(&path);
+    let config = sled::Config::new()
+        .path(&path)
+        .cache_capacity(CACHE_BYTES)
+        // Every commit flushes explicitly; no background flusher keeps the lock alive.
+        .flush_every_ms(None);
+    // A process that is just stopping may still hold the lock for a moment.
+    let mut tries = 0;
+    let db = loop {
+        match config.open() {
+            Ok(db) => break db,
+            // sled reports a held lock as the I/O error "could not acquire lock on …".
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if tries == 60 {
+                    return Err(StoreError::Locked {
+                        path: dir.display().to_string(),
+                    });
+                }
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            // sled says "Unsupported" for a settings file it cannot read: damaged, or written
+            // by a sled this build cannot read; either way it must not be started over.
+            Err(
+                source @ (sled::Error::Corruption { .. }
+                | sled::Error::ReportableBug(_)
+                | sled::Error::Unsupported(_)),
+            ) => {
+                return Err(StoreError::Damaged {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        }
+    };
+    Ok(Trees {
+        events: db.open_tree("events")?,
+        event_ids: db.open_tree("event_ids")?,
+        outbox: db.open_tree("outbox")?,
+        pending: db.open_tree("outbox_pending")?,
+        dead: db.open_tree("outbox_dead")?,
+        meta: db.open_tree("meta")?,
+        expiry: db.open_tree("expiry")?,
+        db,
+    })
+}
+
+fn remove_half_written_snapshots(db: &Path) {
+    let Ok(entries) = std::fs::read_dir(db) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(file = %entry.path().display(), "removed a snapshot that sled left half-written")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a half-written snapshot")
+                }
+            }
+        }
+    }
+}
+
 /// A sled transaction's failure as a store error: the one mapping every commit uses.
 fn transaction_error(e: TransactionError<StoreError>) -> StoreError {
     match e {
@@ -67,64 +176,86 @@ fn transaction_error(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
-/// The state database.
-#[derive(Debug, Clone)]
-pub struct Store {
-    db: sled::Db,
-    events: sled::Tree,
-    event_ids: sled::Tree,
-    outbox: sled::Tree,
+/// The open sled database and its fixed trees.
+#[derive(Debug)]
+pub(crate) struct Trees {
+    pub(crate) db: sled::Db,
+    pub(crate) events: sled::Tree,
+    pub(crate) event_ids: sled::Tree,
+    pub(crate) outbox: sled::Tree,
     /// The ids of the pending deliveries: the outbox keeps every delivery ever sent (for
     /// `partnerwatch outbox`), and a delivery pass reads only what is waiting.
-    pending: sled::Tree,
+    pub(crate) pending: sled::Tree,
     /// The ids of the dead-lettered deliveries (for `/healthz` and `outbox --dead`).
-    dead: sled::Tree,
-    meta: sled::Tree,
-    expiry: sled::Tree,
+    pub(crate) dead: sled::Tree,
+    pub(crate) meta: sled::Tree,
+    pub(crate) expiry: sled::Tree,
+}
+
+/// The database as the clones of a [`Store`] share it: open, or closed after a storage
+/// error until [`Store::reopen`] succeeds.
+#[derive(Debug)]
+enum Cell {
+    Open(Arc<Trees>),
+    Closed(String),
+}
+
+/// The state database. Clones share one database; after a storage error (a full disk, an
+/// I/O error) sled refuses every later write, so the daemon closes and reopens it
+/// ([`Store::reopen`]): what was not flushed is dropped, what was flushed is read again.
+#[derive(Debug, Clone)]
+pub struct Store {
+    cell: Arc<RwLock<Cell>>,
+    dir: PathBuf,
     history_versions: usize,
 }
 
 impl Store {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let config = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(CACHE_BYTES)
-            // Every commit flushes explicitly; no background flusher keeps the lock alive.
-            .flush_every_ms(None);
-        // A process that is just stopping may still hold the lock for a moment.
-        let mut tries = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                // sled reports a held lock as the I/O error "could not acquire lock on …".
-                Err(sled::Error::Io(e))
-                    if e.to_string().contains("could not acquire lock") && tries < 60 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(source) => {
-                    return Err(StoreError::Open {
-                        path: dir.display().to_string(),
-                        source,
-                    })
-                }
-            }
-        };
         let store = Store {
-            events: db.open_tree("events")?,
-            event_ids: db.open_tree("event_ids")?,
-            outbox: db.open_tree("outbox")?,
-            pending: db.open_tree("outbox_pending")?,
-            dead: db.open_tree("outbox_dead")?,
-            meta: db.open_tree("meta")?,
-            expiry: db.open_tree("expiry")?,
+            cell: Arc::new(RwLock::new(Cell::Open(Arc::new(open_trees(dir)?)))),
+            dir: dir.to_path_buf(),
             history_versions: crate::config::DEFAULT_HISTORY_VERSIONS,
-            db,
         };
         store.index_statuses()?;
         Ok(store)
+    }
+
+    /// The open trees, or why the database is closed.
+    pub(crate) fn t(&self) -> Result<Arc<Trees>, StoreError> {
+        match &*self.cell.read().expect("store cell") {
+            Cell::Open(trees) => Ok(Arc::clone(trees)),
+            Cell::Closed(why) => Err(StoreError::Closed(why.clone())),
+        }
+    }
+
+    /// Closes the database and opens it again from what is on disk: after a storage error
+    /// sled refuses every later write, and only a fresh open clears that. What was not
+    /// flushed is dropped (a sweep that failed to commit is swept again; a delivery whose
+    /// "sent" was not written may go out once more). If it cannot be opened yet (the disk is
+    /// still full), the store stays closed and every call says why until a later reopen.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut cell = self.cell.write().expect("store cell");
+        if let Cell::Open(trees) = &*cell {
+            // A sweep or a delivery in flight still reads the old database; its file lock
+            // is released only when the last handle goes, so try again on a later tick.
+            if Arc::strong_count(trees) > 1 {
+                return Err(StoreError::Busy);
+            }
+        }
+        // The old database goes first: a second open in this process waits for its lock.
+        *cell = Cell::Closed("the state database is being reopened".into());
+        match open_trees(&self.dir) {
+            Ok(trees) => {
+                *cell = Cell::Open(Arc::new(trees));
+                Ok(())
+            }
+            Err(e) => {
+                *cell = Cell::Closed(e.to_string());
+                Err(e)
+            }
+        }
     }
 
     /// Sets how many earlier versions of each record are kept.
@@ -135,7 +266,8 @@ impl Store {
 
     /// Every entry of the expiry clock: (referral id, state as JSON).
     pub fn expiry_entries(&self) -> Result<Vec<(String, sled::IVec)>, StoreError> {
-        self.expiry
+        self.t()?
+            .expiry
             .iter()
             .map(|item| {
                 let (k, v) = item?;
@@ -144,8 +276,18 @@ impl Store {
             .collect()
     }
 
+    /// Writes and flushes a marker: whether the database can be written now (after a
+    /// storage failure, before the daemon says it works again).
+    pub fn probe(&self, now: jiff::Timestamp) -> Result<(), StoreError> {
+        let t = self.t()?;
+        t.meta
+            .insert(b"storage_probe", &now.as_millisecond().to_be_bytes())?;
+        t.db.flush()?;
+        Ok(())
+    }
+
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.t()?.db.flush()?;
         Ok(())
     }
 }
@@ -246,23 +388,32 @@ mod tests {
             store.update_delivery(&first).unwrap();
             let pending = store.deliveries(Some(DeliveryStatus::Pending)).unwrap();
             assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 3]);
-            assert_eq!(store.pending.len(), 2, "the sent one left the index");
+            assert_eq!(
+                store.t().unwrap().pending.len(),
+                2,
+                "the sent one left the index"
+            );
             let mut second = pending[0].clone();
             second.status = DeliveryStatus::Dead;
             store.update_delivery(&second).unwrap();
-            assert_eq!(store.outbox_counts(), (1, 1));
+            assert_eq!(store.outbox_counts().unwrap(), (1, 1));
             second.status = DeliveryStatus::Pending; // `outbox --retry`
             store.update_delivery(&second).unwrap();
-            assert_eq!(store.outbox_counts(), (2, 0));
+            assert_eq!(store.outbox_counts().unwrap(), (2, 0));
             // A state folder from before the index: no index, no marker.
-            store.pending.clear().unwrap();
-            store.meta.remove(b"outbox_status_index").unwrap();
+            store.t().unwrap().pending.clear().unwrap();
+            store
+                .t()
+                .unwrap()
+                .meta
+                .remove(b"outbox_status_index")
+                .unwrap();
             store.flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let pending = store.deliveries(Some(DeliveryStatus::Pending)).unwrap();
         assert_eq!(pending.iter().map(|d| d.id).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(store.deliveries(None).unwrap().len(), 3);
-        assert_eq!(store.outbox_counts(), (2, 0));
+        assert_eq!(store.outbox_counts().unwrap(), (2, 0));
     }
 }

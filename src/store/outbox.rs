@@ -30,16 +30,17 @@ impl Store {
     /// The deliveries with the given status, oldest first. Pending ones come from the pending
     /// index, without reading the deliveries already sent.
     pub fn deliveries(&self, status: Option<DeliveryStatus>) -> Result<Vec<Delivery>, StoreError> {
+        let t = self.t()?;
         let mut out = Vec::new();
         let index = match status {
-            Some(DeliveryStatus::Pending) => Some(&self.pending),
-            Some(DeliveryStatus::Dead) => Some(&self.dead),
+            Some(DeliveryStatus::Pending) => Some(&t.pending),
+            Some(DeliveryStatus::Dead) => Some(&t.dead),
             _ => None,
         };
         if let Some(index) = index {
             for item in index.iter() {
                 let (id, _) = item?;
-                if let Some(bytes) = self.outbox.get(&id)? {
+                if let Some(bytes) = t.outbox.get(&id)? {
                     let d = decode_delivery(&bytes)?;
                     if Some(d.status) == status {
                         out.push(d);
@@ -48,7 +49,7 @@ impl Store {
             }
             return Ok(out);
         }
-        for item in self.outbox.iter() {
+        for item in t.outbox.iter() {
             let (_, bytes) = item?;
             let d = decode_delivery(&bytes)?;
             if status.is_none_or(|s| s == d.status) {
@@ -61,10 +62,11 @@ impl Store {
     /// Writes a delivery's new state (and its place in the pending index) and flushes, so that
     /// "sent" survives a crash.
     pub fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let t = self.t()?;
         let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
         let key = delivery.id.to_be_bytes();
         let status = delivery.status;
-        (&self.outbox, &self.pending, &self.dead)
+        (&t.outbox, &t.pending, &t.dead)
             .transaction(|(outbox, pending, dead)| {
                 outbox.insert(&key, bytes.as_slice())?;
                 for (index, this) in [
@@ -80,31 +82,33 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
             .map_err(transaction_error)?;
-        self.db.flush()?;
+        t.db.flush()?;
         Ok(())
     }
 
     /// How many deliveries are waiting and how many are dead-lettered.
-    pub fn outbox_counts(&self) -> (usize, usize) {
-        (self.pending.len(), self.dead.len())
+    pub fn outbox_counts(&self) -> Result<(usize, usize), StoreError> {
+        let t = self.t()?;
+        Ok((t.pending.len(), t.dead.len()))
     }
 
     /// Builds the status indexes once for a state folder written before they existed.
     pub(super) fn index_statuses(&self) -> Result<(), StoreError> {
+        let t = self.t()?;
         let done = MetaKey::OutboxStatusIndexed.encode();
-        if self.meta.contains_key(&done)? {
+        if t.meta.contains_key(&done)? {
             return Ok(());
         }
-        for item in self.outbox.iter() {
+        for item in t.outbox.iter() {
             let (id, bytes) = item?;
             match decode_delivery(&bytes)?.status {
-                DeliveryStatus::Pending => self.pending.insert(id, &[])?,
-                DeliveryStatus::Dead => self.dead.insert(id, &[])?,
+                DeliveryStatus::Pending => t.pending.insert(id, &[])?,
+                DeliveryStatus::Dead => t.dead.insert(id, &[])?,
                 DeliveryStatus::Sent => None,
             };
         }
-        self.meta.insert(done, &[])?;
-        self.db.flush()?;
+        t.meta.insert(done, &[])?;
+        t.db.flush()?;
         Ok(())
     }
 }

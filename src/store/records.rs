@@ -52,11 +52,13 @@ impl StoredRecord {
 
 impl Store {
     pub(super) fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("records/{dataset}"))?)
+        let t = self.t()?;
+        Ok(t.db.open_tree(format!("records/{dataset}"))?)
     }
 
     pub(super) fn index_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("index/{dataset}"))?)
+        let t = self.t()?;
+        Ok(t.db.open_tree(format!("index/{dataset}"))?)
     }
 
     /// The content-hash index of `dataset`: every stored id with its latest hash.
@@ -67,6 +69,7 @@ impl Store {
     /// Drops every record of a dataset that has no baseline yet: what a failed or interrupted
     /// baseline streamed in. A dataset with a committed baseline is never touched.
     pub fn discard_records(&self, dataset: &str) -> Result<(), StoreError> {
+        let t = self.t()?;
         if self.baseline_at(dataset)?.is_some() {
             return Ok(());
         }
@@ -87,7 +90,7 @@ impl Store {
         ] {
             tree.clear()?;
         }
-        self.db.flush()?;
+        t.db.flush()?;
         Ok(())
     }
 
@@ -108,7 +111,8 @@ impl Store {
     }
 
     pub(super) fn versions_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("versions/{dataset}"))?)
+        let t = self.t()?;
+        Ok(t.db.open_tree(format!("versions/{dataset}"))?)
     }
 
     /// How many times each record of `dataset` has changed, appeared or gone since its
@@ -118,12 +122,14 @@ impl Store {
     }
 
     pub(super) fn history_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(format!("history/{dataset}"))?)
+        let t = self.t()?;
+        Ok(t.db.open_tree(format!("history/{dataset}"))?)
     }
 
     /// The datasets that have records.
-    pub fn datasets(&self) -> Vec<String> {
-        self.db
+    pub fn datasets(&self) -> Result<Vec<String>, StoreError> {
+        let t = self.t()?;
+        Ok(t.db
             .tree_names()
             .iter()
             .filter_map(|n| {
@@ -132,7 +138,7 @@ impl Store {
                     .strip_prefix("records/")
                     .map(str::to_string)
             })
-            .collect()
+            .collect())
     }
 
     /// Every earlier version of one record, oldest first, with the time it was replaced.
