@@ -73,23 +73,96 @@ impl Metrics {
     }
 }
 
+/// Runs one command of the command line on the daemon's state: its arguments as typed, the
+/// answer as JSON, or an error to show. Given by the layer that knows the commands.
+pub type RunCommand = Arc<
+    dyn Fn(
+            Vec<String>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// The daemon's local API: commands that need the state it holds, for whoever has the token.
+#[derive(Clone)]
+pub struct LocalApi {
+    pub token: String,
+    pub run: RunCommand,
+}
+
 #[derive(Clone)]
 struct Shared {
     metrics: Arc<Metrics>,
     store: Store,
+    api: Option<LocalApi>,
 }
 
-/// Serves `/healthz` and `/metrics` on `listener` until the runtime stops.
-pub fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, store: Store) {
-    let app = axum::Router::new()
+/// Serves `/healthz` and `/metrics` on `listener` until the runtime stops, and the local API
+/// on `route` when given.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    store: Store,
+    api: Option<(&str, LocalApi)>,
+) {
+    let mut app = axum::Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(prometheus))
-        .with_state(Shared { metrics, store });
+        .route("/metrics", get(prometheus));
+    let api = api.map(|(route, api)| {
+        app = std::mem::take(&mut app).route(route, axum::routing::post(command));
+        api
+    });
+    let app = app.with_state(Shared {
+        metrics,
+        store,
+        api,
+    });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the health endpoint stopped");
         }
     });
+}
+
+#[derive(serde::Deserialize)]
+struct CommandRequest {
+    args: Vec<String>,
+}
+
+async fn command(
+    State(s): State<Shared>,
+    headers: axum::http::HeaderMap,
+    axum::Json(request): axum::Json<CommandRequest>,
+) -> Response {
+    let Some(api) = s.api else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same(given.as_bytes(), api.token.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the token in the daemon file is needed",
+        )
+            .into_response();
+    }
+    match (api.run)(request.args).await {
+        Ok(answer) => (StatusCode::OK, axum::Json(answer)).into_response(),
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": crate::config::secret::redact(&error) })),
+        )
+            .into_response(),
+    }
+}
+
+/// Compares two tokens in a time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 async fn healthz(State(s): State<Shared>) -> Response {

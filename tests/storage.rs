@@ -6,10 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use assert_cmd::cargo::CommandCargoExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// A tmpfs mounted at a folder for the life of the value.
 struct Tmpfs(std::path::PathBuf);
@@ -42,41 +40,6 @@ fn fill(path: &Path) {
     let _ = f.sync_all();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `/healthz`: the status code and the body.
-fn healthz(rt: &tokio::runtime::Runtime, port: u16) -> Option<(u16, serde_json::Value)> {
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        let code = r.status().as_u16();
-        Some((code, r.json().await.ok()?))
-    })
-}
-
-/// Waits until `done`; on a timeout the daemon's log says what it did.
-fn wait_for(what: &str, log: &Path, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; the daemon's log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The referral ids announced in the inbox so far, one per message.
 fn announced(inbox: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(inbox) else {
@@ -99,19 +62,6 @@ fn announced(inbox: &Path) -> Vec<String> {
     ids
 }
 
-fn start(config: &Path, log: &Path) -> Child {
-    Command::cargo_bin("partnerwatch")
-        .unwrap()
-        .env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(config)
-        .arg("run")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
-}
-
 /// More than fits in the room sled keeps in its files: the sweep must grow them.
 const ARRIVALS: usize = 400;
 
@@ -124,20 +74,20 @@ fn a_full_disk_fails_sweeps_cleanly_is_reported_and_the_daemon_recovers_when_spa
     };
     let (rt, sim) = common::sim_runtime_now(30, 10);
     let config = common::write_config(dir.path(), &sim, "");
-    let port = free_port();
+    let port = common::free_port();
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("listen: 127.0.0.1:{port}\n{text}")).unwrap();
     let (ok, _, err) = common::partnerwatch(&config, &["-q", "poll"]);
     assert!(ok, "baseline: {err}");
 
     let log = dir.path().join("run.log");
-    let mut run = start(&config, &log);
-    wait_for(
+    let mut run = common::start_run(&config, &log);
+    common::wait_for(
         "the daemon's first sweep",
         &log,
         Duration::from_secs(30),
         || {
-            healthz(&rt, port)
+            common::healthz(&rt, port)
                 .is_some_and(|(_, h)| !h["sources"]["referrals"]["last_complete_sweep"].is_null())
         },
     );
@@ -146,13 +96,16 @@ fn a_full_disk_fails_sweeps_cleanly_is_reported_and_the_daemon_recovers_when_spa
     let filler = dir.path().join("state/filler");
     fill(&filler);
     let arrived = sim.state().add_referrals(ARRIVALS);
-    wait_for(
+    common::wait_for(
         "/healthz to report the storage failure",
         &log,
         Duration::from_secs(30),
-        || healthz(&rt, port).is_some_and(|(code, h)| code == 503 && h["storage"]["ok"] == false),
+        || {
+            common::healthz(&rt, port)
+                .is_some_and(|(code, h)| code == 503 && h["storage"]["ok"] == false)
+        },
     );
-    let (_, health) = healthz(&rt, port).unwrap();
+    let (_, health) = common::healthz(&rt, port).unwrap();
     assert_eq!(health["status"], "failing");
     let error = health["storage"]["error"].as_str().unwrap().to_lowercase();
     assert!(
@@ -171,17 +124,20 @@ fn a_full_disk_fails_sweeps_cleanly_is_reported_and_the_daemon_recovers_when_spa
     std::fs::remove_file(&filler).unwrap();
     let mut expected = arrived.clone();
     expected.sort();
-    wait_for(
+    common::wait_for(
         "the arrivals after space returned",
         &log,
         Duration::from_secs(40),
         || announced(&dir.path().join("inbox")).len() >= expected.len(),
     );
-    wait_for(
+    common::wait_for(
         "/healthz to say the storage works",
         &log,
         Duration::from_secs(20),
-        || healthz(&rt, port).is_some_and(|(code, h)| code == 200 && h["storage"]["ok"] == true),
+        || {
+            common::healthz(&rt, port)
+                .is_some_and(|(code, h)| code == 200 && h["storage"]["ok"] == true)
+        },
     );
     std::thread::sleep(Duration::from_secs(3)); // a few more sweeps and delivery passes
     assert_eq!(

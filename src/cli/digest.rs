@@ -1,15 +1,14 @@
 //! `partnerwatch digest NAME`: a digest for the week up to now — printed as text, written as an
 //! HTML preview (charts inside the file), or sent through its channels.
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::clock::SystemClock;
 use crate::digest;
-use crate::pipeline::{Assets, Pipeline};
+use crate::pipeline::Pipeline;
+
+use super::Output;
 
 #[derive(Debug, Args)]
 pub struct DigestArgs {
@@ -23,19 +22,23 @@ pub struct DigestArgs {
     pub send: bool,
 }
 
-pub async fn digest(config_path: &Path, args: DigestArgs) -> anyhow::Result<ExitCode> {
-    let config = super::load_config(config_path)?;
-    let assets = Assets::from_config(&config)?;
-    let pipeline = Pipeline::build(config, assets, Arc::new(SystemClock))?;
+/// Composes the digest `args.name` now. With `--send` its deliveries are queued and, unless
+/// the running daemon answers (it sends them on its next tick), sent at once.
+pub async fn digest(
+    pipeline: &Pipeline,
+    args: &DigestArgs,
+    in_daemon: bool,
+) -> anyhow::Result<Output> {
+    let mut out = Output::default();
     let config = digest::find(&pipeline.config.digests, &args.name)?.clone();
     let now = pipeline.clock.now();
     let composed = digest::compose(&pipeline.digest_inputs(), &config, now)?;
     let templates = &pipeline.assets.templates;
     if let Some(file) = &args.preview {
         let html = composed.preview(templates)?;
-        std::fs::write(file, html)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
-        println!("preview written to {}", file.display());
+        out.files.push((file.clone(), html));
+        out.text
+            .push_str(&format!("preview written to {}\n", file.display()));
     }
     if args.send {
         let deliveries = composed.deliveries(
@@ -46,17 +49,25 @@ pub async fn digest(config_path: &Path, args: DigestArgs) -> anyhow::Result<Exit
             now,
         )?;
         pipeline.store.commit_digest(None, now, &deliveries)?;
+        if in_daemon {
+            out.text.push_str(&format!(
+                "digest {:?}: {} message(s) queued; the running daemon sends them\n",
+                config.name,
+                deliveries.len()
+            ));
+            return Ok(out);
+        }
         let report = pipeline.deliver().await?;
-        println!(
-            "digest {:?}: {} message(s) sent, {} retrying, {} dead",
+        out.text.push_str(&format!(
+            "digest {:?}: {} message(s) sent, {} retrying, {} dead\n",
             config.name, report.sent, report.retrying, report.dead
-        );
+        ));
         if report.sent < deliveries.len() {
-            return Ok(ExitCode::FAILURE);
+            out.code = 1;
         }
     }
     if args.preview.is_none() && !args.send {
-        print!("{}", composed.text(templates)?);
+        out.text = composed.text(templates)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }

@@ -1,8 +1,7 @@
 //! `partnerwatch events` and `partnerwatch history`: read-only looks into the state folder.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::ExitCode;
+use crate::config::Config;
+use std::fmt::Write;
 
 use clap::Args;
 use jiff::Timestamp;
@@ -13,6 +12,8 @@ use crate::detect::diff;
 use crate::model::event_data::{Closed, EventData};
 use crate::model::EventKind;
 use crate::store::Store;
+
+use super::Output;
 
 #[derive(Debug, Args)]
 pub struct EventsArgs {
@@ -33,8 +34,8 @@ pub struct HistoryArgs {
     pub id: String,
 }
 
-fn open_store(config_path: &Path) -> anyhow::Result<Store> {
-    let config = super::load_config(config_path)?;
+/// The state database of the configuration at `config_path`, for a command that reads it.
+pub(super) fn open_store(config: &Config) -> anyhow::Result<Store> {
     if !config.state_dir.join("db").exists() {
         anyhow::bail!(
             "no state in {} yet: run `partnerwatch poll` first",
@@ -44,8 +45,7 @@ fn open_store(config_path: &Path) -> anyhow::Result<Store> {
     Ok(Store::open(&config.state_dir)?)
 }
 
-pub fn events(config_path: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(config_path)?;
+pub fn events(store: &Store, args: &EventsArgs) -> anyhow::Result<Output> {
     let matcher = match &args.kind {
         Some(glob) => Some(
             globset::Glob::new(glob)
@@ -55,7 +55,7 @@ pub fn events(config_path: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> 
         None => None,
     };
     let since = Timestamp::now() - args.since.signed();
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     let mut shown = 0;
     for event in store.events_since(since)? {
         if matcher
@@ -84,11 +84,12 @@ pub fn events(config_path: &Path, args: EventsArgs) -> anyhow::Result<ExitCode> 
             "no events in the last {}{}",
             args.since,
             args.kind
+                .as_ref()
                 .map(|k| format!(" matching {k}"))
                 .unwrap_or_default()
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Output::text(out))
 }
 
 /// A few words about an event for one line of a listing.
@@ -116,8 +117,8 @@ fn summary(kind: EventKind, record: &Value, data: &Value) -> String {
     format!("{name}{extra}")
 }
 
-pub fn history(config_path: &Path, args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(config_path)?;
+pub fn history(store: &Store, args: &HistoryArgs) -> anyhow::Result<Output> {
+    let mut out = String::new();
     for dataset in store.datasets()? {
         let current = store
             .records(&dataset)?
@@ -128,7 +129,6 @@ pub fn history(config_path: &Path, args: HistoryArgs) -> anyhow::Result<ExitCode
         if current.is_none() && earlier.is_empty() {
             continue;
         }
-        let mut out = std::io::stdout().lock();
         let total = earlier.len() + usize::from(current.is_some());
         writeln!(out, "{dataset} {} — {total} version(s) kept", args.id)?;
         let mut versions: Vec<(String, Value)> = earlier
@@ -175,13 +175,13 @@ pub fn history(config_path: &Path, args: HistoryArgs) -> anyhow::Result<ExitCode
             }
             previous = Some(value);
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Output::text(out));
     }
     anyhow::bail!("no record with id {:?} in the state folder", args.id)
 }
 
 /// One field change; long or multi-line text is diffed line by line.
-fn write_change(out: &mut impl Write, path: &str, old: &Value, new: &Value) -> std::io::Result<()> {
+fn write_change(out: &mut impl Write, path: &str, old: &Value, new: &Value) -> std::fmt::Result {
     if let (Value::String(a), Value::String(b)) = (old, new) {
         if a.contains('\n') || b.contains('\n') || a.len() > 60 || b.len() > 60 {
             writeln!(out, "  {path}:")?;

@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod digest;
 mod inspect;
+mod local;
 mod login;
 mod outbox;
 mod poll;
@@ -19,6 +20,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub(crate) use local::Output;
 
 /// partnerwatch watches your Microsoft Partner Center referrals, Partner Insights (Copilot
 /// adoption, MCI performance, partner referrals) and license usage, detects what changed, and
@@ -144,13 +147,36 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Poll(args) => poll::poll(&cli.config, args).await,
         Command::Check => check::check(&cli.config),
         Command::Login => login::login(&cli.config).await,
-        Command::Digest(args) => digest::digest(&cli.config, args).await,
+        Command::Digest(args) => {
+            local::held(&cli.config, |config| async move {
+                let assets = crate::pipeline::Assets::from_config(&config)?;
+                let clock = std::sync::Arc::new(crate::clock::SystemClock);
+                let pipeline = crate::pipeline::Pipeline::build(config, assets, clock)?;
+                digest::digest(&pipeline, &args, false).await
+            })
+            .await
+        }
         Command::Rules(c) => rules::rules(&cli.config, c),
         Command::Render(args) => render::render(&cli.config, args),
         Command::Channels(c) => channels::channels(&cli.config, c).await,
-        Command::Outbox(args) => outbox::outbox(&cli.config, args),
-        Command::Events(args) => inspect::events(&cli.config, args),
-        Command::History(args) => inspect::history(&cli.config, args),
+        Command::Outbox(args) => {
+            local::held(&cli.config, |config| async move {
+                outbox::outbox(&inspect::open_store(&config)?, &args)
+            })
+            .await
+        }
+        Command::Events(args) => {
+            local::held(&cli.config, |config| async move {
+                inspect::events(&inspect::open_store(&config)?, &args)
+            })
+            .await
+        }
+        Command::History(args) => {
+            local::held(&cli.config, |config| async move {
+                inspect::history(&inspect::open_store(&config)?, &args)
+            })
+            .await
+        }
         Command::Simulate(args) => simulate::simulate(args).await,
     }
 }

@@ -1,14 +1,15 @@
 //! `partnerwatch outbox [--pending] [--dead] [--retry ID]`: what waits, what was sent, what
 //! died, and a second chance for a dead letter.
 
-use std::path::Path;
-use std::process::ExitCode;
+use std::fmt::Write;
 
 use clap::Args;
 use jiff::Timestamp;
 
 use crate::model::DeliveryStatus;
 use crate::store::Store;
+
+use super::Output;
 
 #[derive(Debug, Args)]
 pub struct OutboxArgs {
@@ -24,15 +25,8 @@ pub struct OutboxArgs {
     pub retry: Option<u64>,
 }
 
-pub fn outbox(config_path: &Path, args: OutboxArgs) -> anyhow::Result<ExitCode> {
-    let config = super::load_config(config_path)?;
-    if !config.state_dir.join("db").exists() {
-        anyhow::bail!(
-            "no state in {} yet: run `partnerwatch poll` first",
-            config.state_dir.display()
-        );
-    }
-    let store = Store::open(&config.state_dir)?;
+pub fn outbox(store: &Store, args: &OutboxArgs) -> anyhow::Result<Output> {
+    let mut out = String::new();
     if let Some(id) = args.retry {
         let Some(mut d) = store.deliveries(None)?.into_iter().find(|d| d.id == id) else {
             anyhow::bail!(
@@ -49,24 +43,27 @@ pub fn outbox(config_path: &Path, args: OutboxArgs) -> anyhow::Result<ExitCode> 
         d.attempts = 0;
         d.next_attempt_at = Timestamp::now();
         store.update_delivery(&d)?;
-        println!(
+        writeln!(
+            out,
             "delivery {id} ({} → {}) is queued again; the next poll or the running daemon sends it",
             d.what(),
             d.channel
-        );
-        return Ok(ExitCode::SUCCESS);
+        )?;
+        return Ok(Output::text(out));
     }
     let all = store.deliveries(None)?;
     let count = |s| all.iter().filter(|d| d.status == s).count();
-    println!(
+    writeln!(
+        out,
         "outbox: {} pending, {} dead, {} sent",
         count(DeliveryStatus::Pending),
         count(DeliveryStatus::Dead),
         count(DeliveryStatus::Sent)
-    );
-    let list = |status: DeliveryStatus| {
+    )?;
+    let list = |out: &mut String, status: DeliveryStatus| -> std::fmt::Result {
         for d in all.iter().filter(|d| d.status == status) {
-            println!(
+            writeln!(
+                out,
                 "{:>8}  {:<7} {:<28} {:<14} attempts {}  next {}  {}{}",
                 d.id,
                 format!("{:?}", d.status).to_lowercase(),
@@ -79,14 +76,15 @@ pub fn outbox(config_path: &Path, args: OutboxArgs) -> anyhow::Result<ExitCode> 
                     .as_deref()
                     .map(|e| format!("\n          last error: {e}"))
                     .unwrap_or_default()
-            );
+            )?;
         }
+        Ok(())
     };
     if args.pending || !args.dead {
-        list(DeliveryStatus::Pending);
+        list(&mut out, DeliveryStatus::Pending)?;
     }
     if args.dead || !args.pending {
-        list(DeliveryStatus::Dead);
+        list(&mut out, DeliveryStatus::Dead)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Output::text(out))
 }

@@ -12,7 +12,7 @@ use crate::scheduler::{Scheduler, Tick};
 pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let assets = Assets::from_config(&config)?;
-    let pipeline = Pipeline::build(config, assets, Arc::new(SystemClock))?;
+    let pipeline = Arc::new(Pipeline::build(config, assets, Arc::new(SystemClock))?);
     if pipeline.sources.is_empty() {
         anyhow::bail!(
             "no sources configured: add sources.referrals to {}",
@@ -20,11 +20,27 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     let metrics = Arc::new(crate::health::Metrics::default());
+    // Removes the daemon file on a clean stop.
+    let mut _announced = None;
     if let Some(addr) = pipeline.config.listen.clone() {
         match tokio::net::TcpListener::bind(&addr).await {
             Ok(listener) => {
-                tracing::info!("health and metrics on http://{addr}/healthz and /metrics");
-                crate::health::serve(listener, Arc::clone(&metrics), pipeline.store.clone());
+                let bound = listener
+                    .local_addr()
+                    .map_or(addr.clone(), |a| a.to_string());
+                tracing::info!("health and metrics on http://{bound}/healthz and /metrics");
+                let (api, announced) = super::local::announce(
+                    &pipeline.config.state_dir,
+                    &bound,
+                    Arc::clone(&pipeline),
+                );
+                _announced = Some(announced);
+                crate::health::serve(
+                    listener,
+                    Arc::clone(&metrics),
+                    pipeline.store.clone(),
+                    Some((super::local::ROUTE, api)),
+                );
             }
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "cannot serve /healthz and /metrics there (set `listen`); running without them")

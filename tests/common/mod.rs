@@ -230,3 +230,60 @@ pub fn partnerwatch(config: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A loopback port that was free a moment ago (for `listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `/healthz`: the status code and the body.
+pub fn healthz(rt: &tokio::runtime::Runtime, port: u16) -> Option<(u16, serde_json::Value)> {
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        let code = r.status().as_u16();
+        Some((code, r.json().await.ok()?))
+    })
+}
+
+/// Waits until `done`; on a timeout the daemon's log says what it did.
+pub fn wait_for(
+    what: &str,
+    log: &Path,
+    timeout: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; the daemon's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `partnerwatch run` as a process of its own, its log in `log`.
+pub fn start_run(config: &Path, log: &Path) -> std::process::Child {
+    use assert_cmd::cargo::CommandCargoExt;
+    std::process::Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("RUST_LOG")
+        .env_remove("PARTNERWATCH_CONFIG")
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
