@@ -104,6 +104,11 @@ impl Http {
         }
     }
 
+    /// How calls are made (retries, timeouts, the sweep caps).
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
     /// Limits calls to `host` to `per_minute` (the ABSS API allows 600 a minute).
     pub fn limit_host(&self, host: &str, per_minute: u32) {
         self.limits

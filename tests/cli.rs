@@ -761,3 +761,43 @@ fn a_webhook_that_never_answers_holds_back_neither_the_other_channel_nor_the_swe
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Issue 14 item 6: a sweep reads at most `http.sweep_max_pages` pages and
+/// `http.sweep_max_bytes` bytes; past either it fails with the key to raise, and nothing of
+/// it is kept (an API that hands out fresh next links forever cannot keep a sweep going).
+#[test]
+fn a_sweep_past_its_page_or_byte_cap_fails_with_the_key_to_raise_and_keeps_nothing() {
+    let (_rt, sim) = sim_runtime(50, 5); // ten pages
+    for (cap, says) in [
+        ("sweep_max_pages: 3", "past 3 pages (http.sweep_max_pages)"),
+        (
+            "sweep_max_bytes: 4000",
+            "more than http.sweep_max_bytes (4000)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = common::write_config(dir.path(), &sim, "");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replace("http:\n", &format!("http:\n  {cap}\n")),
+        )
+        .unwrap();
+        let (ok, out, err) = common::partnerwatch(&config, &["poll"]);
+        assert!(!ok, "{cap}: {out}");
+        assert!(err.contains(says), "{cap}: {err}");
+        let store = partnerwatch::store::Store::open(&dir.path().join("state")).unwrap();
+        assert!(
+            common::stored_ids(&store, "referrals").is_empty(),
+            "{cap}: nothing of the sweep is kept"
+        );
+        assert_eq!(store.baseline_at("referrals").unwrap(), None);
+        drop(store);
+        // The same source within the default caps sweeps all fifty.
+        std::fs::write(&config, &text).unwrap();
+        let (ok, _, err) = common::partnerwatch(&config, &["-q", "poll"]);
+        assert!(ok, "{err}");
+        let store = partnerwatch::store::Store::open(&dir.path().join("state")).unwrap();
+        assert_eq!(common::stored_ids(&store, "referrals").len(), 50);
+    }
+}

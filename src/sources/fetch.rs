@@ -17,6 +17,9 @@ pub struct Fetcher<'a> {
     now: Timestamp,
     /// How deeply the last page fetched nests.
     page_depth: usize,
+    /// Pages and bytes this sweep has read, against `http.sweep_max_pages` and `_bytes`.
+    pages: u32,
+    bytes: u64,
 }
 
 impl<'a> Fetcher<'a> {
@@ -40,6 +43,8 @@ impl<'a> Fetcher<'a> {
             refreshed: false,
             now,
             page_depth: 0,
+            pages: 0,
+            bytes: 0,
         })
     }
 
@@ -51,6 +56,17 @@ impl<'a> Fetcher<'a> {
         what: &str,
         body: &mut Vec<u8>,
     ) -> Result<(), SourceError> {
+        let config = self.http.config();
+        if self.pages >= config.sweep_max_pages {
+            return Err(SourceError::TooLarge {
+                what: what.to_string(),
+                reason: format!(
+                    "the page chain goes on past {} pages (http.sweep_max_pages)",
+                    config.sweep_max_pages
+                ),
+            });
+        }
+        self.pages += 1;
         let fetched: Result<(), SourceError> =
             match self.http.get_into(url, &self.token, what, body).await {
                 Err(e)
@@ -66,6 +82,17 @@ impl<'a> Fetcher<'a> {
                 other => Ok(other?),
             };
         fetched?;
+        self.bytes += body.len() as u64;
+        if self.bytes > self.http.config().sweep_max_bytes {
+            return Err(SourceError::TooLarge {
+                what: what.to_string(),
+                reason: format!(
+                    "the sweep has read {} bytes, more than http.sweep_max_bytes ({})",
+                    self.bytes,
+                    self.http.config().sweep_max_bytes
+                ),
+            });
+        }
         let depth = super::lazy::nesting_depth(body);
         self.page_depth = depth;
         if depth > super::lazy::MAX_PAGE_DEPTH {

@@ -82,6 +82,10 @@ pub enum SourceError {
     },
     #[error("{what}: the answer nests {depth} levels deep, more than the {} partnerwatch reads; nothing was changed", lazy::MAX_PAGE_DEPTH)]
     TooDeep { what: String, depth: usize },
+    #[error(
+        "{what}: {reason}; nothing was changed (raise the limit if the API really holds that much)"
+    )]
+    TooLarge { what: String, reason: String },
     #[error("{dataset}: broken page chain after page {page}: {reason}")]
     Chain {
         dataset: &'static str,
