@@ -14,6 +14,40 @@ const HOOK_KEY: &str = "hook-key-5f1d2c9a8b7e";
 const TEAMS_SIG: &str = "teams-sig-0a9b8c7d6e5f";
 const BOT_TOKEN: &str = "123456789:AAHsecretbottokenABCDEFGHIJKLMNOPQRS";
 const API_TOKEN: &str = "api-token-77aa66bb55cc";
+const SMTP_PASS: &str = "smtp-pass-3e4f5a6b7c8d";
+
+/// An SMTP server that refuses every AUTH quoting the line it was sent — the base64 of the
+/// user name and password — as some servers do. Returns its port.
+fn smtp_echo() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let _ = out.write_all(b"220 echo.test ESMTP\r\n");
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    let verb = line.split_whitespace().next().unwrap_or("").to_uppercase();
+                    let answer = match verb.as_str() {
+                        "EHLO" | "HELO" => "250-echo.test\r\n250 AUTH PLAIN LOGIN\r\n".to_string(),
+                        "AUTH" => format!("535 5.7.8 Authentication failed for {line}\r\n"),
+                        "QUIT" => {
+                            let _ = out.write_all(b"221 bye\r\n");
+                            return;
+                        }
+                        _ => "250 ok\r\n".to_string(),
+                    };
+                    if out.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
 
 /// Answers every request with an error that quotes its path, query and Authorization header.
 async fn echo(uri: Uri, headers: HeaderMap) -> axum::response::Response {
@@ -63,6 +97,7 @@ fn secrets_echoed_by_far_ends_reach_no_log_listing_message_or_state_file() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
     });
+    let smtp = smtp_echo();
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &sim, "    failing_after: 1\n");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -70,21 +105,21 @@ fn secrets_echoed_by_far_ends_reach_no_log_listing_message_or_state_file() {
         .replace(
             "channels:\n",
             &format!(
-                "channels:\n  hook: {{ type: webhook, url: \"{peer}/hook?key={HOOK_KEY}\" }}\n  teams: {{ type: teams, webhook_url: \"{peer}/workflows/abc/triggers?sig={TEAMS_SIG}\" }}\n  chat: {{ type: telegram, bot_token: \"{BOT_TOKEN}\", chat_id: \"-100123\", api_url: \"{peer}/\" }}\n"
+                "channels:\n  hook: {{ type: webhook, url: \"{peer}/hook?key={HOOK_KEY}\" }}\n  teams: {{ type: teams, webhook_url: \"{peer}/workflows/abc/triggers?sig={TEAMS_SIG}\" }}\n  chat: {{ type: telegram, bot_token: \"{BOT_TOKEN}\", chat_id: \"-100123\", api_url: \"{peer}/\" }}\n  mail: {{ type: email, smtp_url: \"smtp://pw:{SMTP_PASS}@127.0.0.1:{smtp}\", from: \"pw@example.com\", to: [ops@example.com] }}\n"
             ),
         )
         .replace("delivery:\n", "delivery:\n  max_attempts: 1\n");
     std::fs::write(&config, &text).unwrap();
     std::fs::write(
         dir.path().join("rules/all.yaml"),
-        "- name: arrivals\n  on: referral.new\n  channels: [hook, teams, chat]\n  template: any\n- name: admin\n  on: system.*\n  channels: [inbox]\n  template: any\n",
+        "- name: arrivals\n  on: referral.new\n  channels: [hook, teams, chat, mail]\n  template: any\n- name: admin\n  on: system.*\n  channels: [inbox]\n  template: any\n",
     )
     .unwrap();
 
     let mut seen = String::new();
     seen += &partnerwatch(&config, &["poll"]);
     sim.state().add_referrals(1);
-    // The three channels fail for good, quoting what they were sent; each dead letter is
+    // The four channels fail for good, quoting what they were sent; each dead letter is
     // announced to the admin inbox.
     seen += &partnerwatch(&config, &["--log-format", "json", "poll"]);
     // The Referrals API fails quoting the bearer token: `system.source_failing` for the admin.
@@ -100,6 +135,10 @@ fn secrets_echoed_by_far_ends_reach_no_log_listing_message_or_state_file() {
 
     // The far ends did echo, and what they said was kept — with the secrets scrubbed.
     assert!(dead.contains("Cannot POST"), "{dead}");
+    assert!(
+        dead.contains("Authentication failed for AUTH PLAIN"),
+        "the SMTP server's echo is kept: {dead}"
+    );
     assert!(dead.contains("***"), "{dead}");
     assert!(
         seen.contains("cannot serve GET"),
@@ -110,10 +149,25 @@ fn secrets_echoed_by_far_ends_reach_no_log_listing_message_or_state_file() {
     let inbox: Vec<&(String, Vec<u8>)> =
         state.iter().filter(|(p, _)| p.contains("inbox")).collect();
     assert!(
-        inbox.len() >= 4,
-        "three dead letters and a failing source reached the admin inbox"
+        inbox.len() >= 5,
+        "four dead letters and a failing source reached the admin inbox"
     );
-    for secret in [HOOK_KEY, TEAMS_SIG, BOT_TOKEN, API_TOKEN, &BOT_TOKEN[10..]] {
+    // What an SMTP server sees of the password: AUTH PLAIN's "\0user\0pass" and AUTH LOGIN's
+    // password, in base64.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let plain = b64.encode(format!("\0pw\0{SMTP_PASS}"));
+    let login = b64.encode(SMTP_PASS);
+    for secret in [
+        HOOK_KEY,
+        TEAMS_SIG,
+        BOT_TOKEN,
+        API_TOKEN,
+        &BOT_TOKEN[10..],
+        SMTP_PASS,
+        &plain,
+        &login,
+    ] {
         assert!(
             !seen.contains(secret),
             "{secret} in the output and logs:\n{seen}"
