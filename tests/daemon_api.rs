@@ -56,10 +56,7 @@ fn read_commands_and_retry_work_while_the_daemon_holds_the_state() {
     assert!(ok, "{err}");
 
     let log = dir.path().join("run.log");
-    let mut run = common::start_run(&config, &log);
-    common::wait_for("the daemon", &log, Duration::from_secs(30), || {
-        common::healthz(&rt, port).is_some()
-    });
+    let mut run = common::start_run(&config, &log, || common::healthz(&rt, port).is_some());
     let arrived = sim.state().add_referrals(2);
     common::wait_for("two dead letters", &log, Duration::from_secs(30), || {
         common::healthz(&rt, port).is_some_and(|(_, h)| h["outbox"]["dead"] == 2)
@@ -170,10 +167,7 @@ fn a_daemon_file_left_by_a_crash_does_not_get_in_the_way() {
     let port = common::free_port();
     let config = config(dir.path(), &sim, Some(port), common::free_port());
     let log = dir.path().join("run.log");
-    let mut run = common::start_run(&config, &log);
-    common::wait_for("the daemon", &log, Duration::from_secs(30), || {
-        common::healthz(&rt, port).is_some()
-    });
+    let mut run = common::start_run(&config, &log, || common::healthz(&rt, port).is_some());
     run.kill().unwrap(); // SIGKILL: the file stays
     run.wait().unwrap();
     assert!(dir.path().join("state/daemon.json").exists());
@@ -190,17 +184,11 @@ fn without_listen_a_held_state_says_how_to_read_it() {
     let (ok, _, err) = common::partnerwatch(&config, &["-q", "poll"]);
     assert!(ok, "{err}");
     let log = dir.path().join("run.log");
-    let mut run = common::start_run(&config, &log);
-    common::wait_for(
-        "the daemon's first sweep",
-        &log,
-        Duration::from_secs(30),
-        || {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("sweep complete")
-        },
-    );
+    let mut run = common::start_run(&config, &log, || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("sweep complete")
+    });
     let (ok, _, err, _) = run_cmd(&config, &["events"]);
     run.kill().unwrap();
     run.wait().unwrap();

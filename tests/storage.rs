@@ -81,16 +81,10 @@ fn a_full_disk_fails_sweeps_cleanly_is_reported_and_the_daemon_recovers_when_spa
     assert!(ok, "baseline: {err}");
 
     let log = dir.path().join("run.log");
-    let mut run = common::start_run(&config, &log);
-    common::wait_for(
-        "the daemon's first sweep",
-        &log,
-        Duration::from_secs(30),
-        || {
-            common::healthz(&rt, port)
-                .is_some_and(|(_, h)| !h["sources"]["referrals"]["last_complete_sweep"].is_null())
-        },
-    );
+    let mut run = common::start_run(&config, &log, || {
+        common::healthz(&rt, port)
+            .is_some_and(|(_, h)| !h["sources"]["referrals"]["last_complete_sweep"].is_null())
+    });
 
     // The disk fills up; then referrals arrive, which the daemon must write to announce.
     let filler = dir.path().join("state/filler");
@@ -164,20 +158,32 @@ fn a_full_disk_fails_sweeps_cleanly_is_reported_and_the_daemon_recovers_when_spa
     }
 }
 
-#[test]
-fn a_half_written_snapshot_does_not_block_opening() {
-    let (_rt, sim) = common::sim_runtime_now(12, 5);
+/// A state folder after the baseline of `referrals` referrals, and its configuration.
+fn swept(
+    referrals: usize,
+) -> (
+    tokio::runtime::Runtime,
+    partnerwatch::sim::Simulator,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let (rt, sim) = common::sim_runtime_now(referrals, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &sim, "");
     let (ok, _, err) = common::partnerwatch(&config, &["-q", "poll"]);
     assert!(ok, "{err}");
+    (rt, sim, dir, config)
+}
+
+#[test]
+fn a_half_written_snapshot_does_not_block_opening() {
+    let (_rt, _sim, dir, config) = swept(12);
     // What sled leaves when the disk fills (or the power goes) while it writes a snapshot:
     // an empty file that sorts after every complete snapshot.
     let db = dir.path().join("state/db");
     std::fs::write(db.join("snap.FFFFFFFFFFFFFFFF.generating"), b"").unwrap();
-    let (ok, out, err) = common::partnerwatch(&config, &["events", "--kind", "referral.new"]);
+    let (ok, _, err) = common::partnerwatch(&config, &["events", "--kind", "referral.new"]);
     assert!(ok, "opens despite the half-written snapshot: {err}");
-    assert!(!out.trim().is_empty() || err.is_empty(), "{out}{err}");
     assert!(!db.join("snap.FFFFFFFFFFFFFFFF.generating").exists());
     let store = partnerwatch::store::Store::open(&dir.path().join("state")).unwrap();
     assert_eq!(
@@ -189,11 +195,7 @@ fn a_half_written_snapshot_does_not_block_opening() {
 
 #[test]
 fn a_damaged_database_is_refused_with_what_to_do_and_left_as_it_is() {
-    let (_rt, sim) = common::sim_runtime_now(12, 5);
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), &sim, "");
-    let (ok, _, err) = common::partnerwatch(&config, &["-q", "poll"]);
-    assert!(ok, "{err}");
+    let (_rt, _sim, dir, config) = swept(12);
     let conf = dir.path().join("state/db/conf");
     let mut bytes = std::fs::read(&conf).unwrap();
     for b in bytes.iter_mut().take(8) {

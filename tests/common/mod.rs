@@ -272,10 +272,10 @@ pub fn wait_for(
     }
 }
 
-/// `partnerwatch run` as a process of its own, its log in `log`.
-pub fn start_run(config: &Path, log: &Path) -> std::process::Child {
+/// `partnerwatch run` as a process of its own, its log in `log`, once `ready` says so.
+pub fn start_run(config: &Path, log: &Path, ready: impl FnMut() -> bool) -> std::process::Child {
     use assert_cmd::cargo::CommandCargoExt;
-    std::process::Command::cargo_bin("partnerwatch")
+    let child = std::process::Command::cargo_bin("partnerwatch")
         .unwrap()
         .env_remove("RUST_LOG")
         .env_remove("PARTNERWATCH_CONFIG")
@@ -285,5 +285,7 @@ pub fn start_run(config: &Path, log: &Path) -> std::process::Child {
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    wait_for("the daemon", log, std::time::Duration::from_secs(30), ready);
+    child
 }
