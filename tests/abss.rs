@@ -31,15 +31,7 @@ fn config(
     extra: &str,
 ) -> std::path::PathBuf {
     let path = common::write_config(dir, sim, "");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find("  referrals:").unwrap();
-    let end = text.find("channels:").unwrap();
-    let abss = format!(
-        "  abss:\n    base_url: {}\n    every: 1s\n    page_size: 20\n{extra}",
-        sim.abss_base_url(version)
-    );
-    std::fs::write(&path, format!("{}{abss}{}", &text[..start], &text[end..])).unwrap();
-    std::fs::write(dir.join("rules/all.yaml"), "- name: all\n  on: [copilot.*, adoption_summary.*, copilot_summary.*, mci.*, mci_summary.*, partner_referral.*]\n  channels: [inbox]\n  template: any\n").unwrap();
+    common::abss_only(&path, sim, version, extra);
     path
 }
 

@@ -138,21 +138,43 @@ fn refused_token_is_renewed_once_and_an_expired_sign_in_raises_auth_failed() {
     });
 }
 
+/// The Referrals API "supports only user access" and license usage "App+User credentials":
+/// with only a client secret, partnerwatch never sends them an app-only token and says to
+/// sign in; Partner Insights takes the app-only token.
 #[test]
-fn client_credentials_need_no_login() {
+fn client_credentials_reach_partner_insights_but_never_the_app_user_only_apis() {
     let (_rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
-    let config = entra_config(
-        dir.path(),
-        &sim,
-        Some(partnerwatch::sim::auth::CLIENT_SECRET),
+    let secret = Some(partnerwatch::sim::auth::CLIENT_SECRET);
+    let config = entra_config(dir.path(), &sim, secret);
+    let (ok, out, err) = pw(&config, &["poll"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("the Partner Center Referrals API accepts only App+User sign-in")
+            && err.contains("auth.client_secret")
+            && err.contains("run `partnerwatch login`"),
+        "{err}"
     );
+    assert_eq!(
+        sim.state().auth.grants.get("client_credentials"),
+        None,
+        "no app-only token was even asked for"
+    );
+    let (ok, out, err) = pw(&config, &["check"]);
+    assert!(
+        out.contains("accepts only App+User sign-in")
+            || err.contains("accepts only App+User sign-in"),
+        "check says so before anything runs: {ok} {out}{err}"
+    );
+
+    common::abss_only(&config, &sim, "v1.3", "");
     let (ok, out, err) = pw(&config, &["poll"]);
     assert!(ok, "{out}{err}");
     assert_eq!(sim.state().auth.grants["client_credentials"], 1);
     assert!(!dir.path().join("state/refresh_token").exists());
 
     let wrong = entra_config(dir.path(), &sim, Some("not-the-secret-123"));
+    common::abss_only(&wrong, &sim, "v1.3", "");
     let (ok, _, err) = pw(&wrong, &["poll"]);
     assert!(
         !ok && err.contains("invalid_client (AADSTS7000215)"),
@@ -181,6 +203,7 @@ fn workload_identity_exchanges_the_federated_token() {
         ),
     );
     std::fs::write(&config, text).unwrap();
+    common::abss_only(&config, &sim, "v1.3", "");
 
     let (ok, out, err) = pw(&config, &["poll"]);
     assert!(ok, "{out}{err}");
@@ -194,4 +217,63 @@ fn workload_identity_exchanges_the_federated_token() {
     std::fs::write(&token_file, "a-stale-token").unwrap();
     let (ok, _, err) = pw(&config, &["poll"]);
     assert!(!ok && err.contains("invalid_client"), "{err}");
+}
+
+/// The simulator holds tokens to what they were issued for: an app-only token on the
+/// Referrals API is refused with 403, a token for another API with 401.
+#[test]
+fn the_simulated_apis_refuse_app_only_and_foreign_tokens() {
+    let (rt, sim) = common::sim_runtime(3, 5);
+    let status = |scope: &str, url: String| {
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            let token: serde_json::Value = client
+                .post(format!("{}/contoso/oauth2/v2.0/token", sim.authority()))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "11111111-2222-3333-4444-555555555555"),
+                    ("client_secret", partnerwatch::sim::auth::CLIENT_SECRET),
+                    ("scope", scope),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = token["access_token"].as_str().unwrap().to_string();
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let referrals = format!("{}/engagements/referrals", sim.referrals_base_url());
+    let insights = format!("{}/opportunities/copilot", sim.abss_base_url("v1.3"));
+    assert_eq!(
+        status(
+            "https://api.partner.microsoft.com/.default",
+            referrals.clone()
+        ),
+        403
+    );
+    assert_eq!(
+        status("https://m365partner.microsoft.com/.default", referrals),
+        401
+    );
+    assert_eq!(
+        status(
+            "https://m365partner.microsoft.com/.default",
+            insights.clone()
+        ),
+        200
+    );
+    assert_eq!(
+        status("https://api.partner.microsoft.com/.default", insights),
+        401
+    );
 }

@@ -36,6 +36,14 @@ fn managed_identity_signs_in_with_the_hosts_identity() {
     let dir = tempfile::tempdir().unwrap();
     let path = common::write_config(dir.path(), &sim, "");
     with_identity(&path, sim.token(), "system");
+    // A managed identity is app-only: the Referrals API is never asked with it.
+    let (ok, _, err) = common::partnerwatch(&path, &["poll"]);
+    assert!(
+        !ok && err.contains("accepts only App+User sign-in") && err.contains("a managed identity"),
+        "{err}"
+    );
+    assert_eq!(sim.state().auth.grants.get("managed_identity"), None);
+    common::abss_only(&path, &sim, "v1.3", "");
     let grants = || {
         sim.state()
             .auth

@@ -105,6 +105,19 @@ impl Entra {
         self.refresh_file.exists()
     }
 
+    /// Why an App+User-only API cannot be called without a sign-in: nothing configured, or
+    /// only app-only access.
+    pub fn needs_user(&self, audience: &'static str) -> AuthError {
+        let how = if self.federated_token_file.is_some() {
+            "workload identity"
+        } else if self.client_secret.is_some() {
+            "auth.client_secret"
+        } else {
+            return AuthError::NotSignedIn;
+        };
+        AuthError::NeedsUser { audience, how }
+    }
+
     /// Forgets the cached token for `audience` (after the API answered 401 with it).
     pub fn invalidate(&self, audience: &str) {
         self.cache.lock().expect("token cache").remove(audience);
@@ -119,7 +132,13 @@ impl Entra {
             }
         }
         let scope = format!("{}/.default", audience.trim_end_matches('/'));
-        let answer = if let Some(refresh) = self.read_refresh()? {
+        let refresh = self.read_refresh()?;
+        // An App+User-only API is never sent an app-only token: it would answer 403, and the
+        // person would learn less than this says.
+        if let (None, Some(audience)) = (&refresh, super::user_only(audience)) {
+            return Err(self.needs_user(audience));
+        }
+        let answer = if let Some(refresh) = refresh {
             let scope = format!("{scope} offline_access");
             let form = [
                 ("grant_type", "refresh_token"),

@@ -20,14 +20,27 @@ pub const PARTNER_CENTER_ANALYTICS: &str = "https://api.partnercenter.microsoft.
 /// The Partner Insights (ABSS) API audience.
 pub const PARTNER_INSIGHTS: &str = "https://m365partner.microsoft.com";
 
+/// The API behind an audience, in words.
+pub fn api_name(audience: &str) -> &'static str {
+    match audience {
+        PARTNER_CENTER => "the Partner Center Referrals API",
+        PARTNER_CENTER_ANALYTICS => "the Partner Center license usage API",
+        PARTNER_INSIGHTS => "the Partner Insights API",
+        _ => "this API",
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("no credentials configured: set auth.static_token, or auth.tenant_id and auth.client_id (then run `partnerwatch login`)")]
     NotConfigured,
-    #[error(
-        "not signed in: run `partnerwatch login` (or set auth.client_secret for app-only access)"
-    )]
+    #[error("not signed in: run `partnerwatch login` (Partner Insights alone may also use app-only access: auth.client_secret)")]
     NotSignedIn,
+    #[error("{} accepts only App+User sign-in (a person's delegated access), not the app-only access of {how}: run `partnerwatch login` with an account in the Referral Admin or Referral User role", api_name(audience))]
+    NeedsUser {
+        audience: &'static str,
+        how: &'static str,
+    },
     #[error("sign-in failed: {error}{}: {description}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Entra {
         /// The OAuth error, e.g. `invalid_grant`.
@@ -42,6 +55,17 @@ pub enum AuthError {
     Unreachable(String),
     #[error("{0}")]
     Storage(String),
+}
+
+/// `audience` as its constant when its APIs accept only delegated (App+User) tokens. The
+/// Referrals API "supports only user access" (api-docs/referrals-list.txt) and license usage
+/// "supports authentication with App+User credentials" (license-usage-analytics.txt, read
+/// strictly); Partner Insights takes users (`Api.Access`) and applications
+/// (`Api.Access.Application`).
+pub fn user_only(audience: &str) -> Option<&'static str> {
+    [PARTNER_CENTER, PARTNER_CENTER_ANALYTICS]
+        .into_iter()
+        .find(|a| *a == audience)
 }
 
 /// Hands out bearer tokens for an API audience.
@@ -91,7 +115,29 @@ impl TokenProvider {
         match self {
             TokenProvider::Static(s) => Ok(s.clone()),
             TokenProvider::Entra(e) => e.token(audience, now).await,
-            TokenProvider::Managed(m) => m.token(audience).await,
+            TokenProvider::Managed(m) => {
+                if let Some(audience) = user_only(audience) {
+                    return Err(AuthError::NeedsUser {
+                        audience,
+                        how: "a managed identity",
+                    });
+                }
+                m.token(audience).await
+            }
+        }
+    }
+
+    /// Why the APIs of `audience` cannot be called with what is configured, before any call
+    /// (for `check`): `Some` when only app-only access is available to an App+User-only API.
+    pub fn refusal(&self, audience: &str) -> Option<AuthError> {
+        let audience = user_only(audience)?;
+        match self {
+            TokenProvider::Static(_) => None,
+            TokenProvider::Managed(_) => Some(AuthError::NeedsUser {
+                audience,
+                how: "a managed identity",
+            }),
+            TokenProvider::Entra(e) => (!e.signed_in()).then(|| e.needs_user(audience)),
         }
     }
 

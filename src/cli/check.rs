@@ -125,5 +125,33 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     println!("  state:     {}", config.state_dir.display());
-    Ok(ExitCode::SUCCESS)
+    // The App+User-only APIs with nothing but app-only access: said before anything runs.
+    let needs_user = [
+        (
+            config.referrals.is_some(),
+            "sources.referrals",
+            crate::auth::PARTNER_CENTER,
+        ),
+        (
+            config.license_usage.is_some(),
+            "sources.license_usage",
+            crate::auth::PARTNER_CENTER_ANALYTICS,
+        ),
+    ];
+    let mut code = ExitCode::SUCCESS;
+    for (_, key, audience) in needs_user.iter().filter(|(on, ..)| *on) {
+        match tokens
+            .as_ref()
+            .and_then(|t| t.refusal(audience).map(|e| (t, e)))
+        {
+            // A managed identity can never sign in as a person: this configuration cannot work.
+            Some((TokenProvider::Managed(_), e)) => {
+                eprintln!("error: {}", config.error_at(key, e.to_string()));
+                code = ExitCode::FAILURE;
+            }
+            Some((_, e)) => println!("  sign-in:   {key}: {e}"),
+            None => {}
+        }
+    }
+    Ok(code)
 }

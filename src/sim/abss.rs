@@ -18,7 +18,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::faults::fault_response;
-use super::request::{bearer_accepted, partner_error, Answer, Query};
+use super::request::{bearer, partner_error, Answer, Audience, Query};
 use super::{FaultAction, Shared};
 
 /// The eight adoption health classes as api-docs/abss-partner-insights-api-v1.3.txt spells
@@ -341,13 +341,15 @@ async fn abss(
     let (answer, delay) = {
         let mut s = state.lock().expect("simulator state lock");
         s.stats.abss_requests += 1;
-        let authorized = bearer_accepted(&s, &headers);
-        if !authorized {
+        // "User Authentication: Api.Access" and "Application (Service Principal)
+        // Authentication: Api.Access.Application", for the scope m365partner.microsoft.com.
+        let api = Audience {
+            audience: "https://m365partner.microsoft.com",
+            users_only: false,
+        };
+        if let Err(refused) = bearer(&s, &headers, &api) {
             s.stats.unauthorized += 1;
-            return partner_error(
-                StatusCode::UNAUTHORIZED,
-                "The request wasn't authenticated.",
-            );
+            return partner_error(refused.status, refused.message);
         }
         let page = param("page").unwrap_or(1).max(1);
         let body = match path.trim_end_matches('/') {

@@ -26,13 +26,34 @@ pub const IDENTITY_HEADER: &str = "sim-identity-header";
 /// The client id of the one user-assigned identity assigned to the simulated host.
 pub const USER_ASSIGNED_CLIENT_ID: &str = "99999999-8888-7777-6666-555555555555";
 
+/// What an issued access token is good for.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub expires: Timestamp,
+    /// The API it was issued for (the scope's resource).
+    pub audience: String,
+    /// A person's delegated (App+User) access, or the application's own (app-only).
+    pub delegated: bool,
+}
+
+/// The resource of an OAuth scope: `https://api.partner.microsoft.com/.default offline_access`
+/// → `https://api.partner.microsoft.com`.
+fn audience_of(scope: &str) -> String {
+    scope
+        .split_whitespace()
+        .find(|s| s.ends_with("/.default"))
+        .map(|s| s.trim_end_matches("/.default").to_string())
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Default)]
 pub struct AuthSim {
     counter: u64,
+    /// Refresh tokens not yet used (each works once; any audience may be asked for with it).
     refresh_tokens: HashSet<String>,
-    access_tokens: HashMap<String, Timestamp>,
-    /// Device code → polls still answered `authorization_pending`.
-    device_codes: HashMap<String, u32>,
+    access_tokens: HashMap<String, Grant>,
+    /// Device code → (polls still answered `authorization_pending`, the audience asked for).
+    device_codes: HashMap<String, (u32, String)>,
     /// Token endpoint calls, by grant type.
     pub grants: HashMap<String, u64>,
     pub token_ttl: i64,
@@ -46,17 +67,23 @@ impl AuthSim {
         }
     }
 
-    /// Whether `token` is an access token this simulator issued that has not expired.
-    pub fn accepts(&self, token: &str, now: Timestamp) -> bool {
-        self.access_tokens.get(token).is_some_and(|exp| *exp > now)
+    /// What `token` is good for, if this simulator issued it and it has not expired.
+    pub fn grant(&self, token: &str, now: Timestamp) -> Option<&Grant> {
+        self.access_tokens.get(token).filter(|g| g.expires > now)
     }
 
-    fn issue(&mut self, now: Timestamp, with_refresh: bool) -> serde_json::Value {
+    /// A new access token for `audience`; a delegated one comes with a refresh token.
+    fn issue(&mut self, now: Timestamp, audience: &str, delegated: bool) -> serde_json::Value {
+        let with_refresh = delegated;
         self.counter += 1;
         let access = format!("sim-at-{}", self.counter);
         self.access_tokens.insert(
             access.clone(),
-            now + SignedDuration::from_secs(self.token_ttl),
+            Grant {
+                expires: now + SignedDuration::from_secs(self.token_ttl),
+                audience: audience.to_string(),
+                delegated,
+            },
         );
         let mut answer =
             json!({ "token_type": "Bearer", "expires_in": self.token_ttl, "access_token": access });
@@ -111,7 +138,8 @@ pub(super) async fn device_code(
     let mut s = state.lock().expect("simulator state lock");
     s.auth.counter += 1;
     let code = format!("sim-device-{}", s.auth.counter);
-    s.auth.device_codes.insert(code.clone(), 1);
+    let audience = audience_of(form.get("scope").map_or("", String::as_str));
+    s.auth.device_codes.insert(code.clone(), (1, audience));
     Json(json!({
         "device_code": code,
         "user_code": "SIMCODE1",
@@ -132,9 +160,7 @@ pub(super) async fn token(
     let now = s.now;
     let grant = form.get("grant_type").cloned().unwrap_or_default();
     *s.auth.grants.entry(grant.clone()).or_default() += 1;
-    let offline = form
-        .get("scope")
-        .is_some_and(|sc| sc.contains("offline_access"));
+    let audience = audience_of(form.get("scope").map_or("", String::as_str));
     match grant.as_str() {
         "urn:ietf:params:oauth:grant-type:device_code" => {
             let code = form.get("device_code").cloned().unwrap_or_default();
@@ -144,7 +170,7 @@ pub(super) async fn token(
                     70020,
                     "The provided authorization code or refresh token has expired.",
                 ),
-                Some(pending) if *pending > 0 => {
+                Some((pending, _)) if *pending > 0 => {
                     *pending -= 1;
                     oauth_error(
                         "authorization_pending",
@@ -153,15 +179,15 @@ pub(super) async fn token(
                     )
                 }
                 Some(_) => {
-                    s.auth.device_codes.remove(&code);
-                    Json(s.auth.issue(now, true)).into_response()
+                    let (_, audience) = s.auth.device_codes.remove(&code).expect("present");
+                    Json(s.auth.issue(now, &audience, true)).into_response()
                 }
             }
         }
         "refresh_token" => {
             let rt = form.get("refresh_token").cloned().unwrap_or_default();
             if s.auth.refresh_tokens.remove(&rt) {
-                Json(s.auth.issue(now, true)).into_response()
+                Json(s.auth.issue(now, &audience, true)).into_response()
             } else {
                 oauth_error("invalid_grant", 700082, "The refresh token has expired due to inactivity. The token was issued on 2026-08-01 and was inactive for 90.00:00:00.")
             }
@@ -172,9 +198,8 @@ pub(super) async fn token(
                 && form.get("client_assertion").map(String::as_str) == Some(FEDERATED_TOKEN);
             if form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET) || assertion_ok
             {
-                // Client credentials never come with a refresh token.
-                let _ = offline;
-                Json(s.auth.issue(now, false)).into_response()
+                // Client credentials give app-only access, never with a refresh token.
+                Json(s.auth.issue(now, &audience, false)).into_response()
             } else {
                 oauth_error("invalid_client", 7000215, "Invalid client secret provided.")
             }
@@ -245,7 +270,7 @@ pub(super) async fn managed_identity(
             .into_response();
     }
     let now = s.now;
-    let mut answer = s.auth.issue(now, false);
+    let mut answer = s.auth.issue(now, &resource, false);
     // The caller's cache compares `expires_on` with the wall clock, not the simulator's.
     let expires_on = Timestamp::now().as_second() + s.auth.token_ttl;
     answer["expires_on"] = json!(expires_on.to_string());

@@ -9,13 +9,13 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use super::faults::fault_response;
-use super::request::{bearer_accepted, partner_error, Query};
+use super::request::{bearer, partner_error, Audience, Query};
 use super::FaultAction;
 use super::Shared;
 
@@ -90,10 +90,14 @@ async fn license_usage(
         .unwrap_or("127.0.0.1")
         .to_string();
     let mut s = state.lock().expect("simulator state lock");
-    let authorized = bearer_accepted(&s, &headers);
-    if !authorized {
+    // "This scenario supports authentication with App+User credentials": a person's token.
+    let api = Audience {
+        audience: "https://api.partnercenter.microsoft.com",
+        users_only: true,
+    };
+    if let Err(refused) = bearer(&s, &headers, &api) {
         s.stats.unauthorized += 1;
-        return partner_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        return partner_error(refused.status, refused.message);
     }
     s.stats.license_requests += 1;
     let top = param("top").unwrap_or(10_000).clamp(1, 10_000);

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::faults::fault_response;
 use super::odata::{Filter, OrderBy};
-use super::request::{bearer_accepted, Answer, Query};
+use super::request::{bearer, Answer, Audience, Query};
 use super::{Cursor, FaultAction, Shared, SimState};
 
 /// The documented response window.
@@ -380,10 +380,15 @@ async fn list_referrals(
     let (answer, delay) = {
         let mut s = state.lock().expect("simulator state lock");
         s.stats.list_requests += 1;
-        let authorized = bearer_accepted(&s, &headers);
-        if !authorized {
+        // "This API currently supports only user access where partners must be in one of
+        // the following roles: Global Admin, Referral Admin or Referral User."
+        let api = Audience {
+            audience: "https://api.partner.microsoft.com",
+            users_only: true,
+        };
+        if let Err(refused) = bearer(&s, &headers, &api) {
             s.stats.unauthorized += 1;
-            (Answer::Unauthorized, None)
+            (Answer::Refused(refused), None)
         } else {
             match list_page(&mut s, query.as_deref().unwrap_or(""), &host) {
                 Err(msg) => (
@@ -416,14 +421,13 @@ async fn list_referrals(
     }
     let mut response = match answer {
         Answer::Page(body) => Json(body).into_response(),
-        Answer::Unauthorized => {
-            let mut r = odata_error(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "A valid bearer token is required.",
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
+        Answer::Refused(refused) => {
+            let code = refused.status.canonical_reason().unwrap_or("Unauthorized");
+            let mut r = odata_error(refused.status, code, refused.message);
+            if refused.status == StatusCode::UNAUTHORIZED {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
+            }
             r
         }
         Answer::Error(status, code, msg) => odata_error(status, &code, &msg),

@@ -12,7 +12,7 @@ use super::{FaultAction, SimState};
 /// What to send once the state lock is released.
 pub(super) enum Answer {
     Page(Value),
-    Unauthorized,
+    Refused(Refused),
     Fault(FaultAction),
     Error(StatusCode, String, String),
 }
@@ -43,12 +43,52 @@ impl Query {
 
 /// Whether the request carries a token the simulator accepts: its fixed one, or an unexpired
 /// one its token service issued.
-pub(super) fn bearer_accepted(s: &SimState, headers: &HeaderMap) -> bool {
-    headers
+/// An API's sign-in rules: the audience its tokens must be issued for, and whether it takes
+/// app-only tokens. Spelled in each simulated API from api-docs/, never from the product.
+pub(super) struct Audience {
+    pub(super) audience: &'static str,
+    /// "This API currently supports only user access" (Referrals); "supports authentication
+    /// with App+User credentials" (license usage, read strictly).
+    pub(super) users_only: bool,
+}
+
+/// Why a request's token is refused: the status (401 or 403) and the message.
+pub(super) struct Refused {
+    pub(super) status: StatusCode,
+    pub(super) message: &'static str,
+}
+
+/// Checks the request's bearer token against `api`: the simulator's fixed token (a person's
+/// token obtained elsewhere, good for every API), or an unexpired one its token service
+/// issued for this API's audience — and, on a users-only API, for a person.
+pub(super) fn bearer(s: &SimState, headers: &HeaderMap, api: &Audience) -> Result<(), Refused> {
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|t| t == s.token || s.auth.accepts(t, s.now))
+        .unwrap_or("");
+    if !token.is_empty() && token == s.token {
+        return Ok(());
+    }
+    let Some(grant) = s.auth.grant(token, s.now) else {
+        return Err(Refused {
+            status: StatusCode::UNAUTHORIZED,
+            message: "The request wasn't authenticated: a valid bearer token is required.",
+        });
+    };
+    if grant.audience.trim_end_matches('/') != api.audience {
+        return Err(Refused {
+            status: StatusCode::UNAUTHORIZED,
+            message: "The token's audience is not valid for this API.",
+        });
+    }
+    if api.users_only && !grant.delegated {
+        return Err(Refused {
+            status: StatusCode::FORBIDDEN,
+            message: "This API supports only user access (App+User); an application token is not accepted.",
+        });
+    }
+    Ok(())
 }
 
 /// An error in the body form Partner Center's own APIs use (`errorStatus`, `message`).

@@ -68,6 +68,22 @@ delivery:
     path
 }
 
+/// Rewrites the configuration at `path` to read Partner Insights only, at `version` (e.g.
+/// "v1.3"), with `extra` lines under `abss:`; a rule sends every Partner Insights event to
+/// the inbox.
+pub fn abss_only(path: &Path, sim: &Simulator, version: &str, extra: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("  referrals:").unwrap();
+    let end = text.find("channels:").unwrap();
+    let abss = format!(
+        "  abss:\n    base_url: {}\n    every: 1s\n    page_size: 20\n{extra}",
+        sim.abss_base_url(version)
+    );
+    std::fs::write(path, format!("{}{abss}{}", &text[..start], &text[end..])).unwrap();
+    let rules = path.parent().unwrap().join("rules/all.yaml");
+    std::fs::write(rules, "- name: all\n  on: [copilot.*, adoption_summary.*, copilot_summary.*, mci.*, mci_summary.*, partner_referral.*]\n  channels: [inbox]\n  template: any\n").unwrap();
+}
+
 /// A pipeline over the configuration at `path`, on a manual clock.
 pub fn pipeline(path: &Path, clock: &ManualClock) -> Pipeline {
     let config = Config::load(path).expect("config loads");
