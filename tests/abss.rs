@@ -288,3 +288,83 @@ async fn mci_milestones_and_partner_referral_statuses_are_announced() {
     );
     assert_eq!(status.entity_id, referral);
 }
+
+/// Per tenant `adoptionStatus` is a bare string in the docs (the eight classes appear only as
+/// the keys of `/adoptionSummary`): however the API spells a class, a move between two known
+/// classes has a direction, and a class nobody documented is shown as given, undirected.
+#[tokio::test]
+async fn health_direction_holds_however_the_api_spells_the_classes() {
+    use partnerwatch::sim::{HealthWording, Readings};
+    for wording in [
+        HealthWording::Documented,
+        HealthWording::Variants,
+        HealthWording::WithUnknown,
+    ] {
+        let sim = Simulator::start(
+            SimConfig {
+                referrals: 0,
+                tenants: 40,
+                seed: 11,
+                readings: Readings { health: wording },
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
+        poll(&p, "copilot").await;
+        poll(&p, "adoption_summary").await;
+        // The documented spellings: the adoption summary's keys, as the simulator serves them.
+        let documented: BTreeSet<String> = p
+            .store
+            .records("adoption_summary")
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                let (_, stored) = r.unwrap();
+                let json = stored.json().unwrap();
+                json.as_object()
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(documented.len(), 8, "{documented:?}");
+        let now = sim.state().now;
+        sim.state()
+            .advance_to(now + jiff::SignedDuration::from_hours(24 * 10));
+        let moves: Vec<serde_json::Value> = poll(&p, "copilot")
+            .await
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::CopilotHealthChanged)
+            .map(|e| e.data.clone())
+            .collect();
+        assert!(moves.len() >= 10, "{wording:?}: tenants moved: {moves:?}");
+        for m in &moves {
+            let known = |k: &str| documented.contains(m[k].as_str().unwrap());
+            if known("from") && known("to") {
+                assert!(
+                    m["direction"] == "better" || m["direction"] == "worse",
+                    "{wording:?}: a move between two known classes has a direction: {m}"
+                );
+            } else {
+                assert_eq!(wording, HealthWording::WithUnknown, "{m}");
+                assert_eq!(m["direction"], "unknown", "{m}");
+                assert!(
+                    m.to_string().contains("Not Yet Launched"),
+                    "shown as given: {m}"
+                );
+            }
+        }
+        if wording == HealthWording::WithUnknown {
+            assert!(
+                moves.iter().any(|m| m["direction"] == "unknown"),
+                "the unknown class was reached: {moves:?}"
+            );
+        }
+    }
+}

@@ -31,9 +31,54 @@ pub const DEFAULT_RANKING: [&str; 8] = [
     "Failure to Launch/Start",
 ];
 
-/// Where a health class stands in `ranking` (0 is best), whatever its casing.
+/// Where a health class stands in `ranking` (0 is best), however it is spelled: the docs
+/// give the classes only as the keys of `/adoptionSummary`, and a tenant's `adoptionStatus`
+/// is a bare string, so "Big Gain & Big Drop", "big gain and big drop" and "BigGainBigDrop"
+/// are one class (see [`health_key`]). A class not in the ranking is logged once.
 pub fn rank(ranking: &[String], status: &str) -> Option<usize> {
-    ranking.iter().position(|r| r.eq_ignore_ascii_case(status))
+    let key = health_key(status);
+    let found = ranking.iter().position(|r| health_key(r) == key);
+    if found.is_none() && !key.is_empty() {
+        static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut logged = LOGGED.lock().expect("logged classes");
+        if !logged.contains(&key) {
+            logged.push(key);
+            tracing::warn!(class = status, "a Copilot health class partnerwatch does not know: moves into or out of it have direction \"unknown\" (add it to sources.abss.health_ranking)");
+        }
+    }
+    found
+}
+
+/// One spelling of a health class: its words in lower case, CamelCase split, `&` and "and"
+/// and every punctuation mark left out.
+pub fn health_key(status: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in status.chars() {
+        if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+        }
+        prev_lower = c.is_lowercase();
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        }
+    }
+    words.push(word);
+    words.retain(|w| !w.is_empty() && w != "and");
+    words.concat()
+}
+
+/// The ranking's own spelling of `status`, or `status` as the API gave it.
+pub fn canonical(ranking: &[String], status: &str) -> String {
+    let key = health_key(status);
+    ranking
+        .iter()
+        .find(|r| health_key(r) == key)
+        .cloned()
+        .unwrap_or_else(|| status.to_string())
 }
 
 /// How Copilot changes are judged.
@@ -126,7 +171,12 @@ pub fn detect(
                         .map(str::to_string)
                 };
                 let (from, to) = (status(&old), status(&new));
-                if from != to {
+                let key = |s: &Option<String>| s.as_deref().map(health_key);
+                // A class spelled another way is the same class: no move.
+                if key(&from) != key(&to) {
+                    let spelled =
+                        |s: &Option<String>| s.as_deref().map(|s| canonical(&judging.ranking, s));
+                    let (from, to) = (spelled(&from), spelled(&to));
                     let rank =
                         |s: &Option<String>| s.as_deref().and_then(|s| rank(&judging.ranking, s));
                     let direction = match (rank(&from), rank(&to)) {

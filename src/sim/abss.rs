@@ -35,6 +35,31 @@ const HEALTH_CLASSES: [&str; 8] = [
     "Failure to Launch/Start",
 ];
 
+/// `class` as a tenant's row spells it under `wording` (`n` picks one of the variants).
+pub(super) fn spell_health(class: &str, n: usize, wording: super::HealthWording) -> String {
+    use super::HealthWording::*;
+    if wording == WithUnknown && class == HEALTH_CLASSES[7] {
+        return "Not Yet Launched".into();
+    }
+    match (wording, n % 3) {
+        (Documented, _) | (_, 0) => class.to_string(),
+        (_, 1) => class
+            .to_lowercase()
+            .replace(" & ", " and ")
+            .replace('/', " / "),
+        _ => class
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect(),
+    }
+}
+
 const TENANTS: &[&str] = &[
     "Contoso Ltd",
     "Fabrikam \"Global\"",
@@ -355,6 +380,20 @@ async fn abss(
         let body = match path.trim_end_matches('/') {
             "opportunities/copilot" => {
                 let (items, count, has_more) = page_of(&s.tenants, page, param("pageSize"));
+                let items: Vec<Value> = items
+                    .iter()
+                    .map(|t| {
+                        let mut t = t.clone();
+                        // A tenant keeps its spelling from one request to the next.
+                        let n = t["tenantId"]
+                            .as_str()
+                            .map(|id| id.bytes().map(usize::from).sum());
+                        if let (Some(class), Some(n)) = (t["adoptionStatus"].as_str(), n) {
+                            t["adoptionStatus"] = json!(spell_health(class, n, s.readings.health));
+                        }
+                        t
+                    })
+                    .collect();
                 json!({ "rfaId": null, "count": count, "hasMore": has_more, "items": items })
             }
             "opportunities/copilot/summary" => super::abss::copilot_summary(&s.tenants),

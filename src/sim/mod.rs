@@ -58,6 +58,29 @@ pub struct SimConfig {
     pub arrivals_per_day: f64,
     /// Customer tenants with a Copilot opportunity (Partner Insights).
     pub tenants: usize,
+    /// Where the docs allow two readings, which one is served.
+    pub readings: Readings,
+}
+
+/// Where api-docs/ allow more than one reading, which one the simulator serves. The defaults
+/// are the less convenient readings; a test may switch one to exercise the other.
+#[derive(Debug, Clone, Default)]
+pub struct Readings {
+    pub health: HealthWording,
+}
+
+/// How a tenant's `adoptionStatus` is spelled. The docs give the eight classes only as keys
+/// of `/adoptionSummary`; per tenant the field is a bare string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HealthWording {
+    /// Exactly as the adoption summary's keys.
+    Documented,
+    /// Tenants spell the classes three ways: as documented, in lower case with "and" and
+    /// spaced slashes, and in CamelCase without punctuation.
+    #[default]
+    Variants,
+    /// As `Variants`, and the worst class comes under a name the docs never give.
+    WithUnknown,
 }
 
 impl Default for SimConfig {
@@ -70,6 +93,7 @@ impl Default for SimConfig {
             start: "2026-11-23T08:00:00Z".parse().expect("valid time"),
             arrivals_per_day: 3.0,
             tenants: 20,
+            readings: Readings::default(),
         }
     }
 }
@@ -118,6 +142,7 @@ pub struct SimState {
     /// The token service.
     pub auth: auth::AuthSim,
     base_url: String,
+    readings: Readings,
 }
 
 impl SimState {
@@ -173,6 +198,7 @@ impl SimState {
             cursors: HashMap::new(),
             faults: Vec::new(),
             stats: SimStats::default(),
+            readings: config.readings.clone(),
             auth: auth::AuthSim::new(),
             base_url,
         }

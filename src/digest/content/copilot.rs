@@ -50,7 +50,9 @@ pub(super) fn copilot_section(
     let has_week_ago = store
         .baseline_at("copilot")?
         .is_some_and(|b| b <= inputs.period.start);
-    let status = |r: &Value| text(r, "adoptionStatus");
+    // One spelling per class (the ranking's), however the API spelled it.
+    let canonical = |s: &str| crate::detect::copilot::canonical(inputs.ranking, s);
+    let status = |r: &Value| canonical(&text(r, "adoptionStatus"));
     // Per tenant: the status before the first move of the period.
     let mut before: HashMap<String, String> = HashMap::new();
     let mut arrived: Vec<String> = Vec::new();
@@ -58,7 +60,7 @@ pub(super) fn copilot_section(
     for e in events {
         match e.kind {
             EventKind::CopilotHealthChanged => {
-                let from = e.data["from"].as_str().unwrap_or_default().to_string();
+                let from = canonical(e.data["from"].as_str().unwrap_or_default());
                 before.entry(e.entity_id.clone()).or_insert(from);
             }
             EventKind::CopilotNew => arrived.push(e.entity_id.clone()),
@@ -105,7 +107,7 @@ pub(super) fn copilot_section(
     // The ranking's order first, then any class the API added.
     let mut classes: Vec<String> = inputs.ranking.to_vec();
     for c in now_counts.keys().chain(then_counts.keys()) {
-        if !classes.iter().any(|k| k.eq_ignore_ascii_case(c)) {
+        if !classes.contains(c) {
             classes.push(c.clone());
         }
     }
