@@ -56,10 +56,8 @@ pub fn health_key(status: &str) -> String {
     let mut word = String::new();
     let mut prev_lower = false;
     for c in status.chars() {
-        if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
+        if (!c.is_alphanumeric() || (c.is_uppercase() && prev_lower)) && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
         }
         prev_lower = c.is_lowercase();
         if c.is_alphanumeric() {
