@@ -287,6 +287,17 @@ impl Pipeline {
             .with_batch_bytes(self.baseline_batch_bytes);
         let stats = source.sweep(&mut diff, self.clock.now()).await?;
         let mut outcome = diff.finish()?;
+        // An item without an id may be any stored record: none is taken as removed.
+        if stats.without_id > 0 && !outcome.commit.removals.is_empty() {
+            tracing::warn!(
+                source = dataset,
+                without_id = stats.without_id,
+                held = outcome.commit.removals.len(),
+                "items without an id came in this sweep; no record is taken as removed until a sweep has none"
+            );
+            outcome.commit.removals.clear();
+            outcome.changes.retain(|c| c.new.is_some());
+        }
         // A sweep that would empty much of a dataset is more likely a bad answer (an empty
         // page, a filter gone wrong) than a mass deletion: refused unless accepted once.
         let removed = outcome.commit.removals.len();

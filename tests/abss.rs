@@ -305,7 +305,10 @@ async fn health_direction_holds_however_the_api_spells_the_classes() {
                 referrals: 0,
                 tenants: 40,
                 seed: 11,
-                readings: Readings { health: wording },
+                readings: Readings {
+                    health: wording,
+                    ..Readings::default()
+                },
                 ..SimConfig::default()
             },
             0,
@@ -367,4 +370,85 @@ async fn health_direction_holds_however_the_api_spells_the_classes() {
             );
         }
     }
+}
+
+/// The readings of `/partnerReferrals` and the paged lists that a client must survive: a
+/// declined referral is hidden unless `showDeclinedReferrals=true`, `partnerReferralId` is
+/// null on some rows (the integer `id` is documented too), and rows come in a new order on
+/// every request unless a `sortColumn` is asked for. Each gives no false event and loses no
+/// decline.
+#[tokio::test]
+async fn declines_null_ids_and_shifting_rows_give_no_false_event_and_lose_no_decline() {
+    let sim = sim(24).await; // the default readings: hidden declines, shuffled rows
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
+    for d in ["copilot", "mci_performance", "partner_referrals"] {
+        assert!(poll(&p, d).await.events.is_empty(), "baseline of {d}");
+    }
+    let listed = sim.state().partner_referrals().len();
+    assert!(
+        sim.state()
+            .partner_referrals()
+            .iter()
+            .any(|r| r["partnerReferralId"].is_null()),
+        "some rows have no partnerReferralId"
+    );
+    assert_eq!(
+        p.store.records("partner_referrals").unwrap().len(),
+        listed,
+        "a row without partnerReferralId is kept under its id"
+    );
+    // Unchanged data, asked again and again in whatever order the API likes: nothing to say.
+    for _ in 0..4 {
+        for d in ["copilot", "mci_performance", "partner_referrals"] {
+            let report = poll(&p, d).await;
+            assert!(report.events.is_empty(), "{d}: {:?}", report.events);
+        }
+    }
+    // A decline is announced (the declined row is still read).
+    let id = sim.state().partner_referrals()[0]["partnerReferralId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.state().patch_partner_referral(
+        &id,
+        &json!({"acceptance": {"name": "Declined"}, "declineReason": {"name": "Not a fit"}}),
+    );
+    let report = poll(&p, "partner_referrals").await;
+    let kinds: Vec<EventKind> = report.events.iter().map(|e| e.kind).collect();
+    assert!(
+        kinds.contains(&EventKind::PartnerReferralStatusChanged),
+        "the decline is announced: {kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|k| k.as_str().ends_with("removed")),
+        "{kinds:?}"
+    );
+}
+
+/// An item that comes without its key may be any stored record: none is taken as removed.
+#[tokio::test]
+async fn an_item_without_its_key_is_no_removal() {
+    let sim = sim(6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
+    poll(&p, "copilot").await;
+    let tenant = sim.state().tenants()[2]["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.state().patch_tenant(
+        &tenant,
+        &json!({"tenantId": null, "utilizationPercent": 1.5}),
+    );
+    let report = poll(&p, "copilot").await;
+    assert!(
+        report
+            .events
+            .iter()
+            .all(|e| e.kind != EventKind::CopilotRemoved),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(p.store.records("copilot").unwrap().len(), 6);
 }

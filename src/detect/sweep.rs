@@ -13,7 +13,7 @@
 use serde_json::Value;
 
 use crate::model::Change;
-use crate::sources::RecordSink;
+use crate::sources::{RecordSink, Taken};
 use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit, Versions};
 
 /// A baseline writes its records to the store whenever this many bytes are waiting.
@@ -70,15 +70,20 @@ pub struct SweepOutcome {
 pub use crate::sources::IngestError;
 
 impl RecordSink for SweepDiff {
-    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<Taken, IngestError> {
         self.ingest(id, raw)
     }
 
-    fn keep(&mut self, id: &str) {
+    fn keep(&mut self, id: &str) -> Taken {
         // Seen: not removed. Known: counted as unchanged. New: not taken until it can be read.
-        if let Seen::Known(_) = self.index.see(id) {
-            self.seen += 1;
-            self.unchanged += 1;
+        match self.index.see(id) {
+            Seen::Known(_) => {
+                self.seen += 1;
+                self.unchanged += 1;
+                Taken::First
+            }
+            Seen::New => Taken::First,
+            Seen::Again => Taken::Again,
         }
     }
 }
@@ -157,9 +162,9 @@ impl SweepDiff {
     }
 
     /// Takes one record of the sweep.
-    pub fn ingest(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError> {
+    pub fn ingest(&mut self, id: &str, raw: &[u8]) -> Result<Taken, IngestError> {
         let known = match self.index.see(id) {
-            Seen::Again => return Ok(()),
+            Seen::Again => return Ok(Taken::Again),
             Seen::New => None,
             Seen::Known(h) => Some(h),
         };
@@ -167,7 +172,7 @@ impl SweepDiff {
         let hash = content_hash(raw);
         if known == Some(hash) {
             self.unchanged += 1;
-            return Ok(());
+            return Ok(Taken::First);
         }
         let malformed = |e: serde_json::Error| IngestError::Malformed {
             id: id.to_string(),
@@ -209,7 +214,7 @@ impl SweepDiff {
                 .write_records(&self.dataset, &std::mem::take(&mut self.upserts))?;
             self.upsert_bytes = 0;
         }
-        Ok(())
+        Ok(Taken::First)
     }
 
     /// The number of this change of `id`, counted for the commit. A baseline counts nothing:

@@ -254,7 +254,8 @@ pub fn new_mci_row(rng: &mut StdRng, n: u64, tenant: &Value) -> Value {
 pub fn new_partner_referral(rng: &mut StdRng, n: u64, tenant: &Value) -> Value {
     json!({
         "id": n,
-        "partnerReferralId": uuid(rng),
+        // Nullable, and null on every fourth: the documented integer `id` is then the key.
+        "partnerReferralId": if n % 4 == 3 { Value::Null } else { json!(uuid(rng)) },
         "created": "2026-11-20T09:00:00Z",
         "tenantId": tenant["tenantId"],
         "tenantName": tenant["tenantName"],
@@ -379,7 +380,10 @@ async fn abss(
         let page = param("page").unwrap_or(1).max(1);
         let body = match path.trim_end_matches('/') {
             "opportunities/copilot" => {
-                let (items, count, has_more) = page_of(&s.tenants, page, param("pageSize"));
+                let order = s.readings.order;
+                let rows = s.tenants.clone();
+                let rows = in_order(&rows, &query, order, &mut s.rng);
+                let (items, count, has_more) = page_of(&rows, page, param("pageSize"));
                 let items: Vec<Value> = items
                     .iter()
                     .map(|t| {
@@ -398,14 +402,33 @@ async fn abss(
             }
             "opportunities/copilot/summary" => super::abss::copilot_summary(&s.tenants),
             "mci/partnerPerformance" => {
-                let (items, count, has_more) = page_of(&s.mci_rows, page, param("pageSize"));
+                let order = s.readings.order;
+                let rows = s.mci_rows.clone();
+                let rows = in_order(&rows, &query, order, &mut s.rng);
+                let (items, count, has_more) = page_of(&rows, page, param("pageSize"));
                 json!({ "partnerPerformanceDetails": { "count": count, "hasMore": has_more, "items": items,
                         "availablePartnerAreas": ["Modern Work"], "availableEngagementNames": [], "availableMilestones": [], "availableStages": [] } })
             }
             "mci/partnerPerformance/summary" => super::abss::mci_summary(&s.mci_rows),
             "partnerReferrals" => {
-                let (items, count, has_more) =
-                    page_of(&s.partner_referrals, page, param("pageSize"));
+                let declined = |r: &Value| {
+                    ["acceptance", "referralStatus"]
+                        .iter()
+                        .any(|k| r[k]["name"] == "Declined")
+                };
+                let listed: Vec<Value> = s
+                    .partner_referrals
+                    .iter()
+                    .filter(|r| {
+                        s.readings.declined == super::Declined::Listed
+                            || query.get("showDeclinedReferrals") == Some("true")
+                            || !declined(r)
+                    })
+                    .cloned()
+                    .collect();
+                let order = s.readings.order;
+                let rows = in_order(&listed, &query, order, &mut s.rng);
+                let (items, count, has_more) = page_of(&rows, page, param("pageSize"));
                 json!({ "count": count, "hasMore": has_more, "items": items })
             }
             "opportunities/copilot/adoptionSummary" => super::abss::adoption_summary(&s.tenants),
@@ -449,6 +472,31 @@ async fn abss(
 }
 
 /// Page `page` (from 1) of `rows`: (items, total count, whether more follow).
+/// The rows of one request in the order it gets them: sorted by `sortColumn` when the rows
+/// have it (ties keep their order), otherwise as `order` says.
+fn in_order(rows: &[Value], query: &Query, order: super::RowOrder, rng: &mut StdRng) -> Vec<Value> {
+    use rand::seq::SliceRandom;
+    let mut rows = rows.to_vec();
+    let column = query
+        .get("sortColumn")
+        .filter(|c| rows.iter().any(|r| r.get(*c).is_some()));
+    match column {
+        Some(column) => {
+            let key = |r: &Value| r.get(column).map(|v| v.to_string()).unwrap_or_default();
+            rows.sort_by_key(key);
+            if query
+                .get("sortDirection")
+                .is_some_and(|d| d.eq_ignore_ascii_case("desc"))
+            {
+                rows.reverse();
+            }
+        }
+        None if order == super::RowOrder::ShuffledUnlessSorted => rows.shuffle(rng),
+        None => {}
+    }
+    rows
+}
+
 fn page_of(rows: &[Value], page: usize, size: Option<usize>) -> (&[Value], usize, bool) {
     let size = size.unwrap_or(100).clamp(1, 1000);
     let total = rows.len();

@@ -67,6 +67,30 @@ pub struct SimConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Readings {
     pub health: HealthWording,
+    pub order: RowOrder,
+    pub declined: Declined,
+}
+
+/// The order of the rows of a paged Partner Insights list. The docs offer `sortColumn` and
+/// `sortDirection` and say nothing of the order without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowOrder {
+    /// A different order on every request unless a `sortColumn` the rows have is asked for.
+    #[default]
+    ShuffledUnlessSorted,
+    /// Always the same order.
+    Stable,
+}
+
+/// Whether `/partnerReferrals` lists declined referrals. The docs name the parameter
+/// `showDeclinedReferrals` and not its default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Declined {
+    /// Declined ones only with `showDeclinedReferrals=true`.
+    #[default]
+    HiddenUnlessAsked,
+    /// Always listed.
+    Listed,
 }
 
 /// How a tenant's `adoptionStatus` is spelled. The docs give the eight classes only as keys

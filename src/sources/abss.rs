@@ -20,6 +20,7 @@ pub use crate::model::Dataset;
 /// Where each ABSS dataset lives in the API and how its items are keyed.
 trait AbssDataset {
     fn path(self) -> &'static str;
+    fn page_query(self) -> &'static str;
     fn page_root(self) -> Option<&'static str>;
     fn composite_key(self, raw: &str) -> Option<String>;
     fn keys(self) -> Option<&'static [&'static str]>;
@@ -39,6 +40,20 @@ impl AbssDataset for Dataset {
         }
     }
 
+    /// What a page request adds to `page` and `pageSize`: a stable order (`sortColumn`, by the
+    /// key), so rows cannot shift between pages, and for partner referrals the declined ones
+    /// too (`showDeclinedReferrals`; without it a decline would vanish from the list).
+    fn page_query(self) -> &'static str {
+        match self {
+            Dataset::Copilot => "&sortColumn=tenantId&sortDirection=asc",
+            Dataset::MciPerformance => "&sortColumn=tenantID&sortDirection=asc",
+            Dataset::PartnerReferrals => {
+                "&sortColumn=created&sortDirection=asc&showDeclinedReferrals=true"
+            }
+            _ => "",
+        }
+    }
+
     /// Where the paged object sits in the answer, if not at its top.
     fn page_root(self) -> Option<&'static str> {
         match self {
@@ -48,8 +63,12 @@ impl AbssDataset for Dataset {
     }
 
     /// A key for an item without one of [`Dataset::keys`]: for MCI rows, tenant, engagement
-    /// and solution play together.
+    /// and solution play together; for a partner referral whose `partnerReferralId` is null,
+    /// its documented integer `id`.
     fn composite_key(self, raw: &str) -> Option<String> {
+        if self == Dataset::PartnerReferrals {
+            return record_id(raw, &["id", "Id", "ID"]).map(|id| format!("id:{id}"));
+        }
         if self != Dataset::MciPerformance {
             return None;
         }
@@ -169,10 +188,11 @@ impl AbssSource {
                 error,
             };
             let url = Url::parse(&format!(
-                "{}/{}?page={page_no}&pageSize={}",
+                "{}/{}?page={page_no}&pageSize={}{}",
                 self.base,
                 self.dataset.path(),
-                self.page_size
+                self.page_size,
+                self.dataset.page_query()
             ))
             .expect("base_url was checked");
             fetch
@@ -216,8 +236,8 @@ impl AbssSource {
                         .or_else(|| self.dataset.composite_key(raw));
                     match key {
                         Some(id) => {
-                            ingest(sink, &id, raw, page_no, fetch.page_depth())?;
-                            stats.records += 1;
+                            let taken = ingest(sink, &id, raw, page_no, fetch.page_depth())?;
+                            stats.took(name, &id, taken);
                         }
                         None => {
                             stats.without_id += 1;
@@ -248,15 +268,12 @@ impl AbssSource {
                 });
             }
         }
-        let received = stats.records + stats.without_id;
-        if let Some(expected) = expected {
-            if received < expected {
-                return Err(SourceError::Chain {
-                    dataset: name,
-                    page: stats.pages,
-                    reason: format!("count promised {expected} items, the pages held {received}"),
-                });
-            }
+        if let Some(reason) = stats.short_of(expected) {
+            return Err(SourceError::Chain {
+                dataset: name,
+                page: stats.pages,
+                reason,
+            });
         }
         Ok(stats)
     }

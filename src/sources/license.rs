@@ -122,13 +122,12 @@ impl LicenseSource {
                     on_page += 1;
                     match row_key(raw) {
                         Some(id) => {
-                            super::take(sink, DATASET, &id, raw, fetch.page_depth()).map_err(
-                                |e| match e {
+                            let taken = super::take(sink, DATASET, &id, raw, fetch.page_depth())
+                                .map_err(|e| match e {
                                     IngestError::Store(e) => SourceError::Store(e),
                                     e @ IngestError::Malformed { .. } => malformed(e.to_string()),
-                                },
-                            )?;
-                            stats.records += 1;
+                                })?;
+                            stats.took(DATASET, &id, taken);
                         }
                         None => stats.without_id += 1,
                     }

@@ -23,11 +23,50 @@ pub fn endpoint(key: &str, base_url: &str, path: &str) -> Result<url::Url, Strin
 
 /// Where a source puts each record of a sweep.
 pub trait RecordSink {
-    fn record(&mut self, id: &str, raw: &[u8]) -> Result<(), IngestError>;
+    fn record(&mut self, id: &str, raw: &[u8]) -> Result<Taken, IngestError>;
 
     /// A record the sweep saw but cannot take (nested deeper than [`lazy::MAX_RECORD_DEPTH`]):
     /// its stored version stays as it is, and it is not removed.
-    fn keep(&mut self, id: &str);
+    fn keep(&mut self, id: &str) -> Taken;
+}
+
+/// Whether a record's id came for the first time in this sweep, or again: an id that comes
+/// twice means rows shifted between pages, and one row may have been skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    First,
+    Again,
+}
+
+impl SweepStats {
+    /// Counts one record the sweep took.
+    pub fn took(&mut self, dataset: &str, id: &str, taken: Taken) {
+        match taken {
+            Taken::First => self.records += 1,
+            Taken::Again => {
+                self.repeated += 1;
+                tracing::warn!(
+                    dataset,
+                    record = id,
+                    "the same record came twice in one sweep: the rows shifted between pages"
+                );
+            }
+        }
+    }
+
+    /// Why the pages do not add up to the `count` the first promised, if they do not: rows
+    /// that shifted between pages would make a skipped row look removed.
+    pub fn short_of(&self, expected: Option<u64>) -> Option<String> {
+        let received = self.records + self.without_id;
+        let expected = expected?;
+        (received < expected).then(|| {
+            let repeated = match self.repeated {
+                0 => String::new(),
+                n => format!(" ({n} came twice: the order shifted between pages)"),
+            };
+            format!("count promised {expected} items, the pages held {received} distinct{repeated}")
+        })
+    }
 }
 
 /// Hands one record to `sink`, or — if it nests deeper than the diff handles — keeps its
@@ -39,7 +78,7 @@ pub fn take(
     id: &str,
     raw: &str,
     page_depth: usize,
-) -> Result<(), IngestError> {
+) -> Result<Taken, IngestError> {
     let depth = if page_depth > lazy::MAX_RECORD_DEPTH {
         lazy::nesting_depth(raw.as_bytes())
     } else {
@@ -52,8 +91,7 @@ pub fn take(
             depth,
             "a record nests deeper than partnerwatch reads; its stored version is kept"
         );
-        sink.keep(id);
-        return Ok(());
+        return Ok(sink.keep(id));
     }
     sink.record(id, raw.as_bytes())
 }
@@ -110,6 +148,8 @@ pub struct SweepStats {
     pub records: u64,
     /// Records skipped because they carry no id.
     pub without_id: u64,
+    /// Records whose id came again in the same sweep (not counted in `records`).
+    pub repeated: u64,
 }
 
 /// A configured source.

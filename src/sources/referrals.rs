@@ -139,13 +139,12 @@ impl ReferralsSource {
                 on_page += 1;
                 match record_id(raw, &["id", "ID", "Id"]) {
                     Some(id) => {
-                        super::take(sink, DATASET, &id, raw, fetch.page_depth()).map_err(|e| {
-                            match e {
+                        let taken = super::take(sink, DATASET, &id, raw, fetch.page_depth())
+                            .map_err(|e| match e {
                                 IngestError::Store(e) => SourceError::Store(e),
                                 e @ IngestError::Malformed { .. } => malformed(e.to_string()),
-                            }
-                        })?;
-                        stats.records += 1;
+                            })?;
+                        stats.took(DATASET, &id, taken);
                     }
                     None => {
                         stats.without_id += 1;
@@ -187,17 +186,12 @@ impl ReferralsSource {
             }
             url = next;
         }
-        let received = stats.records + stats.without_id;
-        if let Some(expected) = expected {
-            if received < expected {
-                return Err(SourceError::Chain {
-                    dataset: DATASET,
-                    page: stats.pages,
-                    reason: format!(
-                        "@odata.count promised {expected} records, the pages held {received}"
-                    ),
-                });
-            }
+        if let Some(reason) = stats.short_of(expected) {
+            return Err(SourceError::Chain {
+                dataset: DATASET,
+                page: stats.pages,
+                reason: format!("@odata.{reason}"),
+            });
         }
         Ok(stats)
     }
