@@ -193,6 +193,14 @@ impl Pipeline {
             if let Err(e) = self.note_health(source, result.as_ref().err()) {
                 tracing::error!(source = source.name(), error = %e, "cannot record the source's health");
             }
+            // The 14-day clock does not wait for the API: reminders fall due from what the
+            // last good sweep stored.
+            let failed_referrals = result.is_err() && source.dataset() == Dataset::Referrals;
+            if failed_referrals {
+                if let Err(e) = self.remind_from_store() {
+                    tracing::error!(error = %e, "cannot check the referral clock");
+                }
+            }
         }
         result
     }
@@ -337,6 +345,15 @@ impl Pipeline {
         };
         let (mut events, meta) =
             detect::detect(dataset_kind, std::mem::take(&mut outcome.changes), &judge);
+        // A referral that left the list after its deadline expired; it was not removed.
+        let expired: std::collections::HashSet<&str> = clock_events
+            .iter()
+            .filter(|e| e.kind == EventKind::ReferralExpired)
+            .map(|e| e.entity_id.as_str())
+            .collect();
+        events.retain(|e| {
+            e.kind != EventKind::ReferralRemoved || !expired.contains(e.entity_id.as_str())
+        });
         events.extend(clock_events);
         // An event already in the log (the same change seen again, or the expiry seen first by
         // the clock and then by the API) is not announced again.
@@ -378,6 +395,37 @@ impl Pipeline {
         Ok(report)
     }
 
+    /// Checks the referral clock against the stored referrals while their sweeps fail, and
+    /// commits the reminders that fall due; each says it is based on the last good sweep.
+    fn remind_from_store(&self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        if self.store.baseline_at(Dataset::Referrals.name())?.is_none() {
+            return Ok(());
+        }
+        let (mut events, expiry) = self.run_expiry_clock(&[], now)?;
+        let last = self.store.last_sweep_at(Dataset::Referrals.name())?;
+        for e in &mut events {
+            e.data["last_good_sweep"] = serde_json::json!(last.map(|t| t.to_string()));
+        }
+        events.retain(|e| !self.store.has_event(&e.id).unwrap_or(false));
+        if events.is_empty() && expiry.is_empty() {
+            return Ok(());
+        }
+        let (deliveries, throttle) = self.plan(&events, now);
+        let commit = SweepCommit {
+            dataset: Dataset::Referrals.name().to_string(),
+            expiry,
+            throttle,
+            ..Default::default()
+        };
+        self.store.commit_sweep(&commit, &events, &deliveries)?;
+        tracing::info!(
+            reminders = events.len(),
+            "the Referrals API is failing: reminders from the last good sweep"
+        );
+        Ok(())
+    }
+
     /// Moves the referral clock: entries follow this sweep's changes, then every entry is
     /// checked against `now` and the rules' reminder thresholds.
     fn run_expiry_clock(
@@ -386,6 +434,7 @@ impl Pipeline {
         now: Timestamp,
     ) -> Result<(Vec<Event>, KeyWrites), StoreError> {
         let mut clock = ExpiryClock::load(self.store.expiry_entries()?);
+        let mut events = clock.left_after_deadline(changes, now);
         clock.follow(changes);
         let swept: HashMap<&str, &serde_json::Value> = changes
             .iter()
@@ -393,12 +442,12 @@ impl Pipeline {
             .collect();
         let records = self.store.records(Dataset::Referrals.name())?;
         let thresholds = self.assets.rules.expiry_thresholds();
-        let events = clock.check(&thresholds, now, |id| {
+        events.extend(clock.check(&thresholds, now, |id| {
             swept
                 .get(id)
                 .map(|r| (*r).clone())
                 .or_else(|| records.get(id).ok().flatten().and_then(|r| r.json().ok()))
-        });
+        }));
         Ok((events, clock.into_writes()))
     }
 

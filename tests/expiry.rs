@@ -31,13 +31,14 @@ async fn poll_fresh(path: &std::path::Path, clock: &ManualClock) -> Vec<Event> {
     report.events
 }
 
-/// Adds one New/Pending referral created at `created` with the documented 14-day deadline.
+/// Adds one incoming New/Pending referral created at `created` with the documented 14-day
+/// deadline.
 fn add_referral(sim: &Simulator, created: Timestamp) -> String {
     let mut s = sim.state();
     let id = s.add_referrals(1).remove(0);
     s.patch_referral(
         &id,
-        &json!({"status": "New", "substatus": "Pending", "createdDateTime": api_time(created),
+        &json!({"status": "New", "substatus": "Pending", "direction": "Incoming", "createdDateTime": api_time(created),
                 "expirationDateTime": api_time(created + SignedDuration::from_hours(14 * 24))}),
     );
     id
@@ -217,4 +218,140 @@ async fn expiry_seen_by_the_clock_and_then_by_the_api_is_announced_once() {
             EventKind::ReferralClosed
         ]
     );
+}
+
+/// "Not responded to" is `direction eq 'Incoming' and substatus eq 'Pending'`: an outgoing
+/// referral waits for the other party and gets no reminder, though it carries an
+/// `expirationDateTime` too. A referral that leaves the list after its deadline was archived
+/// as Expired: `referral.expired`, not `referral.removed`.
+#[tokio::test]
+async fn outgoing_referrals_are_off_the_clock_and_one_that_leaves_after_its_deadline_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock, path) = setup(dir.path()).await;
+    let created = clock.now() - SignedDuration::from_hours(12 * 24);
+    let incoming = add_referral(&sim, created);
+    let outgoing = add_referral(&sim, created);
+    sim.state().patch_referral(
+        &outgoing,
+        &json!({"direction": "Outgoing", "substatus": "Received"}),
+    );
+    let events = poll_fresh(&path, &clock).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.kind, e.entity_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(EventKind::ReferralExpiring, incoming.as_str())],
+        "only the incoming one is reminded"
+    );
+
+    // Past the deadline, before anyone saw it expire, the incoming one is archived: gone.
+    clock.advance(SignedDuration::from_hours(2 * 24 + 1));
+    sim.state().remove_referral(&incoming);
+    let events = poll_fresh(&path, &clock).await;
+    let kinds: Vec<(EventKind, &str)> = events
+        .iter()
+        .map(|e| (e.kind, e.entity_id.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&(EventKind::ReferralExpired, incoming.as_str())),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&(EventKind::ReferralRemoved, incoming.as_str())),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&(EventKind::ReferralExpiring, outgoing.as_str())),
+        "{kinds:?}"
+    );
+}
+
+/// The clock does not wait for the API: while the Referrals sweep fails, a reminder that
+/// falls due is sent from what the last good sweep stored, once.
+#[tokio::test]
+async fn reminders_fall_due_from_the_last_good_sweep_while_the_api_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock, path) = setup(dir.path()).await;
+    let id = add_referral(&sim, clock.now() - SignedDuration::from_hours(5 * 24));
+    assert!(
+        poll_fresh(&path, &clock).await.is_empty(),
+        "9 days left: nothing yet"
+    );
+    sim.state().add_fault(partnerwatch::sim::Fault {
+        page: Some(1),
+        action: partnerwatch::sim::FaultAction::Status {
+            status: 503,
+            retry_after: None,
+        },
+        times: 1000,
+    });
+    clock.advance(SignedDuration::from_hours(3 * 24));
+    let p: Pipeline = common::pipeline(&path, &clock);
+    assert!(
+        p.poll(&p.sources[0], false).await.is_err(),
+        "the API is down"
+    );
+    let stored = p.store.events_since(Timestamp::UNIX_EPOCH).unwrap();
+    let reminders: Vec<&Event> = stored
+        .iter()
+        .filter(|e| e.kind == EventKind::ReferralExpiring)
+        .collect();
+    assert_eq!(reminders.len(), 1, "{stored:?}");
+    assert_eq!(reminders[0].entity_id, id);
+    assert_eq!(reminders[0].data["threshold"], "7d");
+    assert!(
+        reminders[0].data["last_good_sweep"].is_string(),
+        "{}",
+        reminders[0].data
+    );
+    assert!(p
+        .store
+        .deliveries(None)
+        .unwrap()
+        .iter()
+        .any(|d| d.event_id == reminders[0].id));
+    // Still failing an hour later: not again. Back up: not again either.
+    clock.advance(SignedDuration::from_hours(1));
+    assert!(p.poll(&p.sources[0], false).await.is_err());
+    sim.state().clear_faults();
+    p.poll(&p.sources[0], false).await.unwrap();
+    let again = p.store.events_since(Timestamp::UNIX_EPOCH).unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .filter(|e| e.kind == EventKind::ReferralExpiring)
+            .count(),
+        1
+    );
+}
+
+/// A status is compared without regard to case, and a status briefly missing is no move: no
+/// `status_changed` to "/" and, when it comes back, no second `referral.closed`.
+#[tokio::test]
+async fn a_status_in_another_casing_or_briefly_missing_is_no_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock, path) = setup(dir.path()).await;
+    let id = add_referral(&sim, clock.now());
+    poll_fresh(&path, &clock).await;
+    let step = |patch: serde_json::Value| {
+        sim.state().patch_referral(&id, &patch);
+    };
+    step(json!({"status": "Closed", "substatus": "Won"}));
+    let kinds = |events: Vec<Event>| events.iter().map(|e| e.kind).collect::<Vec<_>>();
+    let won = kinds(poll_fresh(&path, &clock).await);
+    assert!(won.contains(&EventKind::ReferralClosed), "{won:?}");
+    for patch in [
+        json!({"status": "closed", "substatus": "WON"}),
+        json!({"status": null}),
+        json!({"status": "Closed", "substatus": "Won"}),
+    ] {
+        step(patch.clone());
+        let events = kinds(poll_fresh(&path, &clock).await);
+        assert!(
+            !events.contains(&EventKind::ReferralStatusChanged)
+                && !events.contains(&EventKind::ReferralClosed),
+            "{patch}: {events:?}"
+        );
+    }
 }

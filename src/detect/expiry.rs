@@ -1,5 +1,5 @@
-//! The 14-day clock. A referral that is New/Pending or New/Received must be answered by its
-//! deadline — `expirationDateTime`, else `createdDateTime` + 14 days — or Partner Center
+//! The 14-day clock. An incoming referral (or one without a direction) that is New/Pending
+//! or New/Received must be answered by its deadline — `expirationDateTime`, else `createdDateTime` + 14 days — or Partner Center
 //! archives it as Expired. For every such referral the store keeps an [`ExpiryState`]; each
 //! complete sweep (the baseline too) checks them against the clock and the reminder
 //! thresholds of the rules that listen (`before: [7d, 3d, 1d, 6h]`):
@@ -7,7 +7,9 @@
 //! - each threshold fires `referral.expiring` once per referral and deadline;
 //! - after downtime only the most urgent crossed threshold fires, the others are marked done;
 //! - a referral that is accepted, declined or closed leaves the clock;
-//! - a deadline that passes while the referral is still New fires `referral.expired` once.
+//! - a deadline that passes while the referral is still New fires `referral.expired` once,
+//!   and so does a referral that leaves the list after its deadline (archived as Expired);
+//! - an outgoing referral is the other party's to answer: it is never on the clock.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,7 +22,7 @@ use super::RecordChange;
 use crate::config::Every;
 use crate::model::event::event_id;
 use crate::model::event_data::{EventData, Expiring};
-use crate::model::referral::{ReferralStatus, ReferralSubstatus, ReferralView};
+use crate::model::referral::{Direction, ReferralStatus, ReferralSubstatus, ReferralView};
 use crate::model::{Dataset, Event, EventKind};
 
 /// The documented response window.
@@ -46,7 +48,9 @@ pub struct ExpiryState {
 /// The deadline of a referral that is waiting for an answer; `None` if it is not (any more).
 pub fn deadline_of(record: &Value) -> Option<Timestamp> {
     let view = ReferralView::deserialize(record).ok()?;
-    if view.status != Some(ReferralStatus::New) {
+    // "Not responded to" is `direction eq 'Incoming' and substatus eq 'Pending'`
+    // (api-docs/referrals-list.txt): a referral the partner sent waits for someone else.
+    if view.direction == Some(Direction::Outgoing) || view.status != Some(ReferralStatus::New) {
         return None;
     }
     if !matches!(
@@ -90,6 +94,28 @@ impl ExpiryClock {
             states,
             updates: Vec::new(),
         }
+    }
+
+    /// `referral.expired` for each referral on the clock that left the list (a removal among
+    /// `changes`) after its deadline: Partner Center archives a referral nobody answered.
+    pub fn left_after_deadline(&self, changes: &[RecordChange], now: Timestamp) -> Vec<Event> {
+        changes
+            .iter()
+            .filter(|c| c.new.is_none())
+            .filter_map(|c| {
+                let state = self.states.get(&c.entity_id)?;
+                let (_, old) = c.old.as_ref()?;
+                (now >= state.deadline).then(|| {
+                    expired_event(
+                        &c.entity_id,
+                        old.clone(),
+                        state.deadline,
+                        now,
+                        "it left the list after its deadline without an answer",
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Puts the referrals this sweep saw waiting on the clock, and takes off those that left.

@@ -79,7 +79,12 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                 let (from, to) = (status(&old), status(&new));
                 let (rf, rt) = (registration(&old), registration(&new));
                 let mut lifecycle = Vec::new();
-                if from != to {
+                // A status is a move only between two known values, whatever their casing: a
+                // status briefly missing (null) is neither a move to "/" nor, when it comes
+                // back, a second close.
+                let folded = |s: &(String, String)| (s.0.to_lowercase(), s.1.to_lowercase());
+                let known = !from.0.is_empty() && !to.0.is_empty();
+                if known && folded(&from) != folded(&to) {
                     lifecycle.push((
                         EventKind::ReferralStatusChanged,
                         StatusChanged {
