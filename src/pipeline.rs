@@ -65,6 +65,42 @@ impl Assets {
     }
 }
 
+/// The configured sources, in polling order. A source needs a way to sign in: without one
+/// the error names the `auth:` entry.
+pub fn build_sources(
+    config: &Config,
+    http: &Http,
+    tokens: &Result<TokenProvider, crate::auth::AuthError>,
+) -> Result<Vec<Source>, ConfigError> {
+    let tokens = || {
+        tokens
+            .clone()
+            .map_err(|e| config.error_at("auth", format!("auth: {e}")))
+    };
+    let mut sources = Vec::new();
+    if let Some(referrals) = &config.referrals {
+        let source = ReferralsSource::new(referrals, http.clone(), tokens()?)
+            .map_err(|e| config.error_at("sources.referrals", e))?;
+        sources.push(Source::Referrals(source));
+    }
+    if let Some(license) = &config.license_usage {
+        let source = LicenseSource::new(license, http.clone(), tokens()?)
+            .map_err(|e| config.error_at("sources.license_usage", e))?;
+        sources.push(Source::License(source));
+    }
+    if let Some(abss) = &config.abss {
+        let tokens = tokens()?;
+        for name in &abss.datasets {
+            let dataset = Dataset::abss(&name.value)
+                .expect("datasets were checked when the configuration loaded");
+            let source = AbssSource::new(dataset, abss, http.clone(), tokens.clone())
+                .map_err(|e| config.error_at("sources.abss", e))?;
+            sources.push(Source::Abss(source));
+        }
+    }
+    Ok(sources)
+}
+
 /// How one poll runs.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PollOptions {
@@ -120,33 +156,7 @@ impl Pipeline {
         // One provider for everything: one token cache per audience, one refresh at a time.
         let tokens = TokenProvider::from_config(&config.auth, &config.state_dir);
         let channels = notify::build_all(&config, http.client(), tokens.as_ref().ok())?;
-        // A source needs a way to sign in: the error names the `auth:` entry.
-        let tokens = || {
-            tokens
-                .clone()
-                .map_err(|e| config.error_at("auth", format!("auth: {e}")))
-        };
-        let mut sources = Vec::new();
-        if let Some(referrals) = &config.referrals {
-            let source = ReferralsSource::new(referrals, http.clone(), tokens()?)
-                .map_err(|e| config.error_at("sources.referrals", e))?;
-            sources.push(Source::Referrals(source));
-        }
-        if let Some(license) = &config.license_usage {
-            let source = LicenseSource::new(license, http.clone(), tokens()?)
-                .map_err(|e| config.error_at("sources.license_usage", e))?;
-            sources.push(Source::License(source));
-        }
-        if let Some(abss) = &config.abss {
-            let tokens = tokens()?;
-            for name in &abss.datasets {
-                let dataset = Dataset::abss(&name.value)
-                    .expect("datasets were checked when the configuration loaded");
-                let source = AbssSource::new(dataset, abss, http.clone(), tokens.clone())
-                    .map_err(|e| config.error_at("sources.abss", e))?;
-                sources.push(Source::Abss(source));
-            }
-        }
+        let sources = build_sources(&config, &http, &tokens)?;
         crate::store::prepare_state_dir(&config.state_dir)?;
         let store = Store::open(&config.state_dir)?.with_history_versions(config.history_versions);
         let judging = copilot_judging(&config);

@@ -277,3 +277,84 @@ fn the_simulated_apis_refuse_app_only_and_foreign_tokens() {
         401
     );
 }
+
+/// `check --online` calls each configured API once and says, per API, whether it answered,
+/// with which kind of token, and what to fix when it was refused.
+#[test]
+fn check_online_says_per_api_whether_it_answered_and_what_to_fix() {
+    let (_rt, sim) = common::sim_runtime(3, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let every_api = |path: &std::path::Path| {
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "channels:\n",
+            &format!(
+                "  abss:\n    base_url: {}\n  license_usage:\n    base_url: {}\nchannels:\n",
+                sim.abss_base_url("v1.3"),
+                sim.license_base_url()
+            ),
+        );
+        std::fs::write(path, text).unwrap();
+    };
+    every_api(&config);
+    let (ok, out, err) = pw(&config, &["check", "--online"]);
+    assert!(ok, "{out}{err}");
+    for line in [
+        "Referrals",
+        "Deal registration eligibility          answered: the partner is eligible",
+        "Partner Insights                       answered: signed in as admin@contoso.example",
+        "License usage",
+    ] {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&line), "{line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("FAILED").count(), 0, "{out}");
+
+    // The Referrals API refuses the account (no referrals role): the remedy names the roles.
+    sim.state().add_fault(partnerwatch::sim::Fault {
+        page: Some(1),
+        action: partnerwatch::sim::FaultAction::Status {
+            status: 403,
+            retry_after: None,
+        },
+        times: 1,
+    });
+    let (ok, out, _) = pw(&config, &["check", "--online"]);
+    assert!(!ok);
+    assert!(out.contains("Referral Admin or Referral User"), "{out}");
+
+    // A token no API accepts.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(sim.token(), "not-a-valid-token-00")).unwrap();
+    let (ok, out, _) = pw(&config, &["check", "--online"]);
+    assert!(!ok);
+    assert_eq!(
+        out.matches("does not accept auth.static_token").count(),
+        4,
+        "{out}"
+    );
+    assert!(!out.contains("not-a-valid-token-00"), "{out}");
+
+    // Only a client secret: Partner Insights answers app-only; the App+User-only APIs are
+    // not called, and the remedy is to sign in.
+    let config = entra_config(
+        dir.path(),
+        &sim,
+        Some(partnerwatch::sim::auth::CLIENT_SECRET),
+    );
+    every_api(&config);
+    let (ok, out, _) = pw(&config, &["check", "--online"]);
+    assert!(!ok, "{out}");
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Partner Insights answered: signed in as admin@contoso.example — token: app-only (auth.client_secret)"),
+        "{out}"
+    );
+    let online = &out[out.find("online:").unwrap()..];
+    assert_eq!(
+        online.matches("accepts only App+User sign-in").count(),
+        3,
+        "{out}"
+    );
+}

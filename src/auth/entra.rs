@@ -105,6 +105,17 @@ impl Entra {
         self.refresh_file.exists()
     }
 
+    /// The app-only access configured, in words.
+    pub fn app_only_kind(&self) -> &'static str {
+        if self.federated_token_file.is_some() {
+            "app-only (workload identity)"
+        } else if self.client_secret.is_some() {
+            "app-only (auth.client_secret)"
+        } else {
+            "none (run `partnerwatch login`)"
+        }
+    }
+
     /// Why an App+User-only API cannot be called without a sign-in: nothing configured, or
     /// only app-only access.
     pub fn needs_user(&self, audience: &'static str) -> AuthError {

@@ -36,7 +36,7 @@ pub enum AuthError {
     NotConfigured,
     #[error("not signed in: run `partnerwatch login` (Partner Insights alone may also use app-only access: auth.client_secret)")]
     NotSignedIn,
-    #[error("{} accepts only App+User sign-in (a person's delegated access), not the app-only access of {how}: run `partnerwatch login` with an account in the Referral Admin or Referral User role", api_name(audience))]
+    #[error("{} accepts only App+User sign-in (a person's delegated access), not the app-only access of {how}: run `partnerwatch login` with {}", api_name(audience), who_signs_in(audience))]
     NeedsUser {
         audience: &'static str,
         how: &'static str,
@@ -55,6 +55,14 @@ pub enum AuthError {
     Unreachable(String),
     #[error("{0}")]
     Storage(String),
+}
+
+/// Who should sign in for the APIs of `audience`.
+fn who_signs_in(audience: &str) -> &'static str {
+    match audience {
+        PARTNER_CENTER => "an account in the Referral Admin or Referral User role",
+        _ => "an account of the partner's Partner Center that may read analytics",
+    }
 }
 
 /// `audience` as its constant when its APIs accept only delegated (App+User) tokens. The
@@ -124,6 +132,21 @@ impl TokenProvider {
                 }
                 m.token(audience).await
             }
+        }
+    }
+
+    /// The kind of token the APIs of `audience` get from this provider, in words.
+    pub fn kind(&self, audience: &str) -> &'static str {
+        match self {
+            TokenProvider::Static(_) => "auth.static_token (its kind is not known here)",
+            TokenProvider::Managed(_) => "app-only (managed identity)",
+            TokenProvider::Entra(e) if e.signed_in() => {
+                "delegated (App+User, from `partnerwatch login`)"
+            }
+            TokenProvider::Entra(_) if user_only(audience).is_some() => {
+                "none (this API needs `partnerwatch login`)"
+            }
+            TokenProvider::Entra(e) => e.app_only_kind(),
         }
     }
 

@@ -11,7 +11,16 @@ use crate::model::EventKind;
 use crate::pipeline::Assets;
 use crate::sources::referrals::ReferralsSource;
 
-pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Then sign in and call each configured API once (Referrals with $top=1, the partner's
+    /// deal-registration eligibility, Partner Insights /currentUser, license usage with
+    /// top=1): whether it answered, with which kind of token, and on 401/403 what to fix.
+    #[arg(long)]
+    pub online: bool,
+}
+
+pub async fn check(config_path: &Path, args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_path)?;
     let assets = Assets::from_config(&config)?;
     let http = Http::new(config.http.clone());
@@ -153,5 +162,40 @@ pub fn check(config_path: &Path) -> anyhow::Result<ExitCode> {
             None => {}
         }
     }
+    if args.online && code == ExitCode::SUCCESS {
+        code = online(&config, &http).await;
+    }
     Ok(code)
+}
+
+/// Calls each configured API once and says how it went; exits 1 if any call failed.
+async fn online(config: &crate::config::Config, http: &Http) -> ExitCode {
+    use crate::sources::probe;
+    let tokens = TokenProvider::from_config(&config.auth, &config.state_dir);
+    let sources = match crate::pipeline::build_sources(config, http, &tokens) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("online:");
+    let mut code = ExitCode::SUCCESS;
+    for (p, tokens, http) in probe::probes(&sources) {
+        let probed = probe::run(&p, &tokens, &http, Timestamp::now()).await;
+        match probed.outcome {
+            Ok(what) => println!("  {:<30} {what} — token: {}", probed.api, probed.token),
+            Err(why) => {
+                println!(
+                    "  {:<30} FAILED — token: {}\n  {:<30} {}",
+                    probed.api,
+                    probed.token,
+                    "",
+                    crate::config::secret::redact(&why)
+                );
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
 }

@@ -83,8 +83,9 @@ pub enum Command {
     /// keeps the refresh token in the state folder, readable by the owner only.
     Login,
     /// Validates the configuration, rules and templates (rendering every template against a
-    /// sample event); exits 1 with file:line:column on any error.
-    Check,
+    /// sample event); exits 1 with file:line:column on any error. With --online it then
+    /// signs in and calls each configured API once.
+    Check(check::CheckArgs),
     /// A digest for the week up to now: printed as text, written as an HTML preview
     /// (--preview FILE), or sent through its channels (--send). `run` sends them on schedule.
     Digest(digest::DigestArgs),
@@ -145,7 +146,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::demo(args).await,
         Command::Run => run::run(&cli.config).await,
         Command::Poll(args) => poll::poll(&cli.config, args).await,
-        Command::Check => check::check(&cli.config),
+        Command::Check(args) => check::check(&cli.config, args).await,
         Command::Login => login::login(&cli.config).await,
         Command::Digest(args) => {
             local::held(&cli.config, |config| async move {

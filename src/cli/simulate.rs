@@ -52,6 +52,10 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     println!("  sources:");
     println!("    referrals:");
     println!("      base_url: {}", sim.referrals_base_url());
+    println!("    abss:");
+    println!("      base_url: {}", sim.abss_base_url("v1.3"));
+    println!("    license_usage:");
+    println!("      base_url: {}", sim.license_base_url());
     println!();
     println!("Controls: POST /_sim/advance {{\"hours\":24}} · POST /_sim/referrals {{\"count\":3}} · PATCH|DELETE /_sim/referrals/ID");
     println!("          POST /_sim/faults {{\"type\":\"status\",\"status\":500,\"page\":2}} · DELETE /_sim/faults · GET /_sim/stats");

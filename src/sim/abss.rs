@@ -432,6 +432,12 @@ async fn abss(
                 json!({ "count": count, "hasMore": has_more, "items": items })
             }
             "opportunities/copilot/adoptionSummary" => super::abss::adoption_summary(&s.tenants),
+            // "Retrieves profile and access details for the currently authenticated user".
+            "currentUser" => json!({
+                "userName": "Simulated Partner Admin", "userEmail": "admin@contoso.example",
+                "userId": "3c1e0d7a-0000-4000-8000-000000000001", "tenantId": "contoso-tenant",
+                "userType": 1, "isFrp": false, "hasWoboAccess": false, "hasPortalAccess": true
+            }),
             other => {
                 return partner_error(
                     StatusCode::NOT_FOUND,

@@ -346,11 +346,40 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/v1.0/engagements/referrals", get(list_referrals))
+        .route(
+            "/v1.0/engagements/partners/dealregistrationeligibility",
+            get(partner_eligibility),
+        )
         .route("/_sim/referrals", post(add_referrals))
         .route(
             "/_sim/referrals/{id}",
             delete(remove_referral).patch(patch_referral),
         )
+}
+
+/// The referrals APIs' sign-in rules: "This API currently supports only user access where
+/// partners must be in one of the following roles: Global Admin, Referral Admin or Referral
+/// User."
+const REFERRALS_API: Audience = Audience {
+    audience: "https://api.partner.microsoft.com",
+    users_only: true,
+};
+
+/// `GET /v1.0/engagements/partners/dealregistrationeligibility`, as the documented example.
+async fn partner_eligibility(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let mut s = state.lock().expect("simulator state lock");
+    if let Err(refused) = bearer(&s, &headers, &REFERRALS_API) {
+        s.stats.unauthorized += 1;
+        let code = refused.status.canonical_reason().unwrap_or("Unauthorized");
+        return odata_error(refused.status, code, refused.message);
+    }
+    if let Some(fault) = s.take_fault(1) {
+        drop(s);
+        return fault_response(fault, "{\"isEligible\": tr", |status| {
+            odata_error(status, "Error", "Injected fault")
+        });
+    }
+    Json(json!({ "isEligible": true, "policies": [ { "isEligible": true } ] })).into_response()
 }
 
 pub(super) fn odata_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -380,13 +409,7 @@ async fn list_referrals(
     let (answer, delay) = {
         let mut s = state.lock().expect("simulator state lock");
         s.stats.list_requests += 1;
-        // "This API currently supports only user access where partners must be in one of
-        // the following roles: Global Admin, Referral Admin or Referral User."
-        let api = Audience {
-            audience: "https://api.partner.microsoft.com",
-            users_only: true,
-        };
-        if let Err(refused) = bearer(&s, &headers, &api) {
+        if let Err(refused) = bearer(&s, &headers, &REFERRALS_API) {
             s.stats.unauthorized += 1;
             (Answer::Refused(refused), None)
         } else {

@@ -134,6 +134,18 @@ impl AbssSource {
         })
     }
 
+    /// The call `check --online` makes for Partner Insights: `/currentUser`, who the token
+    /// reaches the API as.
+    pub fn probes(&self) -> (Vec<super::probe::Probe>, &TokenProvider, &Http) {
+        let url = Url::parse(&format!("{}/currentUser", self.base)).expect("base_url was checked");
+        let probe = super::probe::Probe {
+            api: "Partner Insights",
+            url,
+            audience: PARTNER_INSIGHTS,
+        };
+        (vec![probe], &self.tokens, &self.http)
+    }
+
     /// Reads the whole dataset into `sink`.
     pub async fn sweep(
         &self,

@@ -168,6 +168,20 @@ impl LicenseSource {
         Ok(stats)
     }
 
+    /// The call `check --online` makes: the first row.
+    pub fn probes(&self) -> (Vec<super::probe::Probe>, &TokenProvider, &Http) {
+        let mut url = self.endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("top", "1")
+            .append_pair("skip", "0");
+        let probe = super::probe::Probe {
+            api: "License usage",
+            url,
+            audience: PARTNER_CENTER_ANALYTICS,
+        };
+        (vec![probe], &self.tokens, &self.http)
+    }
+
     fn page_url(&self, skip: u64) -> Url {
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()

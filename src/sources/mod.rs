@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod lazy;
 pub mod license;
 pub mod paging;
+pub mod probe;
 pub mod referrals;
 
 use crate::auth::AuthError;

@@ -105,6 +105,34 @@ impl ReferralsSource {
         url
     }
 
+    /// The calls `check --online` makes: the list's first record, and the partner's
+    /// deal-registration eligibility (api-docs/referrals-update-and-deal-registration.txt).
+    pub fn probes(&self) -> (Vec<super::probe::Probe>, &TokenProvider, &Http) {
+        let mut list = self.endpoint.clone();
+        list.query_pairs_mut().append_pair("$top", "1");
+        let mut eligibility = self.endpoint.clone();
+        let root = eligibility
+            .path()
+            .trim_end_matches("/engagements/referrals")
+            .to_string();
+        eligibility.set_path(&format!(
+            "{root}/engagements/partners/dealregistrationeligibility"
+        ));
+        let probes = vec![
+            super::probe::Probe {
+                api: "Referrals",
+                url: list,
+                audience: AUDIENCE,
+            },
+            super::probe::Probe {
+                api: "Deal registration eligibility",
+                url: eligibility,
+                audience: AUDIENCE,
+            },
+        ];
+        (probes, &self.tokens, &self.http)
+    }
+
     /// Reads every page into `sink`.
     pub async fn sweep(
         &self,
