@@ -22,13 +22,18 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// Why a call failed, after its retries.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("{what}: cannot reach the server: {error}")]
-    Transport { what: String, error: String },
-    #[error("{what}: the server answered {status}{}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(), request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default())]
+    #[error("{what}: cannot reach {host}: {error}")]
+    Transport {
+        what: String,
+        host: String,
+        error: String,
+    },
+    #[error("{what}: the server answered {status}{}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(), request_id.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
     Status {
         what: String,
         status: StatusCode,
         detail: Option<String>,
+        /// "request id X" when the server gave one, else "MS-RequestId X" as sent.
         request_id: Option<String>,
     },
 }
@@ -137,6 +142,10 @@ impl Http {
         body: &mut Vec<u8>,
     ) -> Result<(), HttpError> {
         let mut attempt = 0;
+        // One correlation id for the call and its retries, a request id per attempt
+        // (Partner Center REST headers).
+        let correlation = new_request_id();
+        let host = url.host_str().unwrap_or("the server").to_string();
         loop {
             attempt += 1;
             if let Some(limit) = self.limit_for(url) {
@@ -149,6 +158,8 @@ impl Http {
                 .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
                 .header(ACCEPT, "application/json")
                 .header("client-request-id", &request_id)
+                .header("MS-RequestId", &request_id)
+                .header("MS-CorrelationId", &correlation)
                 .timeout(self.config.timeout.as_duration())
                 .send()
                 .await;
@@ -156,7 +167,8 @@ impl Http {
                 Err(e) => {
                     let error = HttpError::Transport {
                         what: what.to_string(),
-                        error: token.redact(&e.without_url().to_string()),
+                        host: host.clone(),
+                        error: token.redact(&cause(&e.without_url())),
                     };
                     (error, None)
                 }
@@ -166,6 +178,7 @@ impl Http {
                         .headers()
                         .get("request-id")
                         .or_else(|| response.headers().get("x-ms-request-id"))
+                        .or_else(|| response.headers().get("ms-requestid"))
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
                     if status.is_success() {
@@ -177,7 +190,11 @@ impl Http {
                             Err(e) => (
                                 HttpError::Transport {
                                     what: what.to_string(),
-                                    error: format!("the answer broke off: {}", e.without_url()),
+                                    host: host.clone(),
+                                    error: format!(
+                                        "the answer broke off: {}",
+                                        cause(&e.without_url())
+                                    ),
                                 },
                                 None,
                             ),
@@ -189,7 +206,10 @@ impl Http {
                             what: what.to_string(),
                             status,
                             detail: error_detail(&body).map(|d| token.redact(&d)),
-                            request_id: server_id,
+                            request_id: Some(match server_id {
+                                Some(id) => format!("request id {id}"),
+                                None => format!("MS-RequestId {request_id}"),
+                            }),
                         };
                         let retryable = status == StatusCode::TOO_MANY_REQUESTS
                             || status.is_server_error()
@@ -213,6 +233,22 @@ impl Http {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// An error and its causes, as one line: reqwest says "error sending request" and keeps the
+/// reason (a timeout, DNS, TLS, a refused connection) in its sources.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        next = s.source();
+    }
+    out
 }
 
 /// Reads a response body into `body`, chunk by chunk.
@@ -240,37 +276,61 @@ fn new_request_id() -> String {
     )
 }
 
-/// The useful part of an error body: Partner Center's `errorStatus`/`message`/
-/// `dependencyErrorCode`, OData's `error.code`/`error.message`, or the start of the text.
+/// The useful part of an error body, in either casing the docs show (the ABSS format
+/// block's `ErrorStatus`/`Message`/`DependencyErrorCode`, its camelCase example with an
+/// `errors` validation map, OData's `error.code`/`error.message`), or the start of the text.
 fn error_detail(body: &str) -> Option<String> {
     let body = body.trim();
     if body.is_empty() {
         return None;
     }
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
-        let s = |v: &serde_json::Value| {
-            v.as_str()
-                .map(str::to_string)
-                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        // A key in any casing.
+        fn get<'v>(v: &'v serde_json::Value, key: &str) -> Option<&'v serde_json::Value> {
+            v.as_object()?
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        }
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) if s.is_empty() => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
         };
         let mut parts = Vec::new();
         for key in ["errorStatus", "code"] {
-            if let Some(x) = v.get(key).and_then(s) {
+            if let Some(x) = get(&v, key).and_then(text) {
                 parts.push(x);
             }
         }
-        if let Some(err) = v.get("error") {
-            if let Some(x) = err.get("code").and_then(s) {
-                parts.push(x);
-            }
-            if let Some(x) = err.get("message").and_then(s) {
-                parts.push(x);
+        if let Some(err) = get(&v, "error") {
+            for key in ["code", "message"] {
+                if let Some(x) = get(err, key).and_then(text) {
+                    parts.push(x);
+                }
             }
         }
-        if let Some(x) = v.get("message").and_then(s) {
+        if let Some(x) = get(&v, "message").and_then(text) {
             parts.push(x);
         }
-        if let Some(x) = v.get("dependencyErrorCode").and_then(s) {
+        // The validation map: `{"Email": ["…"], …}` → `Email: …`.
+        if let Some(errors) = get(&v, "errors").and_then(serde_json::Value::as_object) {
+            let fields: Vec<String> = errors
+                .iter()
+                .map(|(field, msgs)| {
+                    let msgs: Vec<String> = match msgs {
+                        serde_json::Value::Array(a) => a.iter().filter_map(text).collect(),
+                        other => text(other).into_iter().collect(),
+                    };
+                    format!("{field}: {}", msgs.join("; "))
+                })
+                .collect();
+            if !fields.is_empty() {
+                parts.push(fields.join(" | "));
+            }
+        }
+        if let Some(x) = get(&v, "dependencyErrorCode").and_then(text) {
             parts.push(format!("dependencyErrorCode {x}"));
         }
         if !parts.is_empty() {
@@ -311,5 +371,23 @@ mod tests {
             error_detail("<html>oops</html>").unwrap(),
             "<html>oops</html>"
         );
+    }
+
+    #[test]
+    fn error_bodies_are_read_in_both_documented_casings_with_their_validation_map() {
+        // The ABSS format block: PascalCase, a structured DependencyErrorCode.
+        let pascal = r#"{"ErrorStatus": 400, "Message": "Bad page size", "DependencyErrorCode": {"source": "sql", "code": 17}}"#;
+        assert_eq!(
+            error_detail(pascal).unwrap(),
+            r#"400: Bad page size: dependencyErrorCode {"source":"sql","code":17}"#
+        );
+        // Its example: camelCase with the `errors` map.
+        let camel = r#"{"errors": {"Email": ["The Email field is required."], "ContactTypeId": ["Invalid."]}, "errorStatus": 400, "message": "One or more validation errors occurred."}"#;
+        assert_eq!(
+            error_detail(camel).unwrap(),
+            "400: One or more validation errors occurred.: Email: The Email field is required. | ContactTypeId: Invalid."
+        );
+        let odata = r#"{"Error": {"Code": "Forbidden", "Message": "no role"}}"#;
+        assert_eq!(error_detail(odata).unwrap(), "Forbidden: no role");
     }
 }

@@ -452,3 +452,51 @@ async fn an_item_without_its_key_is_no_removal() {
     );
     assert_eq!(p.store.records("copilot").unwrap().len(), 6);
 }
+
+/// An error names the API, the page, what the server said in either casing (with its
+/// validation map) and a request id: the server's, or the MS-RequestId that was sent.
+#[tokio::test]
+async fn errors_name_the_page_the_reason_and_a_request_id() {
+    let sim = sim(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
+    sim.state().add_fault(Fault {
+        page: Some(2),
+        action: FaultAction::Status {
+            status: 400,
+            retry_after: None,
+        },
+        times: 1,
+    });
+    let err = p
+        .poll(p.source("copilot").unwrap(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("copilot page 2"), "{err}");
+    assert!(
+        err.contains("PageSize: The field PageSize must be between 1 and 1000."),
+        "the validation map: {err}"
+    );
+    let id = err.split("MS-RequestId ").nth(1).unwrap_or_default();
+    assert_eq!(id.trim_end_matches(')').len(), 36, "the request id sent: {err}");
+
+    // Nothing listens: the host and the cause, not just "error sending request".
+    drop(p);
+    let closed = common::free_port();
+    let text = std::fs::read_to_string(dir.path().join("partnerwatch.yaml"))
+        .unwrap()
+        .replace(
+            &sim.abss_base_url("v1.3"),
+            &format!("http://127.0.0.1:{closed}/abss/v1.3/api"),
+        );
+    std::fs::write(dir.path().join("partnerwatch.yaml"), text).unwrap();
+    let p = common::pipeline(&dir.path().join("partnerwatch.yaml"), &common::clock());
+    let err = p
+        .poll(p.source("copilot").unwrap(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot reach 127.0.0.1"), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "the cause: {err}");
+}

@@ -471,7 +471,15 @@ async fn abss(
         Answer::Fault(fault) => fault_response(
             fault,
             "{\"count\": 3, \"items\": [ {\"tenantId\"",
-            |status| partner_error(status, "Injected fault"),
+            |status| {
+                // The format block's PascalCase; a 400 with the example's validation map.
+                let mut body = json!({ "ErrorStatus": status.as_u16(), "Message": "Injected fault", "DependencyErrorCode": null });
+                if status == StatusCode::BAD_REQUEST {
+                    body["Message"] = json!("One or more validation errors occurred.");
+                    body["Errors"] = json!({ "PageSize": ["The field PageSize must be between 1 and 1000."] });
+                }
+                (status, Json(body)).into_response()
+            },
         ),
         _ => partner_error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected"),
     }
