@@ -80,10 +80,20 @@ async fn every_dataset_pages_completely_on_both_api_versions() {
         assert_eq!(
             (mci.pages, mci.records),
             (2, 23),
-            "rows nested in partnerPerformanceDetails, keyed by claimID"
+            "rows nested in partnerPerformanceDetails"
         );
-        let claims = common::stored_ids(&p.store, "mci_performance");
-        assert!(claims.contains("500000"), "{claims:?}");
+        let keys = common::stored_ids(&p.store, "mci_performance");
+        let row = sim.state().mci_rows()[0].clone();
+        let key = format!(
+            "{}|{}|{}",
+            row["tenantID"].as_str().unwrap(),
+            row["engagementName"].as_str().unwrap(),
+            row["solutionPlay"].as_str().unwrap()
+        );
+        assert!(
+            keys.contains(&key),
+            "keyed by tenant, engagement and play: {keys:?}"
+        );
         assert_eq!(poll(&p, "partner_referrals").await.records, 15);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -250,7 +260,7 @@ async fn mci_milestones_and_partner_referral_statuses_are_announced() {
     let claim = sim.state().mci_rows()[0]["claimID"].as_i64().unwrap();
     sim.state().patch_mci_row(
         claim,
-        &json!({"milestone": "Claim Approved", "engagementName": "Copilot Deployment", "stage": "Completed"}),
+        &json!({"milestone": "Claim Approved", "stage": "Completed"}),
     );
     let report = poll(&p, "mci_performance").await;
     let kinds: Vec<EventKind> = report.events.iter().map(|e| e.kind).collect();
@@ -262,7 +272,23 @@ async fn mci_milestones_and_partner_referral_statuses_are_announced() {
             EventKind::MciStageChanged
         ]
     );
-    assert_eq!(report.events[1].entity_id, claim.to_string());
+    let row = sim.state().mci_rows()[0].clone();
+    let key = format!(
+        "{}|{}|{}",
+        row["tenantID"].as_str().unwrap(),
+        row["engagementName"].as_str().unwrap(),
+        row["solutionPlay"].as_str().unwrap()
+    );
+    assert_eq!(
+        report.events[1].entity_id, key,
+        "keyed by tenant, engagement and play"
+    );
+
+    // The claim goes away (or comes): the same row, one change, no new and no removal.
+    sim.state().patch_mci_row(claim, &json!({"claimID": null}));
+    let unclaimed = poll(&p, "mci_performance").await;
+    let kinds: Vec<EventKind> = unclaimed.events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EventKind::MciChanged], "{:?}", unclaimed.events);
     assert_eq!(report.events[1].data["to"], "Claim Approved");
     let summary = poll(&p, "mci_summary").await;
     assert_eq!(
@@ -479,7 +505,11 @@ async fn errors_name_the_page_the_reason_and_a_request_id() {
         "the validation map: {err}"
     );
     let id = err.split("MS-RequestId ").nth(1).unwrap_or_default();
-    assert_eq!(id.trim_end_matches(')').len(), 36, "the request id sent: {err}");
+    assert_eq!(
+        id.trim_end_matches(')').len(),
+        36,
+        "the request id sent: {err}"
+    );
 
     // Nothing listens: the host and the cause, not just "error sending request".
     drop(p);

@@ -74,6 +74,10 @@ impl RecordSink for SweepDiff {
         self.ingest(id, raw)
     }
 
+    fn holds(&self, id: &str) -> bool {
+        self.index.holds(id)
+    }
+
     fn keep(&mut self, id: &str) -> Taken {
         // Seen: not removed. Known: counted as unchanged. New: not taken until it can be read.
         match self.index.see(id) {

@@ -476,7 +476,8 @@ async fn abss(
                 let mut body = json!({ "ErrorStatus": status.as_u16(), "Message": "Injected fault", "DependencyErrorCode": null });
                 if status == StatusCode::BAD_REQUEST {
                     body["Message"] = json!("One or more validation errors occurred.");
-                    body["Errors"] = json!({ "PageSize": ["The field PageSize must be between 1 and 1000."] });
+                    body["Errors"] =
+                        json!({ "PageSize": ["The field PageSize must be between 1 and 1000."] });
                 }
                 (status, Json(body)).into_response()
             },

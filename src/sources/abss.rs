@@ -87,7 +87,9 @@ impl AbssDataset for Dataset {
     fn keys(self) -> Option<&'static [&'static str]> {
         match self {
             Dataset::Copilot => Some(&["tenantId", "tenantID", "TenantId"]),
-            Dataset::MciPerformance => Some(&["claimID", "claimId"]),
+            // Keyed by tenant, engagement and play (`composite_key`): a claim appears later,
+            // and a key that flipped to it would announce the row as new.
+            Dataset::MciPerformance => Some(&[]),
             Dataset::PartnerReferrals => Some(&["partnerReferralId", "PartnerReferralId"]),
             Dataset::CopilotSummary | Dataset::AdoptionSummary | Dataset::MciSummary => None,
             Dataset::Referrals | Dataset::LicenseUsage => None,
@@ -246,6 +248,19 @@ impl AbssSource {
                     let key = record_id(raw, keys)
                         .map(|k| k.into_owned())
                         .or_else(|| self.dataset.composite_key(raw));
+                    // A row stored under its claim (as before 0.2) stays there.
+                    let key = match (self.dataset, key) {
+                        (Dataset::MciPerformance, key) => {
+                            let claim =
+                                record_id(raw, &["claimID", "claimId"]).map(|k| k.into_owned());
+                            match (key, claim) {
+                                (Some(k), Some(c)) if !sink.holds(&k) && sink.holds(&c) => Some(c),
+                                (Some(k), _) => Some(k),
+                                (None, c) => c,
+                            }
+                        }
+                        (_, key) => key,
+                    };
                     match key {
                         Some(id) => {
                             let taken = ingest(sink, &id, raw, page_no, fetch.page_depth())?;

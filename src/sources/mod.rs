@@ -29,6 +29,10 @@ pub trait RecordSink {
     /// A record the sweep saw but cannot take (nested deeper than [`lazy::MAX_RECORD_DEPTH`]):
     /// its stored version stays as it is, and it is not removed.
     fn keep(&mut self, id: &str) -> Taken;
+
+    /// Whether the store holds a record under `id`: a key that has two forms keeps the one
+    /// the record was first stored under.
+    fn holds(&self, id: &str) -> bool;
 }
 
 /// Whether a record's id came for the first time in this sweep, or again: an id that comes

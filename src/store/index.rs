@@ -119,6 +119,14 @@ impl Index {
         std::str::from_utf8(self.id_bytes(e)).unwrap_or_default()
     }
 
+    /// Whether the store holds a record under `id` (without marking it seen).
+    pub fn holds(&self, id: &str) -> bool {
+        let (_, key) = locate(id);
+        self.entries
+            .get(&key)
+            .is_some_and(|e| self.id_bytes(e) == id.as_bytes())
+    }
+
     /// Marks `id` as seen in this sweep and says what the store knew of it.
     pub fn see(&mut self, id: &str) -> Seen {
         let (_, key) = locate(id);
