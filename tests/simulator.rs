@@ -98,8 +98,24 @@ async fn filters_and_top_and_bad_queries() {
     assert_eq!(page["value"].as_array().unwrap().len(), 3);
     assert!(page["@odata.nextLink"].is_string());
 
+    // The documented lambda filter: the referrals whose partner team has that member.
+    let email = sim.state().referrals()[0]["team"][0]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, body) = get(
-        &format!("{base}?$filter=team/any(t:t/email eq 'x')"),
+        &format!("{base}?$filter=team/any(t:t/email eq '{email}')"),
+        Some(sim.token()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let found = body["value"].as_array().unwrap();
+    assert!(!found.is_empty());
+    assert!(found
+        .iter()
+        .all(|r| r["team"].as_array().unwrap().iter().any(|m| m["email"] == email.as_str())));
+    let (status, body) = get(
+        &format!("{base}?$filter=team/any(t/email eq 'x')"),
         Some(sim.token()),
     )
     .await;

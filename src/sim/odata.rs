@@ -13,6 +13,13 @@ pub enum Filter {
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
+    /// `path/any(var: inner)`: some element of the collection at `path` matches `inner`, whose
+    /// paths start with `var` (api-docs/referrals-list.txt: `team/any(t:t/email eq '…')`).
+    Any {
+        path: Vec<String>,
+        var: String,
+        inner: Box<Filter>,
+    },
     Compare {
         path: Vec<String>,
         op: Op,
@@ -133,6 +140,34 @@ impl Parser {
                     _ => Err("missing ')'".into()),
                 }
             }
+            Some(Token::Word(path))
+                if path.to_ascii_lowercase().ends_with("/any")
+                    && self.tokens.get(self.pos) == Some(&Token::Open) =>
+            {
+                self.pos += 1;
+                let Some(Token::Word(first)) = self.tokens.get(self.pos).cloned() else {
+                    return Err(format!("expected `var:` after {path}("));
+                };
+                let Some((var, rest)) = first.split_once(':') else {
+                    return Err(format!("expected `var:` after {path}("));
+                };
+                if var.is_empty() || rest.is_empty() {
+                    return Err(format!("expected `var:expression` after {path}("));
+                }
+                let var = var.to_string();
+                self.tokens[self.pos] = Token::Word(rest.to_string());
+                let inner = self.or()?;
+                match self.next() {
+                    Some(Token::Close) => {}
+                    _ => return Err(format!("missing ')' after {path}(…")),
+                }
+                let collection = path[..path.len() - "/any".len()].to_string();
+                Ok(Filter::Any {
+                    path: collection.split('/').map(str::to_string).collect(),
+                    var,
+                    inner: Box::new(inner),
+                })
+            }
             Some(Token::Word(path)) => {
                 if path.contains('(') || path.contains(':') {
                     return Err(format!("unsupported expression {path:?}"));
@@ -201,6 +236,13 @@ impl Filter {
             Filter::And(a, b) => a.matches(record) && b.matches(record),
             Filter::Or(a, b) => a.matches(record) || b.matches(record),
             Filter::Not(a) => !a.matches(record),
+            Filter::Any { path, var, inner } => lookup(record, path)
+                .and_then(Value::as_array)
+                .is_some_and(|items| {
+                    items
+                        .iter()
+                        .any(|item| inner.matches(&serde_json::json!({ var.as_str(): item })))
+                }),
             Filter::Compare { path, op, value } => {
                 let actual = lookup(record, path);
                 let ord = compare(actual.unwrap_or(&Value::Null), value);
@@ -296,7 +338,12 @@ mod tests {
         for f in no {
             assert!(!Filter::parse(f).unwrap().matches(&r), "{f}");
         }
-        assert!(Filter::parse("team/any(t:t/email eq 'r2d2@contoso.com')").is_err());
+        // The documented lambda (api-docs/referrals-list.txt).
+        let f = Filter::parse("team/any(t:t/email eq 'r2d2@contoso.com')").unwrap();
+        let with = serde_json::json!({"team": [{"email": "c3po@contoso.com"}, {"email": "r2d2@contoso.com"}]});
+        let without = serde_json::json!({"team": [{"email": "c3po@contoso.com"}]});
+        assert!(f.matches(&with) && !f.matches(&without) && !f.matches(&serde_json::json!({})));
+        assert!(Filter::parse("team/any(t/email eq 'x')").is_err(), "no variable");
         assert!(Filter::parse("status eq 'O''Brien'").is_ok());
         assert!(Filter::parse("status eq").is_err());
     }
