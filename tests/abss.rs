@@ -39,8 +39,11 @@ async fn poll(p: &Pipeline, dataset: &str) -> partnerwatch::pipeline::PollReport
     p.poll(p.source(dataset).unwrap(), false).await.unwrap()
 }
 
+/// The simulator serves the documented v1.3 shapes under the v1.3 path and under the v1.5 path
+/// partnerwatch calls by default (v1.5's own shapes are not in api-docs/): the path is
+/// configurable and an unknown version is refused, nothing more is claimed.
 #[tokio::test]
-async fn every_dataset_pages_completely_on_both_api_versions() {
+async fn every_dataset_pages_completely_under_either_version_path() {
     let sim = sim(45).await;
     for version in ["v1.3", "v1.5"] {
         let dir = tempfile::tempdir().unwrap();

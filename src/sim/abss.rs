@@ -1,4 +1,6 @@
-//! The simulator's Partner Insights (ABSS) API, under `/abss/v1.3/api/` and `/abss/v1.5/api/`:
+//! The simulator's Partner Insights (ABSS) API, as api-docs/ document v1.3. It answers under
+//! `/abss/v1.5/api/` too, with the same v1.3 shapes: the v1.5 shapes are not documented, so
+//! this is a stand-in for the path partnerwatch calls by default, not a second version:
 //! paged Copilot opportunities (`page` from 1, `pageSize`; `{count, hasMore, items}`), the
 //! Copilot summary and the adoption health summary computed from them. Tenants' adoption
 //! health and utilization drift on the simulator's clock.

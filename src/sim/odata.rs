@@ -343,7 +343,10 @@ mod tests {
         let with = serde_json::json!({"team": [{"email": "c3po@contoso.com"}, {"email": "r2d2@contoso.com"}]});
         let without = serde_json::json!({"team": [{"email": "c3po@contoso.com"}]});
         assert!(f.matches(&with) && !f.matches(&without) && !f.matches(&serde_json::json!({})));
-        assert!(Filter::parse("team/any(t/email eq 'x')").is_err(), "no variable");
+        assert!(
+            Filter::parse("team/any(t/email eq 'x')").is_err(),
+            "no variable"
+        );
         assert!(Filter::parse("status eq 'O''Brien'").is_ok());
         assert!(Filter::parse("status eq").is_err());
     }
