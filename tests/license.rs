@@ -77,3 +77,43 @@ async fn usage_pages_through_next_links_and_changes_only_when_reprocessed() {
     assert_eq!(row.data["processedDateTime"], json!("2026-11-24T00:00:00"));
     assert!(row.data["licensesActive"]["delta"].is_i64());
 }
+
+/// "The response body includes a next link" — under no documented name. Every plausible
+/// form is followed, and a server that gives no link and caps its pages below `top` is read
+/// to the end (the next `skip` until an empty page), never cut short.
+#[tokio::test]
+async fn every_next_link_form_and_a_capped_server_without_links_are_read_to_the_end() {
+    use partnerwatch::sim::{LicenseNext, Readings};
+    for (next, cap) in [
+        (LicenseNext::LinksNextUri, None),
+        (LicenseNext::AtNextLink, None),
+        (LicenseNext::ODataNextLink, None),
+        (LicenseNext::None, None),
+        (LicenseNext::None, Some(5)),
+        (LicenseNext::LinksNextUri, Some(5)),
+    ] {
+        let sim = Simulator::start(
+            SimConfig {
+                referrals: 0,
+                tenants: 20,
+                readings: Readings {
+                    license_next: next,
+                    license_page_cap: cap,
+                    ..Readings::default()
+                },
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let total = sim.state().licenses().len();
+        let dir = tempfile::tempdir().unwrap();
+        let p = common::pipeline(&config(dir.path(), &sim), &common::clock());
+        let report = p
+            .poll(p.source("license_usage").unwrap(), false)
+            .await
+            .unwrap();
+        assert_eq!(report.records, total, "{next:?} cap {cap:?}");
+    }
+}

@@ -346,7 +346,7 @@ pub fn mci_summary(rows: &[Value]) -> Value {
     })
 }
 
-/// The Partner Insights endpoints, under both API versions.
+/// The Partner Insights endpoints, under the v1.3 path and the v1.5 path (same shapes).
 pub(super) fn routes() -> Router<Shared> {
     Router::new().route("/abss/{version}/api/{*path}", get(abss))
 }

@@ -100,7 +100,9 @@ async fn license_usage(
         return partner_error(refused.status, refused.message);
     }
     s.stats.license_requests += 1;
-    let top = param("top").unwrap_or(10_000).clamp(1, 10_000);
+    let top = param("top")
+        .unwrap_or(10_000)
+        .clamp(1, s.readings.license_page_cap.unwrap_or(10_000));
     let skip = param("skip").unwrap_or(0);
     let page = (skip / top) as u32 + 1;
     let fault = s.take_fault(page);
@@ -119,9 +121,17 @@ async fn license_usage(
     };
     let mut body = json!({ "Value": rows });
     if end < total {
-        body["@nextLink"] = json!(format!(
+        let link = format!(
             "http://{host}/partner/v1/analytics/commercial/usage/license?top={top}&skip={end}"
-        ));
+        );
+        match s.readings.license_next {
+            super::LicenseNext::LinksNextUri => {
+                body["links"] = json!({ "next": { "uri": link, "method": "GET" } })
+            }
+            super::LicenseNext::AtNextLink => body["@nextLink"] = json!(link),
+            super::LicenseNext::ODataNextLink => body["@odata.nextLink"] = json!(link),
+            super::LicenseNext::None => {}
+        }
     }
     Json(body).into_response()
 }

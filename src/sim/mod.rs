@@ -69,6 +69,24 @@ pub struct Readings {
     pub health: HealthWording,
     pub order: RowOrder,
     pub declined: Declined,
+    pub license_next: LicenseNext,
+    /// Rows per license usage page at most, whatever `top` asks (the docs give 10,000).
+    pub license_page_cap: Option<usize>,
+}
+
+/// How a license usage page points at the next one. The docs say only that "the response
+/// body includes a next link".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LicenseNext {
+    /// `"links": {"next": {"uri": …}}`, as other Partner Center analytics answers have it.
+    #[default]
+    LinksNextUri,
+    /// `"@nextLink": …`.
+    AtNextLink,
+    /// `"@odata.nextLink": …`.
+    ODataNextLink,
+    /// No link at all: the client must ask with the next `skip` itself.
+    None,
 }
 
 /// The order of the rows of a paged Partner Insights list. The docs offer `sortColumn` and

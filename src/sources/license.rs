@@ -76,6 +76,7 @@ impl LicenseSource {
         let mut skip: u64 = 0;
         let mut url = self.page_url(skip);
         let mut seen_queries = HashSet::new();
+        let mut linked = false;
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
@@ -98,10 +99,16 @@ impl LicenseSource {
                     "@nextLink" | "@odata.nextLink" | "nextLink" => {
                         next = value.as_str().map(str::to_string)
                     }
+                    // `links.next.uri`, as Partner Center's other answers have it, or a bare
+                    // `link(s).uri`.
                     "link" | "links" => {
+                        let uri = |v: &sonic_rs::LazyValue<'_>| {
+                            v.get("uri").and_then(|u| u.as_str().map(str::to_string))
+                        };
                         next = value
-                            .get("uri")
-                            .and_then(|u| u.as_str().map(str::to_string))
+                            .get("next")
+                            .and_then(|n| uri(&n))
+                            .or_else(|| uri(&value))
                             .or(next)
                     }
                     _ => {}
@@ -141,6 +148,7 @@ impl LicenseSource {
                     reason: "an empty page links to a next one".into(),
                 });
             }
+            linked |= next.is_some();
             let following = match next {
                 Some(link) => Some(next_page_url(&self.endpoint, &link).map_err(|reason| {
                     SourceError::Chain {
@@ -149,8 +157,12 @@ impl LicenseSource {
                         reason,
                     }
                 })?),
-                // Without a next link, a full page means there may be more.
-                None if on_page == u64::from(self.top) => Some(self.page_url(skip)),
+                // A server that links its pages ends where the links end. One that never
+                // links them (and may cap pages below `top`) is asked for the next `skip`
+                // until a page comes back empty; a full page always may have more.
+                None if on_page == u64::from(self.top) || (on_page > 0 && !linked) => {
+                    Some(self.page_url(skip))
+                }
                 None => None,
             };
             let Some(following) = following else { break };
