@@ -28,13 +28,15 @@ pub enum HttpError {
         host: String,
         error: String,
     },
-    #[error("{what}: the server answered {status}{}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(), request_id.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    #[error("{what}: the server answered {status}{}{}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(), request_id.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(), retry_after.map(|w| format!("; it asks to wait {} s, and the next sweep waits for it", w.as_secs())).unwrap_or_default())]
     Status {
         what: String,
         status: StatusCode,
         detail: Option<String>,
         /// "request id X" when the server gave one, else "MS-RequestId X" as sent.
         request_id: Option<String>,
+        /// A `Retry-After` longer than a sweep waits ([`MAX_RETRY_AFTER`]).
+        retry_after: Option<Duration>,
     },
 }
 
@@ -42,6 +44,14 @@ impl HttpError {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             HttpError::Status { status, .. } => Some(*status),
+            HttpError::Transport { .. } => None,
+        }
+    }
+
+    /// How long the server asked to be left alone, when longer than a sweep waits.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HttpError::Status { retry_after, .. } => *retry_after,
             HttpError::Transport { .. } => None,
         }
     }
@@ -210,6 +220,7 @@ impl Http {
                                 Some(id) => format!("request id {id}"),
                                 None => format!("MS-RequestId {request_id}"),
                             }),
+                            retry_after: None,
                         };
                         let retryable = status == StatusCode::TOO_MANY_REQUESTS
                             || status.is_server_error()
@@ -225,7 +236,24 @@ impl Http {
                 return Err(error);
             }
             let wait = match wait {
-                Some(w) if w > MAX_RETRY_AFTER => return Err(error),
+                Some(w) if w > MAX_RETRY_AFTER => {
+                    return Err(match error {
+                        HttpError::Status {
+                            what,
+                            status,
+                            detail,
+                            request_id,
+                            ..
+                        } => HttpError::Status {
+                            what,
+                            status,
+                            detail,
+                            request_id,
+                            retry_after: Some(w),
+                        },
+                        other => other,
+                    })
+                }
                 Some(w) => w,
                 None => crate::retry::backoff(self.config.backoff.as_duration(), attempt),
             };

@@ -179,6 +179,10 @@ impl<'p> Scheduler<'p> {
             // A failed sweep changes nothing; `poll` logs it and counts it toward
             // `system.source_failing`. The next try comes on schedule.
             let result = pipeline.poll(source, false).await;
+            // An API that asked to wait longer than a sweep does is not asked again before.
+            if let Some(wait) = result.as_ref().err().and_then(SourceError::retry_after) {
+                self.next_due[i] = self.next_due[i].max(later(pipeline.clock.now(), wait));
+            }
             sweeps.push(Sweep {
                 source: source.name(),
                 result,
@@ -211,6 +215,16 @@ impl<'p> Scheduler<'p> {
         let delivered = self.pipeline.deliver_within(self.delivery_wait).await;
         self.next_retry = delivered.as_ref().ok().and_then(|r| r.next_retry);
         delivered
+    }
+
+    /// When the source `name` is swept next.
+    pub fn next_sweep(&self, name: &str) -> Option<Timestamp> {
+        let i = self
+            .pipeline
+            .sources
+            .iter()
+            .position(|s| s.name() == name)?;
+        Some(self.next_due[i])
     }
 
     /// The earliest of: the next source due, the earliest retry, the delivery tick.

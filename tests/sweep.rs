@@ -756,3 +756,37 @@ async fn one_record_nested_too_deep_keeps_its_stored_version_and_the_rest_of_the
         .unwrap();
     assert_eq!(kept.hash, stored.hash, "the stored version is kept");
 }
+
+/// A `Retry-After` longer than a sweep waits fails that sweep at once, says so, and the
+/// schedule does not call the API again before it is over.
+#[tokio::test]
+async fn a_long_retry_after_is_respected_by_the_schedule_not_waited_out_in_the_sweep() {
+    use partnerwatch::clock::Clock;
+    let f = common::fixture(5, 5).await;
+    f.sim.state().add_fault(partnerwatch::sim::Fault {
+        page: Some(1),
+        action: partnerwatch::sim::FaultAction::Status {
+            status: 429,
+            retry_after: Some(600),
+        },
+        times: 100,
+    });
+    let mut schedule = partnerwatch::scheduler::Scheduler::new(&f.pipeline);
+    let tick = schedule.tick().await;
+    let err = tick.sweeps[0].result.as_ref().unwrap_err().to_string();
+    assert!(err.contains("429") && err.contains("wait 600 s"), "{err}");
+    let next = schedule.next_sweep("referrals").unwrap();
+    assert!(
+        next >= f.clock.now() + jiff::SignedDuration::from_secs(600),
+        "next sweep at {next}, now {}",
+        f.clock.now()
+    );
+    let asked = f.sim.state().stats.list_requests;
+    f.clock.advance(jiff::SignedDuration::from_secs(300));
+    let tick = schedule.tick().await;
+    assert!(
+        tick.sweeps.is_empty(),
+        "not swept while the API asked to wait"
+    );
+    assert_eq!(f.sim.state().stats.list_requests, asked);
+}

@@ -146,6 +146,17 @@ pub enum SourceError {
     Store(#[from] StoreError),
 }
 
+impl SourceError {
+    /// How long the API asked to be left alone (a `Retry-After` longer than a sweep waits):
+    /// the source is not swept again before.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SourceError::Http(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
 /// What a complete sweep read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SweepStats {
