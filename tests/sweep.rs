@@ -790,3 +790,37 @@ async fn a_long_retry_after_is_respected_by_the_schedule_not_waited_out_in_the_s
     );
     assert_eq!(f.sim.state().stats.list_requests, asked);
 }
+
+/// A page chain that repeats one referral and misses another (rows shifted between pages)
+/// holds as many rows as `@odata.count` promised, but not as many distinct ones: the sweep
+/// fails instead of announcing the missed one as removed.
+#[tokio::test]
+async fn a_repeated_record_does_not_hide_a_missing_one() {
+    let f = common::fixture(6, 2).await;
+    f.pipeline
+        .poll(&f.pipeline.sources[0], false)
+        .await
+        .unwrap();
+    {
+        let mut s = f.sim.state();
+        let first = s.referrals()[0].clone();
+        let gone = s.referrals()[5]["id"].as_str().unwrap().to_string();
+        s.remove_referral(&gone);
+        s.insert_raw(first);
+    }
+    let err = f
+        .pipeline
+        .poll(&f.pipeline.sources[0], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("promised 6") && err.contains("5 distinct") && err.contains("came twice"),
+        "{err}"
+    );
+    assert_eq!(
+        common::stored_ids(&f.pipeline.store, "referrals").len(),
+        6,
+        "nothing removed"
+    );
+}
