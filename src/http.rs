@@ -150,7 +150,7 @@ impl Http {
         token: &Secret,
         what: &str,
         body: &mut Vec<u8>,
-    ) -> Result<(), HttpError> {
+    ) -> Result<String, HttpError> {
         let mut attempt = 0;
         // One correlation id for the call and its retries, a request id per attempt
         // (Partner Center REST headers).
@@ -195,7 +195,10 @@ impl Http {
                         match read_body(response, body).await {
                             Ok(()) => {
                                 tracing::debug!(%what, %status, client_request_id = %request_id, request_id = server_id.as_deref().unwrap_or("-"), bytes = body.len(), "GET ok");
-                                return Ok(());
+                                return Ok(match server_id {
+                                    Some(id) => format!("request id {id}"),
+                                    None => format!("MS-RequestId {request_id}"),
+                                });
                             }
                             Err(e) => (
                                 HttpError::Transport {

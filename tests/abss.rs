@@ -241,6 +241,10 @@ async fn failed_page_changes_nothing_and_malformed_page_is_named() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("copilot page 3"), "{err}");
+    assert!(
+        err.contains("MS-RequestId "),
+        "a malformed page names its request: {err}"
+    );
     let report = poll(&p, "copilot").await;
     assert_eq!(
         report

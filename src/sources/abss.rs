@@ -196,11 +196,6 @@ impl AbssSource {
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
-            let malformed = |error: String| SourceError::Malformed {
-                dataset: name,
-                page: page_no,
-                error,
-            };
             let url = Url::parse(&format!(
                 "{}/{}?page={page_no}&pageSize={}{}",
                 self.base,
@@ -212,6 +207,12 @@ impl AbssSource {
             fetch
                 .get(&url, &format!("{name} page {page_no}"), &mut body)
                 .await?;
+            let request = fetch.request().to_string();
+            let malformed = |error: String| SourceError::Malformed {
+                dataset: name,
+                page: page_no,
+                error: format!("{error} ({request})"),
+            };
             let (mut count, mut has_more, mut items) = (None, false, "");
             let root: &[u8] = match self.dataset.page_root() {
                 None => body.as_slice(),

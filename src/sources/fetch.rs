@@ -17,12 +17,19 @@ pub struct Fetcher<'a> {
     now: Timestamp,
     /// How deeply the last page fetched nests.
     page_depth: usize,
+    /// The request id of the last page fetched ("request id X" or "MS-RequestId X").
+    request: String,
     /// Pages and bytes this sweep has read, against `http.sweep_max_pages` and `_bytes`.
     pages: u32,
     bytes: u64,
 }
 
 impl<'a> Fetcher<'a> {
+    /// The request id of the last page fetched, for an error about what it held.
+    pub fn request(&self) -> &str {
+        &self.request
+    }
+
     /// How deeply the last page fetched nests (its records nest no deeper).
     pub fn page_depth(&self) -> usize {
         self.page_depth
@@ -43,6 +50,7 @@ impl<'a> Fetcher<'a> {
             refreshed: false,
             now,
             page_depth: 0,
+            request: String::new(),
             pages: 0,
             bytes: 0,
         })
@@ -67,7 +75,7 @@ impl<'a> Fetcher<'a> {
             });
         }
         self.pages += 1;
-        let fetched: Result<(), SourceError> =
+        let fetched: Result<String, SourceError> =
             match self.http.get_into(url, &self.token, what, body).await {
                 Err(e)
                     if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED)
@@ -81,7 +89,7 @@ impl<'a> Fetcher<'a> {
                 }
                 other => Ok(other?),
             };
-        fetched?;
+        self.request = fetched?;
         self.bytes += body.len() as u64;
         if self.bytes > self.http.config().sweep_max_bytes {
             return Err(SourceError::TooLarge {

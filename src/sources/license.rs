@@ -80,14 +80,15 @@ impl LicenseSource {
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
-            let malformed = |error: String| SourceError::Malformed {
-                dataset: DATASET,
-                page: page_no,
-                error,
-            };
             fetch
                 .get(&url, &format!("{DATASET} page {page_no}"), &mut body)
                 .await?;
+            let request = fetch.request().to_string();
+            let malformed = |error: String| SourceError::Malformed {
+                dataset: DATASET,
+                page: page_no,
+                error: format!("{error} ({request})"),
+            };
             let (mut rows, mut next) = ("", None);
             for entry in sonic_rs::to_object_iter(body.as_slice()) {
                 let (key, value) = entry.map_err(|e| malformed(e.to_string()))?;

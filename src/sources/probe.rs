@@ -63,7 +63,7 @@ pub async fn run(probe: &Probe, tokens: &TokenProvider, http: &Http, now: Timest
         .get_into(&probe.url, &token, probe.api, &mut body)
         .await
     {
-        Ok(()) => probed(Ok(summary(&body))),
+        Ok(_) => probed(Ok(summary(&body))),
         Err(e) => probed(Err(remedy(probe, tokens, &e))),
     }
 }

@@ -151,10 +151,11 @@ impl ReferralsSource {
             fetch
                 .get(&url, &format!("{DATASET} page {page_no}"), &mut body)
                 .await?;
+            let request = fetch.request().to_string();
             let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,
                 page: page_no,
-                error,
+                error: format!("{error} ({request})"),
             };
             let page = odata_page(&body).map_err(malformed)?;
             if page_no == 1 {
