@@ -824,3 +824,43 @@ async fn a_repeated_record_does_not_hide_a_missing_one() {
         "nothing removed"
     );
 }
+
+/// `@odata.count` may count the whole list or the page's rows (the docs' sample allows
+/// both): either way every referral is read and the same change is announced.
+#[tokio::test]
+async fn odata_count_per_page_or_total_reads_the_whole_list() {
+    use partnerwatch::sim::{ODataCount, Readings, SimConfig, Simulator};
+    for count in [ODataCount::Total, ODataCount::PerPage] {
+        let sim = Simulator::start(
+            SimConfig {
+                referrals: 23,
+                page_size: 5,
+                seed: 42,
+                readings: Readings {
+                    odata_count: count,
+                    ..Readings::default()
+                },
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = common::write_config(dir.path(), &sim, "");
+        let p = common::pipeline(&path, &common::clock());
+        let report = p.poll(&p.sources[0], false).await.unwrap();
+        assert_eq!((report.pages, report.records), (5, 23), "{count:?}");
+        let id = sim.state().referrals()[7]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        sim.state().remove_referral(&id);
+        let report = p.poll(&p.sources[0], false).await.unwrap();
+        assert_eq!(
+            report.count(partnerwatch::model::EventKind::ReferralRemoved),
+            1,
+            "{count:?}"
+        );
+    }
+}

@@ -70,8 +70,20 @@ pub struct Readings {
     pub order: RowOrder,
     pub declined: Declined,
     pub license_next: LicenseNext,
+    pub odata_count: ODataCount,
     /// Rows per license usage page at most, whatever `top` asks (the docs give 10,000).
     pub license_page_cap: Option<usize>,
+}
+
+/// What a Referrals page's `@odata.count` counts. The docs' sample has `"@odata.count": 1`
+/// with one item and a next link: the page's rows or the whole list's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ODataCount {
+    /// The whole list, on every page.
+    #[default]
+    Total,
+    /// The rows of this page.
+    PerPage,
 }
 
 /// How a license usage page points at the next one. The docs say only that "the response

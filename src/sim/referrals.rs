@@ -538,9 +538,13 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
         .iter()
         .map(|r| (*r).clone())
         .collect();
+    let count = match s.readings.odata_count {
+        super::ODataCount::Total => total,
+        super::ODataCount::PerPage => items.len(),
+    };
     let mut body = json!({
         "@odata.context": format!("http://{host}/v1.0/$metadata#Referrals"),
-        "@odata.count": total,
+        "@odata.count": count,
         "value": items,
     });
     if end < total {
