@@ -90,11 +90,18 @@ pub fn build_sources(
     }
     if let Some(abss) = &config.abss {
         let tokens = tokens()?;
+        let answered = Arc::default();
         for name in &abss.datasets {
             let dataset = Dataset::abss(&name.value)
                 .expect("datasets were checked when the configuration loaded");
-            let source = AbssSource::new(dataset, abss, http.clone(), tokens.clone())
-                .map_err(|e| config.error_at("sources.abss", e))?;
+            let source = AbssSource::new(
+                dataset,
+                abss,
+                http.clone(),
+                tokens.clone(),
+                Arc::clone(&answered),
+            )
+            .map_err(|e| config.error_at("sources.abss", e))?;
             sources.push(Source::Abss(source));
         }
     }

@@ -537,3 +537,46 @@ async fn errors_name_the_page_the_reason_and_a_request_id() {
     assert!(err.contains("cannot reach 127.0.0.1"), "{err}");
     assert!(err.to_lowercase().contains("refused"), "the cause: {err}");
 }
+
+/// Every Partner Insights endpoint documents 404 "not found or not available": once the API
+/// root has answered, a 404 is no data (the partner's MCI rows went away: an empty dataset,
+/// not a source failing forever); before any answer it may be a wrong base_url and fails.
+#[tokio::test]
+async fn a_404_is_no_data_once_the_api_has_answered_and_a_failure_before() {
+    let sim = sim(6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
+    poll(&p, "copilot").await;
+    assert!(poll(&p, "mci_performance").await.records > 0);
+    sim.state().clear_mci_rows();
+    let report = p
+        .poll(p.source("mci_performance").unwrap(), false)
+        .await
+        .expect("no data is not a failure");
+    assert_eq!(report.records, 0);
+    assert!(p.store.records("mci_performance").unwrap().is_empty());
+    p.poll(p.source("mci_summary").unwrap(), false)
+        .await
+        .expect("an empty summary is not a failure");
+    drop(p);
+
+    // A fresh start against a root that answers nothing but 404.
+    let sim = Simulator::start(
+        SimConfig {
+            referrals: 0,
+            tenants: 0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
+    let err = p
+        .poll(p.source("copilot").unwrap(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("404"), "{err}");
+}

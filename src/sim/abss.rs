@@ -447,6 +447,21 @@ async fn abss(
                 )
             }
         };
+        // "404 Not Found: The resource isn't found or not available with the given input
+        // parameters", read as what a partner without such data gets.
+        let rows = body
+            .get("count")
+            .or_else(|| body.pointer("/partnerPerformanceDetails/count"))
+            .and_then(Value::as_u64);
+        let empty_summary =
+            path.contains("ummary") && !path.contains("mci") && s.tenants.is_empty()
+                || path.ends_with("mci/partnerPerformance/summary") && s.mci_rows.is_empty();
+        if s.readings.no_data == super::NoData::NotFound && (rows == Some(0) || empty_summary) {
+            return partner_error(
+                StatusCode::NOT_FOUND,
+                "The resource isn't found or not available with the given input parameters.",
+            );
+        }
         match s.take_fault(page as u32) {
             Some(FaultAction::Delay { ms }) => {
                 (Answer::Page(body), Some(Duration::from_millis(ms)))

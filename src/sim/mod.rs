@@ -71,8 +71,21 @@ pub struct Readings {
     pub declined: Declined,
     pub license_next: LicenseNext,
     pub odata_count: ODataCount,
+    pub no_data: NoData,
     /// Rows per license usage page at most, whatever `top` asks (the docs give 10,000).
     pub license_page_cap: Option<usize>,
+}
+
+/// What a Partner Insights endpoint answers when the partner has no such data. Every
+/// endpoint documents "404 Not Found: The resource isn't found or not available with the
+/// given input parameters".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NoData {
+    /// 404.
+    #[default]
+    NotFound,
+    /// 200 with an empty list.
+    EmptyList,
 }
 
 /// What a Referrals page's `@odata.count` counts. The docs' sample has `"@odata.count": 1`
@@ -410,6 +423,11 @@ impl SimState {
             }
             None => false,
         }
+    }
+
+    /// Takes every MCI row away (a partner with no MCI engagements).
+    pub fn clear_mci_rows(&mut self) {
+        self.mci_rows.clear();
     }
 
     /// Applies a JSON merge patch to a tenant's Copilot opportunity. False if unknown.

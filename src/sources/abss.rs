@@ -12,6 +12,9 @@ use url::Url;
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
 use super::{IngestError, RecordSink, SourceError, SweepStats};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::auth::{TokenProvider, PARTNER_INSIGHTS};
 use crate::config::AbssConfig;
 use crate::http::Http;
@@ -110,6 +113,16 @@ pub struct AbssSource {
     page_size: u32,
     http: Http,
     tokens: TokenProvider,
+    /// Whether any dataset of this API root has answered 200 since the start, shared by the
+    /// datasets of one `sources.abss`: only then is a 404 read as "no data".
+    answered: Arc<AtomicBool>,
+}
+
+/// The 404 the docs give every Partner Insights endpoint, "not found or not available with
+/// the given input parameters": no data for this partner — or a wrong `base_url`. It counts
+/// as an empty dataset once the same API root has answered another call.
+fn no_data(e: &SourceError) -> bool {
+    matches!(e, SourceError::Http(h) if h.status() == Some(reqwest::StatusCode::NOT_FOUND))
 }
 
 impl AbssSource {
@@ -118,6 +131,7 @@ impl AbssSource {
         config: &AbssConfig,
         http: Http,
         tokens: TokenProvider,
+        answered: Arc<AtomicBool>,
     ) -> Result<Self, String> {
         let base = config.base_url.trim_end_matches('/').to_string();
         let url = super::endpoint("sources.abss.base_url", &config.base_url, "")?;
@@ -133,6 +147,7 @@ impl AbssSource {
             page_size: config.page_size.clamp(1, 1000),
             http,
             tokens,
+            answered,
         })
     }
 
@@ -172,7 +187,14 @@ impl AbssSource {
             stats.pages = 1;
             let url = Url::parse(&format!("{}/{}", self.base, self.dataset.path()))
                 .expect("base_url was checked");
-            fetch.get(&url, name, &mut body).await?;
+            match fetch.get(&url, name, &mut body).await {
+                Err(e) if no_data(&e) && self.answered.load(Ordering::Relaxed) => {
+                    tracing::info!(dataset = name, "no data (404)");
+                    return Ok(stats);
+                }
+                other => other?,
+            }
+            self.answered.store(true, Ordering::Relaxed);
             let text = std::str::from_utf8(&body).map_err(|e| SourceError::Malformed {
                 dataset: name,
                 page: 1,
@@ -204,9 +226,17 @@ impl AbssSource {
                 self.dataset.page_query()
             ))
             .expect("base_url was checked");
-            fetch
+            match fetch
                 .get(&url, &format!("{name} page {page_no}"), &mut body)
-                .await?;
+                .await
+            {
+                Err(e) if page_no == 1 && no_data(&e) && self.answered.load(Ordering::Relaxed) => {
+                    tracing::info!(dataset = name, "no data (404)");
+                    return Ok(stats);
+                }
+                other => other?,
+            }
+            self.answered.store(true, Ordering::Relaxed);
             let request = fetch.request().to_string();
             let malformed = |error: String| SourceError::Malformed {
                 dataset: name,
