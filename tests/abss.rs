@@ -35,6 +35,14 @@ fn config(
     path
 }
 
+/// The id of the simulator's `i`th tenant.
+fn tenant(sim: &Simulator, i: usize) -> String {
+    sim.state().tenants()[i]["tenantId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn poll(p: &Pipeline, dataset: &str) -> partnerwatch::pipeline::PollReport {
     p.poll(p.source(dataset).unwrap(), false).await.unwrap()
 }
@@ -117,10 +125,7 @@ async fn health_moves_and_summaries_are_announced() {
     for d in ["copilot", "copilot_summary", "adoption_summary"] {
         assert!(poll(&p, d).await.events.is_empty(), "baseline");
     }
-    let tenant = sim.state().tenants()[0]["tenantId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tenant = tenant(&sim, 0);
     sim.state()
         .patch_tenant(&tenant, &json!({"adoptionStatus": "Healthy"}));
     poll(&p, "copilot").await;
@@ -168,10 +173,7 @@ async fn thresholds_fire_once_per_crossing_and_do_not_flap() {
     let dir = tempfile::tempdir().unwrap();
     let extra = "    thresholds:\n      utilizationPercent: [50]\n    hysteresis: 2\n";
     let p = common::pipeline(&config(dir.path(), &sim, "v1.5", extra), &common::clock());
-    let tenant = sim.state().tenants()[0]["tenantId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tenant = tenant(&sim, 0);
     sim.state()
         .patch_tenant(&tenant, &json!({"utilizationPercent": 40.0}));
     poll(&p, "copilot").await;
@@ -202,10 +204,7 @@ async fn failed_page_changes_nothing_and_malformed_page_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let p = common::pipeline(&config(dir.path(), &sim, "v1.5", ""), &common::clock());
     poll(&p, "copilot").await;
-    let gone = sim.state().tenants()[0]["tenantId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let gone = tenant(&sim, 0);
     sim.state().remove_tenant(&gone);
     sim.state().add_fault(Fault {
         page: Some(2),
@@ -466,10 +465,7 @@ async fn an_item_without_its_key_is_no_removal() {
     let dir = tempfile::tempdir().unwrap();
     let p = common::pipeline(&config(dir.path(), &sim, "v1.3", ""), &common::clock());
     poll(&p, "copilot").await;
-    let tenant = sim.state().tenants()[2]["tenantId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let tenant = tenant(&sim, 2);
     sim.state().patch_tenant(
         &tenant,
         &json!({"tenantId": null, "utilizationPercent": 1.5}),
