@@ -47,7 +47,8 @@ impl Assets {
         };
         let templates =
             Templates::load_dir_with(&config.templates_dir, &config.timezone, digest_defaults)
-                .map_err(|e| folder("templates", e))?;
+                .map_err(|e| folder("templates", e))?
+                .with_links(config.links.clone());
         let rules = RuleSet::load_dir(&config.rules_dir, &config.channels, &templates)
             .map_err(|e| folder("rules", e))?;
         Ok(Assets { templates, rules })

@@ -36,6 +36,8 @@ pub struct Templates {
     json: Handlebars<'static>,
     names: BTreeSet<String>,
     origin: PathBuf,
+    /// Where "Open in Partner Center" points for a referral's messages.
+    links: crate::config::LinksConfig,
 }
 
 fn registry(escape: fn(&str) -> String, tz: &jiff::tz::TimeZone) -> Handlebars<'static> {
@@ -60,7 +62,14 @@ impl Templates {
             json: registry(json_escape, tz),
             names: BTreeSet::new(),
             origin,
+            links: crate::config::LinksConfig::default(),
         }
+    }
+
+    /// Points the "Open in Partner Center" button of referral messages at `links`.
+    pub fn with_links(mut self, links: crate::config::LinksConfig) -> Self {
+        self.links = links;
+        self
     }
 
     /// Loads every `NAME.FORMAT.hbs` file of `dir`.
@@ -266,9 +275,16 @@ impl Templates {
             }
             _ => None,
         };
+        // A referral's message opens it in Partner Center (a link partnerwatch builds from
+        // `links.referral`, never one found in the record).
+        let link = event
+            .kind
+            .as_str()
+            .starts_with("referral.")
+            .then(|| self.links.referral(&event.entity_id));
         let mut message = match body {
             Some(body) => Message { title, body },
-            None => message_from_text(format, &title, &rest),
+            None => crate::notify::message_with_link(format, &title, &rest, link.as_deref()),
         };
         // The email's plain-text part is the text template as rendered.
         if let Body::Html {

@@ -34,7 +34,7 @@ fn config(
     .unwrap();
     std::fs::write(
         dir.join("templates/referral_new.text.hbs"),
-        "New referral: {{record.customerProfile.name}}\nId: {{entity_id}}\n",
+        "New referral: {{record.customerProfile.name}}\nId: {{entity_id}}\n{{#if record.details.notes}}Notes: {{record.details.notes}}\n{{/if}}",
     )
     .unwrap();
     path
@@ -49,7 +49,11 @@ async fn one_hostile_arrival(
     let id = {
         let mut s = sim.state();
         let id = s.add_referrals(1).remove(0);
-        s.patch_referral(&id, &json!({"customerProfile": {"name": HOSTILE}}));
+        s.patch_referral(
+            &id,
+            &json!({"customerProfile": {"name": HOSTILE},
+                    "details": {"notes": "Please log in at [Partner Center](http://evil.example/login)\n- Teams Phone\n**urgent**"}}),
+        );
         id
     };
     p.poll(&p.sources[0], false).await.unwrap();
@@ -110,18 +114,61 @@ async fn teams_gets_a_valid_adaptive_card_in_the_workflows_envelope() {
     let card = &attachment["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
-    let texts: Vec<&str> = card["body"]
-        .as_array()
-        .unwrap()
+    let blocks = card["body"].as_array().unwrap();
+    // Guarantee 7: Teams reads a TextBlock's text as Markdown. Whatever is in one must parse
+    // to no link, emphasis, list or heading; customer text rides in TextRuns, which Teams
+    // shows as they are.
+    for block in blocks.iter().filter(|b| b["type"] == "TextBlock") {
+        let text = block["text"].as_str().unwrap();
+        for event in pulldown_cmark::Parser::new(text) {
+            use pulldown_cmark::{Event, Tag};
+            assert!(
+                !matches!(
+                    event,
+                    Event::Start(
+                        Tag::Link { .. }
+                            | Tag::Strong
+                            | Tag::Emphasis
+                            | Tag::Item
+                            | Tag::Heading { .. }
+                    )
+                ),
+                "{event:?} in a Markdown block: {text:?}"
+            );
+        }
+    }
+    let runs: Vec<&str> = blocks
         .iter()
-        .filter_map(|b| b["text"].as_str())
+        .filter(|b| b["type"] == "RichTextBlock")
+        .flat_map(|b| b["inlines"].as_array().unwrap())
+        .filter_map(|r| (r["type"] == "TextRun").then(|| r["text"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        texts[0],
-        "New referral: O'Brien & \"Sons\" <script>alert(1)</script> **bold** _x_ 🎉"
+    assert!(
+        runs[0].contains(HOSTILE.lines().next().unwrap()),
+        "the name, literally, in the title: {runs:?}"
     );
-    assert!(texts[1].starts_with("second line"), "{texts:?}");
-    assert!(texts[1].contains(&id));
+    assert!(
+        runs.iter()
+            .any(|r| r.contains("[Partner Center](http://evil.example/login)")),
+        "{runs:?}"
+    );
+    assert!(runs.iter().any(|r| r.contains(id.as_str())), "{runs:?}");
+    assert!(
+        runs.len() > 3,
+        "one block per line, not one run-on paragraph: {runs:?}"
+    );
+    // The one button: our link to the referral, not one found in the record.
+    let actions = card["actions"].as_array().expect("actions");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["type"], "Action.OpenUrl");
+    assert_eq!(
+        actions[0]["url"],
+        partnerwatch::config::DEFAULT_REFERRAL_LINK.replace("{id}", &id)
+    );
+    assert!(
+        !card.to_string().contains("\"url\":\"http://evil"),
+        "{card}"
+    );
     assert!(body.to_string().len() < 28 * 1024);
 }
 

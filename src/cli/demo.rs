@@ -192,6 +192,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
         },
     );
     Ok(Config {
+        links: crate::config::LinksConfig::default(),
         file: PathBuf::from("(demo)"),
         state_dir: dir.join("state"),
         timezone: jiff::tz::TimeZone::UTC,

@@ -53,6 +53,40 @@ struct RawConfig {
     listen: Option<EnvString>,
     #[serde(default)]
     digests: Vec<Spanned<RawDigest>>,
+    #[serde(default)]
+    links: LinksConfig,
+}
+
+/// `links:` — where "Open in Partner Center" buttons point; `{id}` is the record's id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksConfig {
+    #[serde(default = "default_referral_link")]
+    pub referral: String,
+}
+
+impl Default for LinksConfig {
+    fn default() -> Self {
+        LinksConfig {
+            referral: default_referral_link(),
+        }
+    }
+}
+
+/// The Partner Center page of a co-sell referral.
+pub const DEFAULT_REFERRAL_LINK: &str =
+    "https://partner.microsoft.com/dashboard/referrals/v2/opportunities/{id}";
+
+fn default_referral_link() -> String {
+    DEFAULT_REFERRAL_LINK.to_string()
+}
+
+impl LinksConfig {
+    /// The link for the referral `id` (URL-encoded into the template).
+    pub fn referral(&self, id: &str) -> String {
+        let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        self.referral.replace("{id}", &id)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +144,8 @@ pub struct Config {
     /// Where `run` serves `/healthz` and `/metrics` (`None`: not served).
     pub listen: Option<String>,
     pub digests: Vec<DigestConfig>,
+    /// Where "Open in Partner Center" buttons point.
+    pub links: LinksConfig,
     /// Where the entries of the file are, for errors found after it was read.
     pub places: Places,
 }
@@ -317,6 +353,17 @@ impl Config {
             delivery: raw.delivery,
             http: raw.http,
             history_versions: raw.history_versions.unwrap_or(DEFAULT_HISTORY_VERSIONS),
+            links: {
+                let link = &raw.links.referral;
+                let local =
+                    link.starts_with("http://127.0.0.1") || link.starts_with("http://localhost");
+                if !link.contains("{id}") || !(link.starts_with("https://") || local) {
+                    return Err(ConfigError::Invalid(format!(
+                        "links.referral must be an https URL with {{id}} where the referral's id goes (it is {link:?})"
+                    )));
+                }
+                raw.links.clone()
+            },
             listen: match raw.listen {
                 None => Some(DEFAULT_LISTEN.to_string()),
                 Some(l) if l.0 == "off" || l.0.is_empty() => None,

@@ -137,6 +137,12 @@ impl Channel {
 /// each channel's markup when no template of its own is there. Customer text is escaped for
 /// the format, never interpreted.
 pub fn message_from_text(format: Format, title: &str, rest: &str) -> Message {
+    message_with_link(format, title, rest, None)
+}
+
+/// [`message_from_text`], with an "Open in Partner Center" button to `link` where the
+/// channel has buttons (a Teams card's `Action.OpenUrl`).
+pub fn message_with_link(format: Format, title: &str, rest: &str, link: Option<&str>) -> Message {
     let text = || {
         if rest.is_empty() {
             title.to_string()
@@ -154,7 +160,7 @@ pub fn message_from_text(format: Format, title: &str, rest: &str) -> Message {
             html: telegram::markup::telegram_from_text(title, rest),
         },
         Format::Teams => Body::Teams {
-            card: teams::card::card_from_text(title, rest),
+            card: teams::card::card_with_link(title, rest, link),
         },
     };
     Message {
@@ -216,7 +222,14 @@ mod tests {
         assert_eq!(tg.matches("<b>").count(), 1);
         assert_eq!(tg.matches("</b>").count(), 1);
         let card = card_from_text(title, rest);
-        assert_eq!(card["body"][0]["text"], title);
+        // Literal runs, not Markdown TextBlocks.
+        assert_eq!(card["body"][0]["type"], "RichTextBlock");
+        assert_eq!(card["body"][0]["inlines"][0]["text"], title);
+        assert!(card["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["type"] != "TextBlock"));
         assert_eq!(card["version"], "1.4");
     }
 
@@ -232,7 +245,8 @@ mod tests {
         assert!(tg.contains("more characters"));
         let card = card_from_text("t", &"x".repeat(100_000));
         assert!(card.to_string().len() <= TEAMS_CARD_LIMIT);
-        assert!(card["body"][1]["text"]
+        let last = card["body"].as_array().unwrap().last().unwrap();
+        assert!(last["inlines"][0]["text"]
             .as_str()
             .unwrap()
             .contains("more characters)"));

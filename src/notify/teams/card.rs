@@ -57,9 +57,13 @@ impl CardBuilder {
         self.body.push(json!({ "type": "FactSet", "facts": facts }));
     }
 
-    /// Lines of text in one block.
+    /// Lines of text (customer names among them), each shown as it is.
     pub fn list(&mut self, lines: Vec<String>) {
-        self.body.push(json!({ "type": "TextBlock", "text": lines.join("\n"), "wrap": true, "spacing": "Small" }));
+        let mut blocks = literal_lines(&lines.join("\n"));
+        if let Some(first) = blocks.first_mut() {
+            first["spacing"] = json!("Small");
+        }
+        self.body.extend(blocks);
     }
 
     pub fn build(self) -> Value {
@@ -77,13 +81,53 @@ pub fn card_size(card: &Value) -> usize {
     serde_json::to_vec(card).map_or(usize::MAX, |v| v.len())
 }
 
+/// Text that Teams shows as it is: a `RichTextBlock` of one `TextRun`. Teams reads a
+/// `TextBlock`'s text as Markdown (a customer's `[x](http://…)` would become a live link, `**`
+/// bold, `- ` a list); a `TextRun` is never Markdown-processed.
+pub fn literal_block(text: &str, bold: bool) -> Value {
+    let mut run = json!({ "type": "TextRun", "text": text });
+    if bold {
+        run["weight"] = json!("Bolder");
+        run["size"] = json!("Medium");
+    }
+    json!({ "type": "RichTextBlock", "inlines": [run] })
+}
+
 /// A generic Adaptive Card from a title and text, under the Teams size limit.
 pub fn card_from_text(title: &str, rest: &str) -> Value {
+    card_with_link(title, rest, None)
+}
+
+/// The lines of `text` as literal blocks, one per line (Teams joins a single `\n` inside a
+/// block into one run-on paragraph); a blank line spaces the next block.
+fn literal_lines(text: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut gap = false;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            gap = true;
+            continue;
+        }
+        let mut block = literal_block(line, false);
+        block["spacing"] = json!(if gap { "Medium" } else { "None" });
+        gap = false;
+        out.push(block);
+    }
+    out
+}
+
+/// [`card_from_text`] with an "Open in Partner Center" `Action.OpenUrl` to `link`. The title
+/// and every line of the text are literal: nothing a customer wrote becomes Markdown.
+pub fn card_with_link(title: &str, rest: &str, link: Option<&str>) -> Value {
+    let title = title.replace(['\r', '\n'], " ");
     let card = |body: &str| {
-        adaptive_card(vec![
-            title_block(title),
-            json!({ "type": "TextBlock", "text": body, "wrap": true }),
-        ])
+        let mut blocks = vec![literal_block(&title, true)];
+        blocks.extend(literal_lines(body));
+        let mut card = adaptive_card(blocks);
+        if let Some(url) = link {
+            card["actions"] = json!([{ "type": "Action.OpenUrl", "title": "Open in Partner Center", "url": url }]);
+        }
+        card
     };
     let mut budget = rest.chars().count();
     loop {
