@@ -141,7 +141,8 @@ async fn teams_gets_a_valid_adaptive_card_in_the_workflows_envelope() {
         .iter()
         .filter(|b| b["type"] == "RichTextBlock")
         .flat_map(|b| b["inlines"].as_array().unwrap())
-        .filter_map(|r| (r["type"] == "TextRun").then(|| r["text"].as_str().unwrap()))
+        .filter(|r| r["type"] == "TextRun")
+        .map(|r| r["text"].as_str().unwrap())
         .collect();
     assert!(
         runs[0].contains(HOSTILE.lines().next().unwrap()),
