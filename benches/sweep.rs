@@ -293,6 +293,7 @@ fn sweep(base_url: &str, state: &Path) {
         .build()
         .unwrap();
     let config = Config {
+        links: partnerwatch::config::LinksConfig::default(),
         file: PathBuf::from("(bench)"),
         state_dir: state.to_path_buf(),
         timezone: jiff::tz::TimeZone::UTC,
