@@ -801,3 +801,15 @@ fn a_sweep_past_its_page_or_byte_cap_fails_with_the_key_to_raise_and_keeps_nothi
         assert_eq!(common::stored_ids(&store, "referrals").len(), 50);
     }
 }
+
+/// A log that goes to a file or a pipe carries no terminal colour codes.
+#[test]
+fn a_log_written_to_a_pipe_has_no_colour_codes() {
+    let (_rt, sim) = sim_runtime(3, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let (ok, _, err) = common::partnerwatch(&config, &["poll"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("sweep complete"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no ANSI escape in: {err:?}");
+}

@@ -307,6 +307,17 @@ async fn email_arrives_over_smtp_as_text_and_html() {
         .filter_map(|a| a.address())
         .collect();
     assert_eq!(to, vec!["sales@contoso.example", "lead@contoso.example"]);
+    // A machine's message, dated, with an id of its own: no auto-replies to it.
+    let message_id = mail.message_id().expect("Message-ID");
+    assert!(message_id.starts_with("partnerwatch.") && message_id.contains('@'), "{message_id}");
+    assert!(mail.date().is_some(), "Date");
+    let header = |name: &str| {
+        mail.header_raw(name)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("Auto-Submitted"), "auto-generated");
+    assert_eq!(header("X-Auto-Response-Suppress"), "All");
     let headers = String::from_utf8_lossy(&raw).to_lowercase();
     assert!(
         headers.contains("content-type: multipart/alternative"),

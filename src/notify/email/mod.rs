@@ -82,9 +82,23 @@ impl Email {
 
     /// The message as it goes on the wire.
     pub fn message(&self, d: &Delivery) -> Result<lettre::Message, String> {
+        use lettre::message::header::{HeaderName, HeaderValue};
+        // The same delivery keeps its Message-ID when it is sent again after a failure, so
+        // a mail client can tell a repeat from a new message.
+        let domain = self.from.email.domain().to_string();
+        let message_id = format!("<partnerwatch.{}.{}@{domain}>", d.id, d.event_id);
+        let raw = |name: &'static str, value: &str| {
+            HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+        };
         let mut builder = lettre::Message::builder()
             .from(self.from.clone())
-            .subject(d.message.title.replace(['\r', '\n'], " "));
+            .subject(d.message.title.replace(['\r', '\n'], " "))
+            .date_now()
+            .message_id(Some(message_id))
+            // A machine's message: no out-of-office or other auto-replies to it (RFC 3834,
+            // and Exchange's own header).
+            .raw_header(raw("Auto-Submitted", "auto-generated"))
+            .raw_header(raw("X-Auto-Response-Suppress", "All"));
         for to in &self.to {
             builder = builder.to(to.clone());
         }
