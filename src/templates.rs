@@ -401,6 +401,29 @@ pub mod helpers {
                 },
             ),
         );
+        // {{left data.deadline detected_at}} → "4 days 17 h left" / "5 h left".
+        h.register_helper(
+            "left",
+            Box::new(
+                |h: &Helper,
+                 _: &Handlebars,
+                 _: &Context,
+                 _: &mut RenderContext,
+                 out: &mut dyn Output|
+                 -> HelperResult {
+                    let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
+                    let rendered = match (
+                        when.parse::<jiff::Timestamp>(),
+                        now.parse::<jiff::Timestamp>(),
+                    ) {
+                        (Ok(w), Ok(n)) => left(w.duration_since(n)),
+                        _ => when,
+                    };
+                    out.write(&rendered)?;
+                    Ok(())
+                },
+            ),
+        );
         // {{money record.details.dealValue record.details.currency}} → "185,000 USD".
         h.register_helper(
             "money",
@@ -475,6 +498,24 @@ pub mod helpers {
         }
     }
 
+    /// The time left until a deadline, to the hour: "4 days 17 h left", "5 h left",
+    /// "40 min left", "past the deadline".
+    pub fn left(d: jiff::SignedDuration) -> String {
+        let secs = d.as_secs();
+        if secs <= 0 {
+            return "past the deadline".into();
+        }
+        let (days, hours, mins) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+        match (days, hours) {
+            (0, 0) => format!("{} min left", mins.max(1)),
+            (0, h) => format!("{h} h left"),
+            (1, 0) => "1 day left".into(),
+            (d, 0) => format!("{d} days left"),
+            (1, h) => format!("1 day {h} h left"),
+            (d, h) => format!("{d} days {h} h left"),
+        }
+    }
+
     pub fn money(amount: &Value, currency: &str) -> String {
         let Some(n) = amount.as_f64() else {
             return format!("{} {currency}", amount.as_str().unwrap_or("?"))
@@ -522,6 +563,16 @@ mod tests {
         let ok = format!("{}x{}", "{{#if a}}".repeat(64), "{{/if}}".repeat(64));
         std::fs::write(dir.path().join("referral_new.text.hbs"), ok).unwrap();
         assert!(Templates::load_dir(dir.path(), &jiff::tz::TimeZone::UTC).is_ok());
+    }
+
+    #[test]
+    fn time_left_is_told_to_the_hour() {
+        let h = jiff::SignedDuration::from_hours;
+        assert_eq!(helpers::left(h(113)), "4 days 17 h left");
+        assert_eq!(helpers::left(h(24)), "1 day left");
+        assert_eq!(helpers::left(h(5)), "5 h left");
+        assert_eq!(helpers::left(jiff::SignedDuration::from_mins(40)), "40 min left");
+        assert_eq!(helpers::left(h(-1)), "past the deadline");
     }
 
     #[test]
