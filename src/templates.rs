@@ -571,7 +571,10 @@ mod tests {
         assert_eq!(helpers::left(h(113)), "4 days 17 h left");
         assert_eq!(helpers::left(h(24)), "1 day left");
         assert_eq!(helpers::left(h(5)), "5 h left");
-        assert_eq!(helpers::left(jiff::SignedDuration::from_mins(40)), "40 min left");
+        assert_eq!(
+            helpers::left(jiff::SignedDuration::from_mins(40)),
+            "40 min left"
+        );
         assert_eq!(helpers::left(h(-1)), "past the deadline");
     }
 

@@ -813,3 +813,20 @@ fn a_log_written_to_a_pipe_has_no_colour_codes() {
     assert!(err.contains("sweep complete"), "{err}");
     assert!(!err.contains('\u{1b}'), "no ANSI escape in: {err:?}");
 }
+
+/// A Telegram `chat_id` is a number in Telegram's own docs; written unquoted it is read as
+/// its digits.
+#[test]
+fn an_unquoted_numeric_chat_id_is_accepted() {
+    let (_rt, sim) = sim_runtime(1, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "channels:\n",
+        "channels:\n  chat: { type: telegram, bot_token: \"123456:ABCdefGhIJKlmnOPQRstuVWXyz0123456789\", chat_id: -1001234567890 }\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = common::partnerwatch(&config, &["check"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("chat (telegram)"), "{out}");
+}

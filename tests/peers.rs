@@ -309,7 +309,10 @@ async fn email_arrives_over_smtp_as_text_and_html() {
     assert_eq!(to, vec!["sales@contoso.example", "lead@contoso.example"]);
     // A machine's message, dated, with an id of its own: no auto-replies to it.
     let message_id = mail.message_id().expect("Message-ID");
-    assert!(message_id.starts_with("partnerwatch.") && message_id.contains('@'), "{message_id}");
+    assert!(
+        message_id.starts_with("partnerwatch.") && message_id.contains('@'),
+        "{message_id}"
+    );
     assert!(mail.date().is_some(), "Date");
     let header = |name: &str| {
         mail.header_raw(name)

@@ -30,6 +30,7 @@ pub enum ChannelConfig {
     /// A Telegram chat through a bot.
     Telegram {
         bot_token: Secret,
+        #[serde(deserialize_with = "super::env::string_or_number")]
         chat_id: EnvString,
         #[serde(default)]
         api_url: Option<EnvString>,

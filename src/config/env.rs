@@ -31,6 +31,32 @@ impl<'de> Deserialize<'de> for EnvString {
     }
 }
 
+/// An [`EnvString`] that may also be written as a whole number (a Telegram `chat_id` such as
+/// `-1001234567890` needs no quotes). Only for fields inside a channel, whose values reach
+/// here already typed; a bare `off` elsewhere stays the word it is.
+pub fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<EnvString, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a whole number")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    let raw = deserializer.deserialize_any(Text)?;
+    expand(&raw, |name| std::env::var(name).ok())
+        .map(EnvString)
+        .map_err(serde::de::Error::custom)
+}
+
 /// Expands `${NAME}` in `raw` with `lookup`. `$$` stands for a literal `$`.
 pub fn expand(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(raw.len());
