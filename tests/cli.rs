@@ -830,3 +830,21 @@ fn an_unquoted_numeric_chat_id_is_accepted() {
     assert!(ok, "{out}{err}");
     assert!(out.contains("chat (telegram)"), "{out}");
 }
+
+/// An unencoded `#` in an SMTP password would send mail to another host in the clear:
+/// `check` refuses it and says how to write it, without printing the password.
+#[test]
+fn an_smtp_url_with_an_unencoded_hash_is_refused_with_the_fix() {
+    let (_rt, sim) = sim_runtime(1, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "channels:\n",
+        "channels:\n  mail: { type: email, smtp_url: \"smtp://pw:pa#ss-word-77@mail.example:587?tls=required\", from: pw@example.com, to: [ops@example.com] }\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (ok, out, err) = common::partnerwatch(&config, &["check"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("URL-encode") && err.contains("%23"), "{err}");
+    assert!(!err.contains("ss-word-77"), "{err}");
+}

@@ -41,6 +41,13 @@ impl Email {
         oauth: Option<(String, Option<TokenProvider>)>,
     ) -> Result<Self, ConfigError> {
         let invalid = |what: String| ConfigError::Invalid(format!("channel {name:?}: {what}"));
+        // `smtp://u:pa#ss@host` parses as host `pa` with `#ss@host` a fragment: mail would go
+        // to the wrong server, in the clear. A `#` in the user or password must be URL-encoded.
+        if smtp_url.expose().contains('#') {
+            return Err(invalid(
+                "smtp_url contains `#`, which ends a URL: URL-encode it in the user name or password as %23".into(),
+            ));
+        }
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url.expose())
             .map_err(|e| {
                 invalid(format!(
