@@ -31,7 +31,7 @@ pub fn combine(format: Format, group: &[Delivery]) -> (Message, usize) {
 fn fits(format: Format, m: &Message) -> bool {
     match &m.body {
         Body::Telegram { html } if format == Format::Telegram => {
-            html.chars().count() <= TELEGRAM_LIMIT
+            super::telegram::markup::telegram_length(&html) <= TELEGRAM_LIMIT
         }
         Body::Teams { card } if format == Format::Teams => card_size(card) <= TEAMS_CARD_LIMIT,
         _ => true,
@@ -132,7 +132,7 @@ mod tests {
             .collect();
         let (m, n) = combine(Format::Telegram, &tg);
         assert!(n > 1 && n < 40, "{n}");
-        assert!(m.body.raw().chars().count() <= TELEGRAM_LIMIT);
+        assert!(super::super::telegram::markup::telegram_length(&m.body.raw()) <= TELEGRAM_LIMIT);
         assert!(m.title.contains(&format!("{n} of 40")));
 
         let cards: Vec<Delivery> = (0..40)

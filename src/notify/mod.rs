@@ -235,14 +235,27 @@ mod tests {
 
     #[test]
     fn long_messages_respect_channel_limits() {
-        let rest = "<&>".repeat(5000);
-        let tg = telegram_from_text("t", &rest);
+        use super::telegram::markup::telegram_length;
+        // Telegram counts the text it shows: 3,000 escaped `<&>` are 9,000 characters shown
+        // (cut), but 1,300 of them are 3,900 — they fit, though their HTML is 16,900 long.
+        let tg = telegram_from_text("t", &"<&>".repeat(3000));
         assert!(
-            tg.chars().count() <= TELEGRAM_LIMIT,
+            telegram_length(&tg) <= TELEGRAM_LIMIT,
             "{}",
-            tg.chars().count()
+            telegram_length(&tg)
         );
         assert!(tg.contains("more characters"));
+        let fits = telegram_from_text("t", &"<&>".repeat(1300));
+        assert!(!fits.contains("more characters"), "cut although it fits");
+        assert!(
+            fits.len() > TELEGRAM_LIMIT,
+            "its HTML is longer than the limit"
+        );
+        // …in UTF-16 units: 2,500 emoji are 5,000 units and must be cut.
+        let emoji = telegram_from_text("t", &"🎉".repeat(2500));
+        assert!(emoji.contains("more characters"));
+        assert!(telegram_length(&emoji) <= TELEGRAM_LIMIT);
+        assert_eq!(telegram_length("<b>a&amp;b</b>\n🎉"), 6);
         let card = card_from_text("t", &"x".repeat(100_000));
         assert!(card.to_string().len() <= TEAMS_CARD_LIMIT);
         let last = card["body"].as_array().unwrap().last().unwrap();
