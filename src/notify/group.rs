@@ -31,7 +31,7 @@ pub fn combine(format: Format, group: &[Delivery]) -> (Message, usize) {
 fn fits(format: Format, m: &Message) -> bool {
     match &m.body {
         Body::Telegram { html } if format == Format::Telegram => {
-            super::telegram::markup::telegram_length(&html) <= TELEGRAM_LIMIT
+            super::telegram::markup::telegram_length(html) <= TELEGRAM_LIMIT
         }
         Body::Teams { card } if format == Format::Teams => card_size(card) <= TEAMS_CARD_LIMIT,
         _ => true,
