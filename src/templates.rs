@@ -379,51 +379,9 @@ pub mod helpers {
             ),
         );
         // {{relative data.deadline detected_at}} → "in 2 days" / "3 hours ago".
-        h.register_helper(
-            "relative",
-            Box::new(
-                |h: &Helper,
-                 _: &Handlebars,
-                 _: &Context,
-                 _: &mut RenderContext,
-                 out: &mut dyn Output|
-                 -> HelperResult {
-                    let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
-                    let rendered = match (
-                        when.parse::<jiff::Timestamp>(),
-                        now.parse::<jiff::Timestamp>(),
-                    ) {
-                        (Ok(w), Ok(n)) => relative(w.duration_since(n)),
-                        _ => when,
-                    };
-                    out.write(&rendered)?;
-                    Ok(())
-                },
-            ),
-        );
+        register_span(h, "relative", relative);
         // {{left data.deadline detected_at}} → "4 days 17 h left" / "5 h left".
-        h.register_helper(
-            "left",
-            Box::new(
-                |h: &Helper,
-                 _: &Handlebars,
-                 _: &Context,
-                 _: &mut RenderContext,
-                 out: &mut dyn Output|
-                 -> HelperResult {
-                    let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
-                    let rendered = match (
-                        when.parse::<jiff::Timestamp>(),
-                        now.parse::<jiff::Timestamp>(),
-                    ) {
-                        (Ok(w), Ok(n)) => left(w.duration_since(n)),
-                        _ => when,
-                    };
-                    out.write(&rendered)?;
-                    Ok(())
-                },
-            ),
-        );
+        register_span(h, "left", left);
         // {{money record.details.dealValue record.details.currency}} → "185,000 USD".
         h.register_helper(
             "money",
@@ -475,6 +433,37 @@ pub mod helpers {
             Value::Null => String::new(),
             other => other.to_string(),
         })
+    }
+
+    /// A helper of two timestamps (`when`, `now`) that writes `show(when - now)`; a value
+    /// that is not a timestamp is written as it is.
+    fn register_span(
+        h: &mut Handlebars<'static>,
+        name: &str,
+        show: fn(jiff::SignedDuration) -> String,
+    ) {
+        h.register_helper(
+            name,
+            Box::new(
+                move |h: &Helper,
+                      _: &Handlebars,
+                      _: &Context,
+                      _: &mut RenderContext,
+                      out: &mut dyn Output|
+                      -> HelperResult {
+                    let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
+                    let rendered = match (
+                        when.parse::<jiff::Timestamp>(),
+                        now.parse::<jiff::Timestamp>(),
+                    ) {
+                        (Ok(w), Ok(n)) => show(w.duration_since(n)),
+                        _ => when,
+                    };
+                    out.write(&rendered)?;
+                    Ok(())
+                },
+            ),
+        );
     }
 
     pub fn relative(d: jiff::SignedDuration) -> String {
