@@ -131,8 +131,8 @@ impl<'p> Scheduler<'p> {
         }
     }
 
-    /// Notes a storage failure among this tick's errors, once, and reopens the database so
-    /// that what was not written is dropped and the next tick starts from what is on disk.
+    /// Notes a storage failure among this tick's errors (logged once); the next tick reopens
+    /// the database, so what was not written is dropped and it starts from what is on disk.
     fn note_storage(
         &mut self,
         sweeps: &[Sweep],
@@ -161,9 +161,6 @@ impl<'p> Scheduler<'p> {
             tracing::error!(error = %failure, "cannot write the state database; nothing of this tick was kept, and the daemon retries every few seconds until it can write again (free space on the state_dir's disk)");
         }
         self.storage = Some(failure.to_string());
-        if let Err(e) = self.pipeline.store.reopen() {
-            self.storage = Some(e.to_string());
-        }
     }
 
     /// Sweeps every source that is due (a step of [`Scheduler::tick`]).

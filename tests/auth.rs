@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
-use assert_cmd::cargo::CommandCargoExt;
 use partnerwatch::model::EventKind;
 use partnerwatch::sim::Simulator;
 
@@ -27,36 +24,19 @@ fn entra_config(
     path
 }
 
-fn pw(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::cargo_bin("partnerwatch")
-        .unwrap()
-        .env_remove("RUST_LOG")
-        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn device_code_login_then_polls_with_rotated_owner_only_refresh_tokens() {
     let (_rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = entra_config(dir.path(), &sim, None);
 
-    let (ok, _, err) = pw(&config, &["poll"]);
+    let (ok, _, err) = common::partnerwatch(&config, &["poll"]);
     assert!(
         !ok && err.contains("not signed in: run `partnerwatch login`"),
         "{err}"
     );
 
-    let (ok, out, err) = pw(&config, &["login"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["login"]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("enter the code SIMCODE1") && out.contains("Signed in."),
@@ -87,7 +67,7 @@ fn device_code_login_then_polls_with_rotated_owner_only_refresh_tokens() {
         "pending once, then signed in"
     );
 
-    let (ok, out, err) = pw(&config, &["poll"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["poll"]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("12 records"), "{out}");
     let second = std::fs::read_to_string(&file).unwrap();
@@ -96,7 +76,7 @@ fn device_code_login_then_polls_with_rotated_owner_only_refresh_tokens() {
         !err.contains(&second) && !out.contains(&second),
         "no token in the output"
     );
-    let (ok, ..) = pw(&config, &["poll"]);
+    let (ok, ..) = common::partnerwatch(&config, &["poll"]);
     assert!(ok, "the rotated token works");
 }
 
@@ -105,7 +85,7 @@ fn refused_token_is_renewed_once_and_an_expired_sign_in_raises_auth_failed() {
     let (rt, sim) = common::sim_runtime(12, 5);
     let dir = tempfile::tempdir().unwrap();
     let config = entra_config(dir.path(), &sim, None);
-    assert!(pw(&config, &["login"]).0);
+    assert!(common::partnerwatch(&config, &["login"]).0);
 
     rt.block_on(async {
         let clock = common::clock();
@@ -147,7 +127,7 @@ fn client_credentials_reach_partner_insights_but_never_the_app_user_only_apis() 
     let dir = tempfile::tempdir().unwrap();
     let secret = Some(partnerwatch::sim::auth::CLIENT_SECRET);
     let config = entra_config(dir.path(), &sim, secret);
-    let (ok, out, err) = pw(&config, &["poll"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["poll"]);
     assert!(!ok, "{out}");
     assert!(
         err.contains("the Partner Center Referrals API accepts only App+User sign-in")
@@ -160,7 +140,7 @@ fn client_credentials_reach_partner_insights_but_never_the_app_user_only_apis() 
         None,
         "no app-only token was even asked for"
     );
-    let (ok, out, err) = pw(&config, &["check"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["check"]);
     assert!(
         out.contains("accepts only App+User sign-in")
             || err.contains("accepts only App+User sign-in"),
@@ -168,14 +148,14 @@ fn client_credentials_reach_partner_insights_but_never_the_app_user_only_apis() 
     );
 
     common::abss_only(&config, &sim, "v1.3", "");
-    let (ok, out, err) = pw(&config, &["poll"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["poll"]);
     assert!(ok, "{out}{err}");
     assert_eq!(sim.state().auth.grants["client_credentials"], 1);
     assert!(!dir.path().join("state/refresh_token").exists());
 
     let wrong = entra_config(dir.path(), &sim, Some("not-the-secret-123"));
     common::abss_only(&wrong, &sim, "v1.3", "");
-    let (ok, _, err) = pw(&wrong, &["poll"]);
+    let (ok, _, err) = common::partnerwatch(&wrong, &["poll"]);
     assert!(
         !ok && err.contains("invalid_client (AADSTS7000215)"),
         "{err}"
@@ -205,7 +185,7 @@ fn workload_identity_exchanges_the_federated_token() {
     std::fs::write(&config, text).unwrap();
     common::abss_only(&config, &sim, "v1.3", "");
 
-    let (ok, out, err) = pw(&config, &["poll"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["poll"]);
     assert!(ok, "{out}{err}");
     assert_eq!(
         sim.state().auth.grants["client_credentials"],
@@ -215,7 +195,7 @@ fn workload_identity_exchanges_the_federated_token() {
     assert!(!dir.path().join("state/refresh_token").exists());
 
     std::fs::write(&token_file, "a-stale-token").unwrap();
-    let (ok, _, err) = pw(&config, &["poll"]);
+    let (ok, _, err) = common::partnerwatch(&config, &["poll"]);
     assert!(!ok && err.contains("invalid_client"), "{err}");
 }
 
@@ -297,7 +277,7 @@ fn check_online_says_per_api_whether_it_answered_and_what_to_fix() {
         std::fs::write(path, text).unwrap();
     };
     every_api(&config);
-    let (ok, out, err) = pw(&config, &["check", "--online"]);
+    let (ok, out, err) = common::partnerwatch(&config, &["check", "--online"]);
     assert!(ok, "{out}{err}");
     for line in [
         "Referrals",
@@ -320,14 +300,14 @@ fn check_online_says_per_api_whether_it_answered_and_what_to_fix() {
         },
         times: 1,
     });
-    let (ok, out, _) = pw(&config, &["check", "--online"]);
+    let (ok, out, _) = common::partnerwatch(&config, &["check", "--online"]);
     assert!(!ok);
     assert!(out.contains("Referral Admin or Referral User"), "{out}");
 
     // A token no API accepts.
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace(sim.token(), "not-a-valid-token-00")).unwrap();
-    let (ok, out, _) = pw(&config, &["check", "--online"]);
+    let (ok, out, _) = common::partnerwatch(&config, &["check", "--online"]);
     assert!(!ok);
     assert_eq!(
         out.matches("does not accept auth.static_token").count(),
@@ -344,7 +324,7 @@ fn check_online_says_per_api_whether_it_answered_and_what_to_fix() {
         Some(partnerwatch::sim::auth::CLIENT_SECRET),
     );
     every_api(&config);
-    let (ok, out, _) = pw(&config, &["check", "--online"]);
+    let (ok, out, _) = common::partnerwatch(&config, &["check", "--online"]);
     assert!(!ok, "{out}");
     let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(

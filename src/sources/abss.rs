@@ -11,7 +11,7 @@ use url::Url;
 
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
-use super::{IngestError, RecordSink, SourceError, SweepStats};
+use super::{RecordSink, SourceError, SweepStats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -173,16 +173,6 @@ impl AbssSource {
         let name = self.dataset.name();
         let mut stats = SweepStats::default();
         let mut body = Vec::new();
-        let ingest = |sink: &mut dyn RecordSink, id: &str, raw: &str, page: u32, depth: usize| {
-            super::take(sink, name, id, raw, depth).map_err(|e| match e {
-                IngestError::Store(e) => SourceError::Store(e),
-                e @ IngestError::Malformed { .. } => SourceError::Malformed {
-                    dataset: name,
-                    page,
-                    error: e.to_string(),
-                },
-            })
-        };
         let Some(keys) = self.dataset.keys() else {
             stats.pages = 1;
             let url = Url::parse(&format!("{}/{}", self.base, self.dataset.path()))
@@ -210,8 +200,12 @@ impl AbssSource {
                     error: "the answer is not a JSON object".into(),
                 });
             }
-            ingest(sink, name, text.trim(), 1, fetch.page_depth())?;
-            stats.records = 1;
+            let malformed = |error| SourceError::Malformed {
+                dataset: name,
+                page: 1,
+                error,
+            };
+            stats.take(sink, name, name, text.trim(), fetch.page_depth(), malformed)?;
             return Ok(stats);
         };
         let mut expected = None;
@@ -294,8 +288,7 @@ impl AbssSource {
                     };
                     match key {
                         Some(id) => {
-                            let taken = ingest(sink, &id, raw, page_no, fetch.page_depth())?;
-                            stats.took(name, &id, taken);
+                            stats.take(sink, name, &id, raw, fetch.page_depth(), malformed)?
                         }
                         None => {
                             stats.without_id += 1;

@@ -13,7 +13,7 @@ use url::Url;
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
 use super::paging::next_page_url;
-use super::{IngestError, RecordSink, SourceError, SweepStats};
+use super::{RecordSink, SourceError, SweepStats};
 use crate::auth::{TokenProvider, PARTNER_CENTER_ANALYTICS};
 use crate::config::LicenseUsageConfig;
 use crate::http::Http;
@@ -130,12 +130,7 @@ impl LicenseSource {
                     on_page += 1;
                     match row_key(raw) {
                         Some(id) => {
-                            let taken = super::take(sink, DATASET, &id, raw, fetch.page_depth())
-                                .map_err(|e| match e {
-                                    IngestError::Store(e) => SourceError::Store(e),
-                                    e @ IngestError::Malformed { .. } => malformed(e.to_string()),
-                                })?;
-                            stats.took(DATASET, &id, taken);
+                            stats.take(sink, DATASET, &id, raw, fetch.page_depth(), malformed)?
                         }
                         None => stats.without_id += 1,
                     }

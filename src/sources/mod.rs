@@ -44,8 +44,28 @@ pub enum Taken {
 }
 
 impl SweepStats {
+    /// Hands one record of a page to `sink` ([`take`]) and counts it; a record that cannot
+    /// be read is an error of its page (`malformed`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn take(
+        &mut self,
+        sink: &mut dyn RecordSink,
+        dataset: &'static str,
+        id: &str,
+        raw: &str,
+        page_depth: usize,
+        malformed: impl FnOnce(String) -> SourceError,
+    ) -> Result<(), SourceError> {
+        let taken = take(sink, dataset, id, raw, page_depth).map_err(|e| match e {
+            IngestError::Store(e) => SourceError::Store(e),
+            e @ IngestError::Malformed { .. } => malformed(e.to_string()),
+        })?;
+        self.took(dataset, id, taken);
+        Ok(())
+    }
+
     /// Counts one record the sweep took.
-    pub fn took(&mut self, dataset: &str, id: &str, taken: Taken) {
+    fn took(&mut self, dataset: &str, id: &str, taken: Taken) {
         match taken {
             Taken::First => self.records += 1,
             Taken::Again => {

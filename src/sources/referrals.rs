@@ -12,7 +12,7 @@ use url::Url;
 use super::fetch::Fetcher;
 use super::lazy::{record_id, within};
 use super::paging::next_page_url;
-use super::{IngestError, RecordSink, SourceError, SweepStats};
+use super::{RecordSink, SourceError, SweepStats};
 use crate::auth::{TokenProvider, PARTNER_CENTER as AUDIENCE};
 use crate::config::ReferralsConfig;
 use crate::http::Http;
@@ -168,12 +168,7 @@ impl ReferralsSource {
                 on_page += 1;
                 match record_id(raw, &["id", "ID", "Id"]) {
                     Some(id) => {
-                        let taken = super::take(sink, DATASET, &id, raw, fetch.page_depth())
-                            .map_err(|e| match e {
-                                IngestError::Store(e) => SourceError::Store(e),
-                                e @ IngestError::Malformed { .. } => malformed(e.to_string()),
-                            })?;
-                        stats.took(DATASET, &id, taken);
+                        stats.take(sink, DATASET, &id, raw, fetch.page_depth(), malformed)?
                     }
                     None => {
                         stats.without_id += 1;

@@ -235,6 +235,7 @@ pub fn partnerwatch(config: &Path, args: &[&str]) -> (bool, String, String) {
         .unwrap()
         .env_remove("PARTNERWATCH_CONFIG")
         .env_remove("RUST_LOG")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
         .arg("--config")
         .arg(config)
         .args(args)
