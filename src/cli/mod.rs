@@ -75,7 +75,8 @@ pub enum Command {
     /// digest goes out on Mondays, and every message is printed and written to an inbox folder.
     Demo(demo::DemoArgs),
     /// The daemon: polls each source on its `every` schedule and delivers, serves /healthz and
-    /// /metrics on `listen`, until SIGTERM or Ctrl-C (the work in flight is finished first).
+    /// /metrics on `listen` (where it also answers `events`, `outbox`, `history` and `digest`
+    /// while it holds the state), until SIGTERM or Ctrl-C (the work in flight is finished first).
     Run,
     /// One poll cycle of every source (or one), then delivers and exits. Exits 1 if a sweep failed.
     Poll(poll::PollArgs),
