@@ -25,6 +25,8 @@ use crate::notify::message_from_text;
 use crate::notify::teams::card::{card_size, TEAMS_CARD_LIMIT};
 use crate::notify::text::html_escape;
 
+pub mod explain;
+
 /// The loaded templates.
 #[derive(Debug)]
 pub struct Templates {
@@ -166,12 +168,12 @@ impl Templates {
                 continue;
             }
             if let Err(e) = registry.register_template_string(stem, &text) {
-                let (line, column) = e.pos().unwrap_or((1, 1));
+                let (line, column, message) = explain::syntax_error(&e, &text);
                 errors.push(Located {
                     file: path.clone(),
                     line: line as u64,
                     column: column as u64,
-                    message: e.reason().to_string(),
+                    message,
                 });
                 continue;
             }
@@ -217,17 +219,24 @@ impl Templates {
         self.names.iter().map(String::as_str)
     }
 
+    /// Renders `key` with `data`; a failure says where (the template file, line and column)
+    /// and what to fix in words: the field that does not exist and the nearest one that does,
+    /// or the helper that does not exist and those that do.
     fn render_in(
+        &self,
         registry: &Handlebars<'static>,
         key: &str,
-        event: &impl serde::Serialize,
+        data: &impl serde::Serialize,
     ) -> Result<String, String> {
-        registry.render(key, event).map_err(|e| {
-            let mut msg = e.reason().to_string();
-            if let Some(line) = e.line_no {
-                msg = format!("line {line}: {msg}");
-            }
-            format!("template {key}: {msg}")
+        registry.render(key, data).map_err(|e| {
+            let place = format!(
+                "{}:{}:{}",
+                self.origin.join(format!("{key}.hbs")).display(),
+                e.line_no.unwrap_or(1),
+                e.column_no.unwrap_or(1)
+            );
+            let data = serde_json::to_value(data).unwrap_or(Value::Null);
+            format!("{place}: {}", explain::render_error(&e, &data))
         })
     }
 
@@ -248,26 +257,26 @@ impl Templates {
         if !registry.has_template(&key) {
             return Ok(None);
         }
-        Self::render_in(registry, &key, data).map(Some)
+        self.render_in(registry, &key, data).map(Some)
     }
 
     /// Renders `name` in `format` for `event`. A format without a template of its own is
     /// built from the text form by the channel's markup ([`message_from_text`]).
     pub fn render(&self, name: &str, format: Format, event: &Event) -> Result<Message, String> {
-        let text = Self::render_in(&self.text, &format!("{name}.text"), event)?;
+        let text = self.render_in(&self.text, &format!("{name}.text"), event)?;
         let (title, rest) = split_title(&text, event);
         let own = format!("{name}.{}", format.suffix());
         let body = match format {
             Format::Text => Some(Body::Text { text: text.clone() }),
             Format::Html if self.html.has_template(&own) => Some(Body::Html {
-                html: Self::render_in(&self.html, &own, event)?,
+                html: self.render_in(&self.html, &own, event)?,
                 text: text.clone(),
             }),
             Format::Telegram if self.html.has_template(&own) => Some(Body::Telegram {
-                html: Self::render_in(&self.html, &own, event)?,
+                html: self.render_in(&self.html, &own, event)?,
             }),
             Format::Teams if self.json.has_template(&own) => {
-                let raw = Self::render_in(&self.json, &own, event)?;
+                let raw = self.render_in(&self.json, &own, event)?;
                 let card = serde_json::from_str::<serde_json::Value>(&raw)
                     .map_err(|e| format!("template {own}: the card is not JSON: {e}"))?;
                 // A card of its own that Teams would refuse falls back to the generic one.

@@ -299,6 +299,70 @@ fn check_accepts_the_example_and_names_file_line_column_on_errors() {
 }
 
 #[test]
+fn check_teaches_what_is_wrong_in_a_template_or_a_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rules, templates) = (dir.path().join("rules"), dir.path().join("templates"));
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::create_dir_all(&templates).unwrap();
+    let config = dir.path().join("pw.yaml");
+    std::fs::write(
+        &config,
+        "auth:\n  static_token: x\nsources:\n  referrals: { every: 5m }\nchannels:\n  log: { type: console }\n  m: { type: email, smtp_url: \"smtp://127.0.0.1:2525\", from: a@b.c, to: [x@y.z] }\nrules: ./rules\ntemplates: ./templates\n",
+    )
+    .unwrap();
+    let check = |rule: &str, template: &str| {
+        std::fs::write(rules.join("r.yaml"), rule).unwrap();
+        std::fs::write(templates.join("referral_new.text.hbs"), template).unwrap();
+        run(partnerwatch().arg("--config").arg(&config).arg("check"))
+    };
+    let rule = "- name: a\n  on: referral.new\n  channels: [log, m]\n";
+
+    // A misspelt field: the file that exists, its line, the nearest real field, once.
+    let (ok, _, err) = check(rule, "New\nfor {{record.customerProfle.name}}\n");
+    assert!(!ok);
+    assert!(err.contains("referral_new.text.hbs:2:5:"), "{err}");
+    assert!(
+        err.contains("did you mean `record.customerProfile.name`"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("error:").count(),
+        1,
+        "one error, not one per channel: {err}"
+    );
+    assert!(err.contains("(referral.new → log, m)"), "{err}");
+    assert!(!err.contains("html.hbs") && !err.contains("Some("), "{err}");
+
+    // A helper that does not exist: the nearest one and the list.
+    let (ok, _, err) = check(rule, "New {{datee record.createdDateTime}}\n");
+    assert!(!ok);
+    assert!(
+        err.contains("did you mean `date`") && err.contains("money"),
+        "{err}"
+    );
+
+    // A syntax error: what to close, where, no grammar rule names.
+    let (ok, _, err) = check(rule, "New\n{{#if record.name}}x\n");
+    assert!(!ok);
+    assert!(err.contains("referral_new.text.hbs:2:1:"), "{err}");
+    assert!(err.contains("add `{{/if}}`"), "{err}");
+    assert!(!err.contains("expression"), "{err}");
+
+    // A CEL type error passes compilation but would never match: check says so.
+    let typed = "- name: a\n  on: referral.new\n  channels: [log]\n  when: record.details.dealValue > \"50000\"\n";
+    let (ok, _, err) = check(typed, "New\n");
+    assert!(!ok, "a condition that can never be evaluated passes check");
+    assert!(
+        err.contains("r.yaml:4:9:") && err.contains("never match"),
+        "{err}"
+    );
+    assert!(err.contains("50000, not \"50000\""), "{err}");
+    let fine = "- name: a\n  on: referral.new\n  channels: [log]\n  when: record.details.dealValue > 50000\n";
+    let (ok, out, err) = check(fine, "New {{record.customerProfile.name}}\n");
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
 fn example_configuration_checks() {
     let (ok, out, err) = run(partnerwatch()
         .arg("--config")

@@ -34,6 +34,12 @@ pub async fn check(config_path: &Path, args: CheckArgs) -> anyhow::Result<ExitCo
     }
     let mut rendered = 0;
     let mut errors = Vec::new();
+    // A template that fails fails for every channel that renders it: one error per place,
+    // with the rules and channels it stops.
+    type Uses = std::collections::BTreeMap<String, Vec<String>>;
+    let mut failed: std::collections::BTreeMap<String, Uses> = Default::default();
+    let mut unevaluable: std::collections::BTreeMap<(String, String), Vec<String>> =
+        Default::default();
     for rule in &assets.rules.rules {
         let mut kinds: Vec<EventKind> = rule.kinds.iter().copied().collect();
         kinds.sort();
@@ -41,23 +47,50 @@ pub async fn check(config_path: &Path, args: CheckArgs) -> anyhow::Result<ExitCo
             let Some(event) = crate::samples::sample_event(kind) else {
                 continue;
             };
+            // A `when` that cannot be evaluated never matches: on a sample event of a kind
+            // the rule is on, that is a mistake (a type error, a field no such event has).
+            if let (Some(when), Some(at)) = (&rule.when, &rule.when_at) {
+                if let Err(e) = when.eval(&event) {
+                    let place = format!(
+                        "{}:{}:{}: rule {:?}: `when` cannot be evaluated",
+                        at.file.display(),
+                        at.line,
+                        at.column,
+                        rule.name
+                    );
+                    unevaluable
+                        .entry((place, e))
+                        .or_default()
+                        .push(kind.to_string());
+                }
+            }
             for channel in &rule.channels {
                 let format = config.channels[channel].format();
                 let template = rule.template_for(kind);
                 match assets.templates.render(&template, format, &event) {
                     Ok(_) => rendered += 1,
-                    Err(e) => errors.push(format!(
-                        "{}: rule {:?} ({kind} → {channel}): {e}",
-                        assets
-                            .templates
-                            .origin()
-                            .join(format!("{template}.{}.hbs", format.suffix()))
-                            .display(),
-                        rule.name
-                    )),
+                    Err(e) => failed
+                        .entry(e)
+                        .or_default()
+                        .entry(format!("rule {:?} ({kind}", rule.name))
+                        .or_default()
+                        .push(channel.clone()),
                 }
             }
         }
+    }
+    for ((place, error), kinds) in unevaluable {
+        errors.push(format!(
+            "{place} on a sample {} event, so it would never match: {error}",
+            kinds.join(" or ")
+        ));
+    }
+    for (error, uses) in failed {
+        let uses: Vec<String> = uses
+            .into_iter()
+            .map(|(rule, channels)| format!("{rule} → {})", channels.join(", ")))
+            .collect();
+        errors.push(format!("{error}\n  used by {}", uses.join("; ")));
     }
     for digest in &config.digests {
         let sample = crate::digest::Composed::sample(digest, &config.timezone);

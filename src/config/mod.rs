@@ -189,7 +189,7 @@ impl Config {
             if p.is_absolute() {
                 p
             } else {
-                base.join(p)
+                tidy(&base.join(p))
             }
         };
         let timezone = match &raw.timezone {
@@ -244,7 +244,7 @@ impl Config {
             if let ChannelConfig::Inbox { dir } = &mut channel {
                 let p = PathBuf::from(&dir.0);
                 if p.is_relative() {
-                    dir.0 = base.join(p).to_string_lossy().into_owned();
+                    dir.0 = tidy(&base.join(p)).to_string_lossy().into_owned();
                 }
             }
             channels.insert(name, channel);
@@ -392,6 +392,19 @@ impl Config {
             );
         }
         names
+    }
+}
+
+/// `path` without its `.` parts (`./templates` for `././templates`), as people write it.
+fn tidy(path: &Path) -> PathBuf {
+    let clean: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    if clean.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        clean
     }
 }
 

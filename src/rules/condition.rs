@@ -72,8 +72,19 @@ impl Condition {
         match self.program.execute(&ctx) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("`when` must give true or false, it gave {other:?}")),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(explain(&e.to_string())),
         }
+    }
+}
+
+/// CEL's words for a failed evaluation, with what to do about it.
+fn explain(error: &str) -> String {
+    if error.contains("no matching overload") {
+        format!("{error}: the two sides have different types — compare a number with a number (50000, not \"50000\") and text with text")
+    } else if let Some(key) = error.strip_prefix("No such key: ") {
+        format!("the event has no field `{key}` (names are case-sensitive, e.g. dealValue); guard a field that not every event has with has(record.…)")
+    } else {
+        error.to_string()
     }
 }
 

@@ -69,6 +69,8 @@ pub struct Rule {
     pub quiet_hours: Option<quiet::QuietHours>,
     /// `when:` — the CEL condition, if any.
     pub when: Option<condition::Condition>,
+    /// Where `when:` is written (its message empty), for errors found later by `check`.
+    pub when_at: Option<Located>,
     /// `before:` — reminder thresholds (seconds) for `referral.expiring`; `None` means the defaults.
     pub before: Option<Vec<u64>>,
     pub file: PathBuf,
@@ -402,6 +404,7 @@ fn compile(
             }
         },
     };
+    let when_at = def.when.as_ref().map(|w| Located::at(file, w, ""));
     let when = match &def.when {
         None => None,
         Some(w) => match condition::Condition::compile(&w.value) {
@@ -430,6 +433,7 @@ fn compile(
         template: def.template.map(|t| t.value),
         enabled: def.enabled.unwrap_or(true),
         when,
+        when_at,
         throttle: def.throttle.map(|t| t.value.as_duration()),
         quiet_hours,
         group: def.group.map(|g| g.value.as_duration()),
