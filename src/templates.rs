@@ -50,6 +50,12 @@ fn registry(escape: fn(&str) -> String, tz: &jiff::tz::TimeZone) -> Handlebars<'
     h
 }
 
+/// A value in a text template: as it is, its line breaks marked so that the template's own
+/// lines alone make the message's structure ([`crate::notify::text::BREAK`]).
+fn text_value(s: &str) -> String {
+    crate::notify::text::mark_breaks(s)
+}
+
 /// Escapes text for the inside of a JSON string.
 pub fn json_escape(s: &str) -> String {
     let quoted = serde_json::to_string(s).expect("strings serialize");
@@ -59,7 +65,7 @@ pub fn json_escape(s: &str) -> String {
 impl Templates {
     fn empty(origin: PathBuf, tz: &jiff::tz::TimeZone) -> Self {
         Self {
-            text: registry(handlebars::no_escape, tz),
+            text: registry(text_value, tz),
             html: registry(html_escape, tz),
             json: registry(json_escape, tz),
             names: BTreeSet::new(),
@@ -263,8 +269,34 @@ impl Templates {
     /// Renders `name` in `format` for `event`. A format without a template of its own is
     /// built from the text form by the channel's markup ([`message_from_text`]).
     pub fn render(&self, name: &str, format: Format, event: &Event) -> Result<Message, String> {
-        let text = self.render_in(&self.text, &format!("{name}.text"), event)?;
-        let (title, rest) = split_title(&text, event);
+        let marked = self.render_in(&self.text, &format!("{name}.text"), event)?;
+        let (title, rest) = split_title(&marked, event);
+        // The plain text as the template lays it out: the title as one line, the values'
+        // own line breaks restored below it.
+        let text = match marked.split_once('\n') {
+            Some((first, below)) => format!(
+                "{}\n{}",
+                crate::notify::text::fold_breaks(first),
+                crate::notify::text::unmark_breaks(below)
+            ),
+            None => crate::notify::text::fold_breaks(&marked),
+        };
+        // A referral's message opens it in Partner Center (a link partnerwatch builds from
+        // `links.referral`, never one found in the record).
+        let link = event
+            .kind
+            .as_str()
+            .starts_with("referral.")
+            .then(|| self.links.referral(&event.entity_id));
+        // The plain text ends with the address, for channels without buttons.
+        let text = match &link {
+            Some(url) => format!(
+                "{}\n\n{}: {url}\n",
+                text.trim_end(),
+                crate::notify::OPEN_IN_PARTNER_CENTER
+            ),
+            None => text,
+        };
         let own = format!("{name}.{}", format.suffix());
         let body = match format {
             Format::Text => Some(Body::Text { text: text.clone() }),
@@ -284,13 +316,6 @@ impl Templates {
             }
             _ => None,
         };
-        // A referral's message opens it in Partner Center (a link partnerwatch builds from
-        // `links.referral`, never one found in the record).
-        let link = event
-            .kind
-            .as_str()
-            .starts_with("referral.")
-            .then(|| self.links.referral(&event.entity_id));
         let mut message = match body {
             Some(body) => Message { title, body },
             None => crate::notify::message_with_link(format, &title, &rest, link.as_deref()),
@@ -350,10 +375,14 @@ fn too_deep(text: &str) -> Option<(u64, u64)> {
 fn split_title(text: &str, event: &Event) -> (String, String) {
     let trimmed = text.trim_start();
     match trimmed.split_once('\n') {
-        Some((first, rest)) if !first.trim().is_empty() => {
-            (first.trim().to_string(), rest.trim().to_string())
-        }
-        _ if !trimmed.trim().is_empty() => (trimmed.trim().to_string(), String::new()),
+        Some((first, rest)) if !first.trim().is_empty() => (
+            crate::notify::text::fold_breaks(first.trim()),
+            rest.trim().to_string(),
+        ),
+        _ if !trimmed.trim().is_empty() => (
+            crate::notify::text::fold_breaks(trimmed.trim()),
+            String::new(),
+        ),
         _ => (event.kind.as_str().to_string(), String::new()),
     }
 }
@@ -369,7 +398,7 @@ pub mod helpers {
             "date",
             Box::new(
                 move |h: &Helper,
-                      _: &Handlebars,
+                      r: &Handlebars,
                       _: &Context,
                       _: &mut RenderContext,
                       out: &mut dyn Output|
@@ -382,7 +411,22 @@ pub mod helpers {
                             .to_string(),
                         Err(_) => text,
                     };
-                    out.write(&rendered)?;
+                    out.write(&r.get_escape_fn()(&rendered))?;
+                    Ok(())
+                },
+            ),
+        );
+        // {{field this.path}} → "Details › deal value" for the JSON pointer /details/dealValue.
+        h.register_helper(
+            "field",
+            Box::new(
+                |h: &Helper,
+                 r: &Handlebars,
+                 _: &Context,
+                 _: &mut RenderContext,
+                 out: &mut dyn Output|
+                 -> HelperResult {
+                    out.write(&r.get_escape_fn()(&field(&param_str(h, 0)?)))?;
                     Ok(())
                 },
             ),
@@ -396,7 +440,7 @@ pub mod helpers {
             "money",
             Box::new(
                 |h: &Helper,
-                 _: &Handlebars,
+                 r: &Handlebars,
                  _: &Context,
                  _: &mut RenderContext,
                  out: &mut dyn Output|
@@ -406,17 +450,19 @@ pub mod helpers {
                         .param(1)
                         .and_then(|p| p.value().as_str().map(str::to_string))
                         .unwrap_or_default();
-                    out.write(&money(&amount, &currency))?;
+                    out.write(&r.get_escape_fn()(&money(&amount, &currency)))?;
                     Ok(())
                 },
             ),
         );
         // {{json value}} → the value as compact JSON (escaped by the template's format).
+        // Every helper writes through the template's escaping, as `{{value}}` does: a
+        // customer's text given to a helper is no more markup than the text itself.
         h.register_helper(
             "json",
             Box::new(
                 |h: &Helper,
-                 _: &Handlebars,
+                 r: &Handlebars,
                  _: &Context,
                  _: &mut RenderContext,
                  out: &mut dyn Output|
@@ -426,7 +472,7 @@ pub mod helpers {
                         Value::String(s) => s,
                         other => other.to_string(),
                     };
-                    out.write(&s)?;
+                    out.write(&r.get_escape_fn()(&s))?;
                     Ok(())
                 },
             ),
@@ -455,7 +501,7 @@ pub mod helpers {
             name,
             Box::new(
                 move |h: &Helper,
-                      _: &Handlebars,
+                      r: &Handlebars,
                       _: &Context,
                       _: &mut RenderContext,
                       out: &mut dyn Output|
@@ -468,11 +514,55 @@ pub mod helpers {
                         (Ok(w), Ok(n)) => show(w.duration_since(n)),
                         _ => when,
                     };
-                    out.write(&rendered)?;
+                    out.write(&r.get_escape_fn()(&rendered))?;
                     Ok(())
                 },
             ),
         );
+    }
+
+    /// A JSON pointer in words: `/details/dealValue` → "Details › deal value",
+    /// `/team/0/email` → "Team › #1 › email".
+    pub fn field(pointer: &str) -> String {
+        let words = |segment: &str| {
+            let segment = segment.replace("~1", "/").replace("~0", "~");
+            if let Ok(i) = segment.parse::<usize>() {
+                return format!("#{}", i + 1);
+            }
+            let mut out = String::new();
+            let chars: Vec<char> = segment.chars().collect();
+            for (i, &c) in chars.iter().enumerate() {
+                let after_lower = i > 0 && chars[i - 1].is_lowercase();
+                let before_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+                let acronym_end = i > 0 && chars[i - 1].is_uppercase() && before_lower;
+                if c.is_uppercase() && (after_lower || acronym_end) {
+                    out.push(' ');
+                }
+                out.push(c);
+            }
+            // Lower-case the words but keep acronyms (MCI, ID) as they are.
+            out.split(' ')
+                .map(|w| {
+                    if w.chars().filter(|c| c.is_uppercase()).count() > 1 {
+                        w.to_string()
+                    } else {
+                        w.to_lowercase()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let text = pointer
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(words)
+            .collect::<Vec<_>>()
+            .join(" › ");
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => pointer.to_string(),
+        }
     }
 
     pub fn relative(d: jiff::SignedDuration) -> String {
@@ -561,6 +651,17 @@ mod tests {
         let ok = format!("{}x{}", "{{#if a}}".repeat(64), "{{/if}}".repeat(64));
         std::fs::write(dir.path().join("referral_new.text.hbs"), ok).unwrap();
         assert!(Templates::load_dir(dir.path(), &jiff::tz::TimeZone::UTC).is_ok());
+    }
+
+    #[test]
+    fn json_pointers_are_told_as_field_names() {
+        assert_eq!(helpers::field("/details/dealValue"), "Details › deal value");
+        assert_eq!(helpers::field("/team/0/email"), "Team › #1 › email");
+        assert_eq!(
+            helpers::field("/customerProfile/ids/MPNId"),
+            "Customer profile › ids › MPN id"
+        );
+        assert_eq!(helpers::field("/status"), "Status");
     }
 
     #[test]

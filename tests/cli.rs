@@ -680,8 +680,8 @@ fn every_kind_of_configuration_mistake_names_file_line_and_column() {
             Some("{{#if x}}oops"),
             "referral_new.text.hbs",
             1,
-            14,
-            "handlebars",
+            1,
+            "`{{#if}}` is never closed: add `{{/if}}`",
         ),
     ];
     for (what, config, rules, template, file, line, column, part) in cases {

@@ -118,8 +118,23 @@ async fn teams_gets_a_valid_adaptive_card_in_the_workflows_envelope() {
     // Guarantee 7: Teams reads a TextBlock's text as Markdown. Whatever is in one must parse
     // to no link, emphasis, list or heading; customer text rides in TextRuns, which Teams
     // shows as they are.
-    for block in blocks.iter().filter(|b| b["type"] == "TextBlock") {
-        let text = block["text"].as_str().unwrap();
+    let facts: Vec<(&str, &str)> = blocks
+        .iter()
+        .filter(|b| b["type"] == "FactSet")
+        .flat_map(|b| b["facts"].as_array().unwrap())
+        .map(|f| (f["title"].as_str().unwrap(), f["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        facts,
+        vec![("Id", id.as_str())],
+        "the template's `Id:` line is a fact"
+    );
+    let markdown = blocks
+        .iter()
+        .filter(|b| b["type"] == "TextBlock")
+        .map(|b| b["text"].as_str().unwrap())
+        .chain(facts.iter().flat_map(|(t, v)| [*t, *v]));
+    for text in markdown {
         for event in pulldown_cmark::Parser::new(text) {
             use pulldown_cmark::{Event, Tag};
             assert!(
@@ -153,7 +168,6 @@ async fn teams_gets_a_valid_adaptive_card_in_the_workflows_envelope() {
             .any(|r| r.contains("[Partner Center](http://evil.example/login)")),
         "{runs:?}"
     );
-    assert!(runs.iter().any(|r| r.contains(id.as_str())), "{runs:?}");
     assert!(
         runs.len() > 3,
         "one block per line, not one run-on paragraph: {runs:?}"
@@ -240,7 +254,7 @@ async fn telegram_gets_escaped_html_and_its_retry_after_is_honoured() {
     );
     let clock = common::clock();
     let p = common::pipeline(&path, &clock);
-    one_hostile_arrival(&p, &sim).await;
+    let id = one_hostile_arrival(&p, &sim).await;
 
     let first = p.deliver().await.unwrap();
     assert_eq!(first.retrying, 1);
@@ -271,7 +285,17 @@ async fn telegram_gets_escaped_html_and_its_retry_after_is_honoured() {
     assert_eq!(body["chat_id"], -1001234567890i64);
     assert_eq!(body["parse_mode"], "HTML");
     let text = body["text"].as_str().unwrap();
-    assert_eq!(tags(text), vec!["<b>", "</b>"], "{text}");
+    let link = partnerwatch::config::DEFAULT_REFERRAL_LINK.replace("{id}", &id);
+    assert_eq!(
+        tags(text),
+        vec![
+            "<b>".to_string(),
+            "</b>".to_string(),
+            format!("<a href=\"{link}\">"),
+            "</a>".to_string()
+        ],
+        "bold title and our link, no tag from the customer: {text}"
+    );
     assert!(text.contains("O&#39;Brien &amp; &quot;Sons&quot; &lt;script&gt;alert(1)&lt;/script&gt; **bold** _x_ 🎉"), "{text}");
     assert!(text.chars().count() <= 4096);
 }
@@ -298,7 +322,8 @@ async fn email_arrives_over_smtp_as_text_and_html() {
         .expect("a MIME message");
     assert_eq!(
         mail.subject().unwrap(),
-        "New referral: O'Brien & \"Sons\" <script>alert(1)</script> **bold** _x_ 🎉"
+        "New referral: O'Brien & \"Sons\" <script>alert(1)</script> **bold** _x_ 🎉 second line",
+        "the name's line break is folded: the subject is one line, and all of it"
     );
     let to: Vec<&str> = mail
         .to()

@@ -140,33 +140,43 @@ pub fn message_from_text(format: Format, title: &str, rest: &str) -> Message {
     message_with_link(format, title, rest, None)
 }
 
-/// [`message_from_text`], with an "Open in Partner Center" button to `link` where the
-/// channel has buttons (a Teams card's `Action.OpenUrl`).
+/// What the Partner Center button or link of a message says.
+pub const OPEN_IN_PARTNER_CENTER: &str = "Open in Partner Center";
+
+/// [`message_from_text`], with a way to open `link` in every channel: a Teams card's
+/// `Action.OpenUrl` button, a button-like link in email, a link in Telegram, the address on a
+/// line of its own in plain text. The link is partnerwatch's own (`links.referral`), never
+/// one found in customer text.
 pub fn message_with_link(format: Format, title: &str, rest: &str, link: Option<&str>) -> Message {
+    let title = text::fold_breaks(title);
+    // Only a Teams card keeps a value's line breaks apart from the template's own lines
+    // (facts are template lines); elsewhere they are line breaks again.
+    let unmarked = text::unmark_breaks(rest);
     let text = || {
-        if rest.is_empty() {
-            title.to_string()
+        let mut t = if rest.is_empty() {
+            title.clone()
         } else {
-            format!("{title}\n\n{rest}")
+            format!("{title}\n\n{unmarked}")
+        };
+        if let Some(url) = link {
+            t.push_str(&format!("\n\n{OPEN_IN_PARTNER_CENTER}: {url}"));
         }
+        t
     };
     let body = match format {
         Format::Text => Body::Text { text: text() },
         Format::Html => Body::Html {
-            html: email::html::html_from_text(title, rest),
+            html: email::html::html_with_link(&title, &unmarked, link),
             text: text(),
         },
         Format::Telegram => Body::Telegram {
-            html: telegram::markup::telegram_from_text(title, rest),
+            html: telegram::markup::telegram_with_link(&title, &unmarked, link),
         },
         Format::Teams => Body::Teams {
-            card: teams::card::card_with_link(title, rest, link),
+            card: teams::card::card_with_link(&title, rest, link),
         },
     };
-    Message {
-        title: title.to_string(),
-        body,
-    }
+    Message { title, body }
 }
 
 /// A webhook URL must be https; plain http is accepted only on this machine (tests, proxies).

@@ -23,3 +23,25 @@ pub fn truncate_chars(s: &str, max: usize) -> (&str, usize) {
         Some((at, _)) => (&s[..at], s[at..].chars().count()),
     }
 }
+
+/// Where a value put into a text template had a line break: the template's own lines are the
+/// message's structure (title, facts, paragraphs), so a customer's newline must not start a
+/// line of its own — it would split a title or pass for a fact. Each channel shows it as a
+/// break inside the value it belongs to (U+2028 LINE SEPARATOR).
+pub const BREAK: char = '\u{2028}';
+
+/// A value for a text template: its line breaks marked as [`BREAK`].
+pub fn mark_breaks(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .replace(['\n', '\r'], &BREAK.to_string())
+}
+
+/// Text with its marked breaks back as newlines (plain text, email, Telegram).
+pub fn unmark_breaks(s: &str) -> String {
+    s.replace(BREAK, "\n")
+}
+
+/// A line for a title or subject: every break folded into a space.
+pub fn fold_breaks(s: &str) -> String {
+    s.replace([BREAK, '\n', '\r'], " ")
+}

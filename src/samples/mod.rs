@@ -227,7 +227,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Format;
+    use crate::model::{Body, Format};
     use crate::templates::Templates;
 
     /// Every event kind of DESIGN §5 has a sample from the real detectors, and its shipped
@@ -257,5 +257,197 @@ mod tests {
                 assert!(body.contains(expected), "{kind} {format:?}: {body}");
             }
         }
+    }
+
+    /// Everything a customer can type that a channel might read as markup.
+    const HOSTILE: &str = "O'Brien & \"Sons\" <script>alert(1)</script> **bold** _x_ [sale](http://evil.example/x) 🎉\n- Teams Phone\n# Heading\n1. one\n> quote\n&lt;b&gt; `code` ~~s~~ www.evil.example <https://evil.example/y>\nApproved by: Microsoft";
+
+    /// Every string of `v` made hostile.
+    fn hostile(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => *s = format!("{s} {HOSTILE}"),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(hostile),
+            serde_json::Value::Object(map) => map.values_mut().for_each(hostile),
+            _ => {}
+        }
+    }
+
+    /// The Markdown constructs Teams would make of `text`, as `pulldown-cmark` (a CommonMark
+    /// parser like Teams') reads it, plus what a linkifier would take for an address.
+    fn markup_in(text: &str) -> Vec<String> {
+        use pulldown_cmark::{Event, Parser, Tag};
+        let mut found = Vec::new();
+        let mut shown = String::new();
+        for event in Parser::new(text) {
+            match &event {
+                Event::Start(
+                    tag @ (Tag::Link { .. }
+                    | Tag::Image { .. }
+                    | Tag::Strong
+                    | Tag::Emphasis
+                    | Tag::Strikethrough
+                    | Tag::Item
+                    | Tag::List(_)
+                    | Tag::Heading { .. }
+                    | Tag::BlockQuote(_)
+                    | Tag::CodeBlock(_)
+                    | Tag::HtmlBlock),
+                ) => found.push(format!("{tag:?}")),
+                Event::Code(c) => found.push(format!("code {c}")),
+                Event::Html(h) | Event::InlineHtml(h) => found.push(format!("html {h}")),
+                Event::Text(t) => shown.push_str(t),
+                _ => {}
+            }
+        }
+        // A linkifier works on the text between escapes: an address must not be whole there.
+        for address in ["evil.example", "http://", "https://"] {
+            if text.contains(address) {
+                found.push(format!("linkable {address}"));
+            }
+        }
+        found
+    }
+
+    /// Every Markdown-processed string of a card: TextBlock texts and facts.
+    fn markdown_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if map.get("type").and_then(|t| t.as_str()) == Some("TextBlock") {
+                    out.push(map["text"].as_str().unwrap_or_default().to_string());
+                }
+                if map.get("type").and_then(|t| t.as_str()) == Some("FactSet") {
+                    for fact in map["facts"].as_array().into_iter().flatten() {
+                        out.push(fact["title"].as_str().unwrap_or_default().to_string());
+                        out.push(fact["value"].as_str().unwrap_or_default().to_string());
+                    }
+                }
+                map.values().for_each(|c| markdown_strings(c, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|c| markdown_strings(c, out)),
+            _ => {}
+        }
+    }
+
+    /// Guarantee 7 over every kind × channel: hostile customer text in every field, and what
+    /// each channel would make of the message has no link, emphasis, list, heading, code or
+    /// tag that came from it; the one link is partnerwatch's own.
+    #[test]
+    fn customer_text_is_literal_in_every_kind_and_channel() {
+        let links = crate::config::LinksConfig::default();
+        let templates = Templates::from_sources(
+            std::path::Path::new("templates"),
+            crate::shipped::templates(),
+            &jiff::tz::TimeZone::UTC,
+        )
+        .unwrap()
+        .with_links(links.clone());
+        let mut facts_seen = 0;
+        for kind in EventKind::ALL {
+            let mut event = sample_event(*kind).unwrap();
+            hostile(&mut event.record);
+            if let Some(previous) = event.previous.as_mut() {
+                hostile(previous);
+            }
+            let ours = links.referral(&event.entity_id);
+            let referral = kind.as_str().starts_with("referral.");
+            for format in Format::ALL {
+                let m = templates
+                    .render(&kind.default_template(), format, &event)
+                    .unwrap();
+                assert!(
+                    !m.title.contains(['\n', '\r', crate::notify::text::BREAK]),
+                    "{kind}: a customer's line break splits the title: {:?}",
+                    m.title
+                );
+                if *kind == EventKind::ReferralNew {
+                    assert!(
+                        m.title.contains("Approved by: Microsoft — "),
+                        "the deal value stays in the title: {:?}",
+                        m.title
+                    );
+                }
+                match &m.body {
+                    Body::Teams { card } => {
+                        let mut strings = Vec::new();
+                        markdown_strings(card, &mut strings);
+                        for s in &strings {
+                            let found = markup_in(s);
+                            assert!(found.is_empty(), "{kind}: {found:?} in {s:?}");
+                        }
+                        // Only the template's lines are facts: none from the customer's text.
+                        let fake = card.to_string().contains("\"title\":\"Approved by\"");
+                        assert!(!fake, "{kind}: a fact from customer text: {card}");
+                        facts_seen += card["body"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .filter(|b| b["type"] == "FactSet")
+                            .count();
+                        let actions = card["actions"].as_array().cloned().unwrap_or_default();
+                        if referral {
+                            assert_eq!(actions.len(), 1, "{kind}: {card}");
+                            assert_eq!(actions[0]["url"], ours.as_str());
+                        } else {
+                            assert!(actions.is_empty(), "{kind}: {card}");
+                        }
+                    }
+                    Body::Telegram { html } => {
+                        let allowed = [
+                            "<b>".to_string(),
+                            "</b>".to_string(),
+                            format!("<a href=\"{ours}\">"),
+                            "</a>".to_string(),
+                        ];
+                        for tag in tags(html) {
+                            assert!(allowed.contains(&tag), "{kind}: {tag} in {html}");
+                        }
+                        assert_eq!(html.contains("<a href"), referral, "{kind}: {html}");
+                    }
+                    Body::Html { html, .. } => {
+                        for tag in tags(html) {
+                            let name: String = tag
+                                .trim_start_matches(['<', '/'])
+                                .chars()
+                                .take_while(|c| c.is_ascii_alphanumeric() || *c == '!')
+                                .collect();
+                            assert!(
+                                [
+                                    "!DOCTYPE", "html", "head", "meta", "body", "h2", "p", "br",
+                                    "a"
+                                ]
+                                .contains(&name.as_str()),
+                                "{kind}: {tag}"
+                            );
+                            if name == "a" && !tag.starts_with("</") {
+                                assert_eq!(tag, format!("<a href=\"{ours}\" style=\"display:inline-block;padding:10px 18px;background:#0f6cbd;color:#ffffff;text-decoration:none;border-radius:4px;font-weight:600\">"));
+                            }
+                        }
+                    }
+                    Body::Text { text } => {
+                        assert!(
+                            !text.contains(crate::notify::text::BREAK),
+                            "{kind}: plain text has real line breaks"
+                        );
+                    }
+                    Body::Legacy { .. } => unreachable!(),
+                }
+            }
+        }
+        assert!(
+            facts_seen >= EventKind::ALL.len() / 2,
+            "facts in most cards: {facts_seen}"
+        );
+    }
+
+    /// The tags of HTML (every `<` opens one: customer `<` is escaped).
+    fn tags(html: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = html;
+        while let Some(start) = rest.find('<') {
+            let end = rest[start..].find('>').expect("every < opens a tag") + start;
+            out.push(rest[start..=end].to_string());
+            rest = &rest[end + 1..];
+        }
+        out
     }
 }

@@ -15,6 +15,7 @@ pub const HELPERS: &[(&str, &str)] = &[
         "{{money record.details.dealValue record.details.currency}}",
     ),
     ("json", "{{json record.details}}"),
+    ("field", "{{field this.path}}"),
 ];
 
 /// The helpers handlebars has built in.

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::model::{Body, Message};
-use crate::notify::text::truncate_chars;
+use crate::notify::text::{fold_breaks, truncate_chars, BREAK};
 
 /// Teams rejects cards over 28 KB; the card is kept under this many bytes of JSON.
 pub const TEAMS_CARD_LIMIT: usize = 26 * 1024;
@@ -116,16 +116,119 @@ fn literal_lines(text: &str) -> Vec<Value> {
     out
 }
 
-/// [`card_from_text`] with an "Open in Partner Center" `Action.OpenUrl` to `link`. The title
-/// and every line of the text are literal: nothing a customer wrote becomes Markdown.
+/// Text for a Markdown-processed element (a `Fact`'s value): every character that Teams'
+/// Markdown would turn into emphasis, a link, code, HTML, an entity, a heading, a quote or a
+/// list is backslash-escaped, as CommonMark defines (the backslash itself is not shown), and
+/// what a linkifier would take for an address (`evil.example`, `http://`) is broken up the
+/// same way.
+pub fn markdown_escape(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut at_start = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1).copied();
+        let always = matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '<' | '>' | '&'
+        );
+        let leading = at_start && matches!(c, '#' | '-' | '+' | '=');
+        // "1." or "1)" at the start is an ordered list.
+        let numbered = matches!(c, '.' | ')')
+            && chars[..i]
+                .iter()
+                .all(|d| d.is_ascii_digit() || d.is_whitespace())
+            && prev.is_some_and(|p| p.is_ascii_digit());
+        let address = (c == '.'
+            && prev.is_some_and(char::is_alphanumeric)
+            && next.is_some_and(char::is_alphabetic))
+            || (c == ':' && chars.get(i + 1..i + 3) == Some(&['/', '/']));
+        if always || leading || numbered || address {
+            out.push('\\');
+        }
+        out.push(c);
+        if !c.is_whitespace() {
+            at_start = false;
+        }
+    }
+    out
+}
+
+/// A `Label: value` line of a template: a short label of letters (Respond by, Deal value).
+fn fact_line(line: &str) -> Option<(&str, &str)> {
+    let (label, value) = line.split_once(": ")?;
+    let ok = (1..=24).contains(&label.len())
+        && label.starts_with(|c: char| c.is_ascii_uppercase())
+        && label.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
+    (ok && !value.trim().is_empty()).then_some((label, value.trim()))
+}
+
+/// Literal blocks for one line of text, a block per line break inside it.
+fn literal_value(text: &str, spacing: &str) -> Vec<Value> {
+    text.split(BREAK)
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let mut block = literal_block(l, false);
+            block["spacing"] = json!(if i == 0 { spacing } else { "None" });
+            block
+        })
+        .collect()
+}
+
+/// The blocks of a message's text: a run of `Label: value` lines is a `FactSet` (values
+/// Markdown-escaped); a long or multi-line value (notes) is its label over literal lines;
+/// any other line is literal. Only the template's own lines can be facts: a line break in a
+/// customer's value never starts one ([`BREAK`]).
+fn structured(text: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut facts: Vec<Value> = Vec::new();
+    let mut gap = false;
+    let flush = |facts: &mut Vec<Value>, out: &mut Vec<Value>| {
+        if !facts.is_empty() {
+            out.push(json!({ "type": "FactSet", "facts": std::mem::take(facts) }));
+        }
+    };
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            flush(&mut facts, &mut out);
+            gap = true;
+            continue;
+        }
+        let spacing = if gap { "Medium" } else { "None" };
+        gap = false;
+        match fact_line(line) {
+            Some((label, value))
+                if !value.contains(BREAK) && value.chars().count() <= 160 && label != "Notes" =>
+            {
+                facts.push(json!({ "title": label, "value": markdown_escape(value) }));
+            }
+            Some((label, value)) => {
+                flush(&mut facts, &mut out);
+                out.push(json!({ "type": "TextBlock", "text": label, "weight": "Bolder", "spacing": "Medium", "wrap": true }));
+                out.extend(literal_value(value, "Small"));
+            }
+            None => {
+                flush(&mut facts, &mut out);
+                out.extend(literal_value(line, spacing));
+            }
+        }
+    }
+    flush(&mut facts, &mut out);
+    out
+}
+
+/// [`card_from_text`] with an "Open in Partner Center" `Action.OpenUrl` to `link`. Nothing a
+/// customer wrote becomes Markdown: the title and lines are literal runs, fact values are
+/// escaped.
 pub fn card_with_link(title: &str, rest: &str, link: Option<&str>) -> Value {
-    let title = title.replace(['\r', '\n'], " ");
+    let title = fold_breaks(title);
     let card = |body: &str| {
         let mut blocks = vec![literal_block(&title, true)];
-        blocks.extend(literal_lines(body));
+        blocks.extend(structured(body));
         let mut card = adaptive_card(blocks);
         if let Some(url) = link {
-            card["actions"] = json!([{ "type": "Action.OpenUrl", "title": "Open in Partner Center", "url": url }]);
+            card["actions"] = json!([{ "type": "Action.OpenUrl", "title": crate::notify::OPEN_IN_PARTNER_CENTER, "url": url }]);
         }
         card
     };
@@ -154,5 +257,80 @@ pub fn card_of(m: &Message) -> Value {
             .filter(is_card)
             .unwrap_or_else(|| card_from_text(&m.title, body)),
         other => card_from_text(&m.title, &other.plain()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a CommonMark reader shows of `markdown`, and whether it saw any markup.
+    fn shown(markdown: &str) -> (String, bool) {
+        use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+        let mut text = String::new();
+        let mut markup = false;
+        for event in Parser::new(markdown) {
+            match event {
+                Event::Text(t) => text.push_str(&t),
+                Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph) => {}
+                _ => markup = true,
+            }
+        }
+        (text, markup)
+    }
+
+    #[test]
+    fn escaped_values_show_exactly_as_written_and_make_no_markup() {
+        for value in [
+            "**Northwind** _Traders_ [sale](http://evil.example/login)",
+            "- Teams Phone",
+            "+ one",
+            "# Heading",
+            "> quote",
+            "1. first",
+            "12) twelfth",
+            "&lt;b&gt; &amp; <b>x</b> `code` ~~gone~~ \\* back\\slash",
+            "Contoso Ltd. — 1,250,000.50 USD · 3.5 stars",
+            "===",
+            "O'Brien & \"Sons\" 🎉",
+        ] {
+            let escaped = markdown_escape(value);
+            let (text, markup) = shown(&escaped);
+            assert!(!markup, "{value:?} → {escaped:?} makes markup");
+            assert_eq!(text, value, "the backslashes show: {escaped:?}");
+        }
+        // What a linkifier would take for an address is not whole.
+        let e = markdown_escape("see www.evil.example or https://evil.example/x");
+        assert!(!e.contains("evil.example") && !e.contains("s://"), "{e}");
+        // Plain words, numbers and dates stay as they are.
+        assert_eq!(
+            markdown_escape("Tue 15 Dec 2026 19:30 CET"),
+            "Tue 15 Dec 2026 19:30 CET"
+        );
+        assert_eq!(markdown_escape("185,000.50 USD"), "185,000.50 USD");
+    }
+
+    #[test]
+    fn label_lines_become_facts_and_a_customers_line_break_never_does() {
+        let text = format!(
+            "Customer: Contoso\nDeal value: 50,000 USD\n\nNotes: first{BREAK}Status: Won{BREAK}third\nReferral id: r-1"
+        );
+        let blocks = structured(&text);
+        let kinds: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "FactSet",
+                "TextBlock",
+                "RichTextBlock",
+                "RichTextBlock",
+                "RichTextBlock",
+                "FactSet"
+            ]
+        );
+        assert_eq!(blocks[0]["facts"][1]["title"], "Deal value");
+        // "Status: Won" inside the notes is a line of the notes, not a fact.
+        assert_eq!(blocks[3]["inlines"][0]["text"], "Status: Won");
+        assert_eq!(blocks[5]["facts"].as_array().unwrap().len(), 1);
     }
 }

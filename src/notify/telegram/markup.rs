@@ -45,7 +45,19 @@ pub fn telegram_length(html: &str) -> usize {
 
 /// A Telegram message in HTML parse mode, within the limit as Telegram counts it.
 pub fn telegram_from_text(title: &str, rest: &str) -> String {
+    telegram_with_link(title, rest, None)
+}
+
+/// [`telegram_from_text`] ending in an "Open in Partner Center" link to `link`.
+pub fn telegram_with_link(title: &str, rest: &str, link: Option<&str>) -> String {
     let head = format!("<b>{}</b>\n", html_escape(title));
+    let tail = link.map_or(String::new(), |url| {
+        format!(
+            "\n\n<a href=\"{}\">{}</a>",
+            html_escape(url),
+            crate::notify::OPEN_IN_PARTNER_CENTER
+        )
+    });
     let mut budget = rest.chars().count();
     loop {
         let (kept, cut) = truncate_chars(rest, budget);
@@ -53,7 +65,7 @@ pub fn telegram_from_text(title: &str, rest: &str) -> String {
         if cut > 0 {
             body.push_str(&format!("\n… ({cut} more characters)"));
         }
-        let message = format!("{head}{body}");
+        let message = format!("{head}{body}{tail}");
         if telegram_length(&message) <= TELEGRAM_LIMIT || budget == 0 {
             return message;
         }
