@@ -442,16 +442,26 @@ async fn grouped_rule_sends_the_events_of_its_window_as_one_message() {
     std::fs::write(dir.path().join("rules/all.yaml"), "- name: digestish\n  on: referral.new\n  group: 10m\n  channels: [inbox]\n  template: any\n").unwrap();
     let p = common::pipeline(&dir.path().join("partnerwatch.yaml"), &clock);
     p.poll_all().await;
-    sim.state().add_referrals(2);
+    let mut added = sim.state().add_referrals(2);
     p.poll_all().await;
     clock.advance(jiff::SignedDuration::from_mins(4));
-    sim.state().add_referrals(1);
+    added.extend(sim.state().add_referrals(1));
     p.poll_all().await;
     assert_eq!(
         p.deliver().await.unwrap().sent,
         0,
         "the group waits for its window"
     );
+    // What the three are worth, per currency, from the simulator's records.
+    let mut worth: std::collections::BTreeMap<String, f64> = Default::default();
+    for r in sim.state().referrals() {
+        if added.contains(&r["id"].as_str().unwrap().to_string()) {
+            if let Some(v) = r["details"]["dealValue"].as_f64() {
+                let c = r["details"]["currency"].as_str().unwrap_or_default();
+                *worth.entry(c.to_string()).or_default() += v;
+            }
+        }
+    }
 
     clock.advance(jiff::SignedDuration::from_mins(6));
     let report = p.deliver().await.unwrap();
@@ -460,7 +470,15 @@ async fn grouped_rule_sends_the_events_of_its_window_as_one_message() {
     let files = common::files(&inbox);
     assert_eq!(files.len(), 1, "as one message: {files:?}");
     let text = std::fs::read_to_string(inbox.join(&files[0])).unwrap();
-    assert!(text.starts_with("3 updates (rule digestish)"), "{text}");
+    let title = text.lines().next().unwrap();
+    assert!(
+        title.starts_with("3 new referrals — "),
+        "says what it groups: {title}"
+    );
+    for (currency, sum) in &worth {
+        let shown = partnerwatch::notify::text::money(&serde_json::json!(sum), currency);
+        assert!(title.contains(&shown), "{shown} in {title}");
+    }
     assert_eq!(text.matches("referral.new ").count(), 3, "{text}");
     assert_eq!(p.deliver().await.unwrap().sent, 0);
 }

@@ -152,6 +152,31 @@ pub struct Delivery {
     /// Pictures the message's HTML shows inline, by Content-ID (the digest's charts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<InlineImage>,
+    /// The deal value the message is about (a referral's), for the title of a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Amount>,
+}
+
+/// An amount of money in a currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Amount {
+    pub value: f64,
+    pub currency: String,
+}
+
+impl Amount {
+    /// A referral's deal value (`details.dealValue`, `details.currency`), if it has one.
+    pub fn of_referral(record: &serde_json::Value) -> Option<Amount> {
+        let details = record.get("details")?;
+        Some(Amount {
+            value: details.get("dealValue")?.as_f64()?,
+            currency: details
+                .get("currency")
+                .and_then(|c| c.as_str())
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
 }
 
 impl Delivery {
@@ -179,6 +204,7 @@ impl Delivery {
             sent_at: None,
             group: None,
             images: Vec::new(),
+            amount: None,
         }
     }
 

@@ -9,7 +9,7 @@ pub mod license;
 pub mod referral;
 
 pub use dataset::Dataset;
-pub use delivery::{Body, Delivery, DeliveryStatus, Format, InlineImage, Message};
+pub use delivery::{Amount, Body, Delivery, DeliveryStatus, Format, InlineImage, Message};
 pub use event::{Change, Event, EventKind};
 
 /// A field of a JSON record by name, whatever its casing (the APIs are not consistent:

@@ -8,8 +8,7 @@ use super::email::html::html_from_text;
 use super::teams::card::{adaptive_card, card_of, card_size, title_block, TEAMS_CARD_LIMIT};
 use super::telegram::markup::{message_html, TELEGRAM_LIMIT};
 use super::text::html_escape;
-use crate::model::Format;
-use crate::model::{Body, Delivery, Message};
+use crate::model::{Body, Delivery, EventKind, Format, Message};
 
 /// The separator between the messages of a group in text forms.
 const SEPARATOR: &str = "\n\n――――――――――\n\n";
@@ -42,12 +41,7 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
     if part.len() == 1 && total == 1 {
         return part[0].message.clone();
     }
-    let rule = &part[0].rule;
-    let title = if part.len() == total {
-        format!("{} updates (rule {rule})", part.len())
-    } else {
-        format!("{} of {total} updates (rule {rule})", part.len())
-    };
+    let title = title(part, total);
     let texts: Vec<String> = part
         .iter()
         .map(|d| d.message.body.plain().into_owned())
@@ -86,10 +80,69 @@ fn single(format: Format, part: &[Delivery], total: usize) -> Message {
     Message { title, body }
 }
 
+/// What `n` messages about `kind` are, in words.
+fn phrase(kind: Option<EventKind>, n: usize) -> String {
+    let (one, many) = match kind.map(EventKind::as_str) {
+        Some("referral.new") => ("new referral", "new referrals"),
+        Some("referral.expiring") => ("referral to answer soon", "referrals to answer soon"),
+        Some("referral.expired") => ("expired referral", "expired referrals"),
+        Some("referral.status_changed") => ("referral status change", "referral status changes"),
+        Some("referral.closed") => ("closed referral", "closed referrals"),
+        Some("referral.changed") => ("referral update", "referral updates"),
+        Some("referral.removed") => ("referral no longer listed", "referrals no longer listed"),
+        Some("partner_referral.new") => ("new partner referral", "new partner referrals"),
+        Some(k) if k.starts_with("partner_referral.") => {
+            ("partner referral change", "partner referral changes")
+        }
+        Some(k) if k.starts_with("copilot") || k.starts_with("adoption") => {
+            ("Copilot adoption change", "Copilot adoption changes")
+        }
+        Some(k) if k.starts_with("mci") => ("MCI change", "MCI changes"),
+        Some(k) if k.starts_with("license") => ("license usage change", "license usage changes"),
+        Some(k) if k.starts_with("system.") => ("service notice", "service notices"),
+        _ => ("update", "updates"),
+    };
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The title of a group: what it holds, by kind, and the deal value it adds up to ("3 new
+/// referrals — 412,000 USD"); "(12 of 40)" when the group is split.
+fn title(part: &[Delivery], total: usize) -> String {
+    let mut kinds: Vec<(Option<EventKind>, usize)> = Vec::new();
+    let mut sums: Vec<(String, f64)> = Vec::new();
+    for d in part {
+        match kinds.iter_mut().find(|(k, _)| *k == d.kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((d.kind, 1)),
+        }
+        if let Some(a) = &d.amount {
+            match sums.iter_mut().find(|(c, _)| *c == a.currency) {
+                Some((_, v)) => *v += a.value,
+                None => sums.push((a.currency.clone(), a.value)),
+            }
+        }
+    }
+    let mut title = kinds
+        .iter()
+        .map(|(k, n)| phrase(*k, *n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !sums.is_empty() {
+        let money: Vec<String> = sums
+            .iter()
+            .map(|(c, v)| super::text::money(&json!(v), c))
+            .collect();
+        title.push_str(&format!(" — {}", money.join(" + ")));
+    }
+    if part.len() < total {
+        title.push_str(&format!(" ({} of {total})", part.len()));
+    }
+    title
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EventKind;
     use crate::notify::teams::card::card_from_text;
     use crate::notify::telegram::markup::telegram_from_text;
 
@@ -119,7 +172,7 @@ mod tests {
         assert_eq!(n, 3);
         let text = m.body.raw();
         assert!(
-            text.starts_with("3 updates (rule r)")
+            text.starts_with("3 new referrals")
                 && text.contains("body 0")
                 && text.contains("body 2")
         );

@@ -45,3 +45,31 @@ pub fn unmark_breaks(s: &str) -> String {
 pub fn fold_breaks(s: &str) -> String {
     s.replace([BREAK, '\n', '\r'], " ")
 }
+
+/// An amount with grouping and its currency: "185,000 USD", "1,234.50 EUR".
+pub fn money(amount: &serde_json::Value, currency: &str) -> String {
+    let Some(n) = amount.as_f64() else {
+        return format!("{} {currency}", amount.as_str().unwrap_or("?"))
+            .trim()
+            .to_string();
+    };
+    let whole = n.trunc().abs() as u64;
+    let cents = ((n.abs() - n.abs().trunc()) * 100.0).round() as u64;
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if n < 0.0 { "-" } else { "" };
+    let frac = if cents > 0 {
+        format!(".{cents:02}")
+    } else {
+        String::new()
+    };
+    format!("{sign}{grouped}{frac} {currency}")
+        .trim()
+        .to_string()
+}

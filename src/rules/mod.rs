@@ -236,6 +236,12 @@ impl RuleSet {
                 out.push(Delivery {
                     next_attempt_at: due,
                     group: rule.group.map(|_| format!("{}\u{0}{channel}", rule.name)),
+                    amount: event
+                        .kind
+                        .as_str()
+                        .starts_with("referral.")
+                        .then(|| crate::model::Amount::of_referral(&event.record))
+                        .flatten(),
                     ..Delivery::pending(
                         &event.id,
                         Some(event.kind),

@@ -92,6 +92,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 sent_at: None,
                 images: Vec::new(),
                 group: None,
+                amount: None,
             };
             return Some(crate::detect::system::delivery_dead(&d, now));
         }
