@@ -324,7 +324,7 @@ async fn a_scripted_fortnight_gives_digests_with_exactly_its_counts_and_sums() {
     let summary = partnerwatch::sim::abss::mci_summary(sim.state().mci_rows());
     assert_eq!(mci.plays.len(), summary.as_object().unwrap().len());
     for play in &mci.plays {
-        let expected = &summary[&play.play];
+        let expected = &summary[&play.key];
         assert_eq!(
             json!(play.eligibility),
             expected["eligibility"],

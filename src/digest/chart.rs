@@ -27,8 +27,39 @@ fn fonts() {
 #[derive(Debug, Clone)]
 pub struct Png {
     pub bytes: Vec<u8>,
+    /// In device pixels: [`SCALE`] times the size it is shown at.
     pub width: u32,
     pub height: u32,
+}
+
+impl Png {
+    /// The width to show it at (CSS pixels).
+    pub fn shown_width(&self) -> u32 {
+        self.width / SCALE as u32
+    }
+
+    pub fn shown_height(&self) -> u32 {
+        self.height / SCALE as u32
+    }
+}
+
+/// Charts are drawn at twice the size they are shown at, sharp on high-density screens.
+pub const SCALE: i32 = 2;
+
+/// The width a chart is shown at (CSS pixels): narrow enough that on a 360 px phone, where it
+/// shrinks to about 320 px, its 18 px labels still read at 12 px.
+pub const SHOWN_WIDTH: i32 = 480;
+
+/// A length in the chart's design pixels, in device pixels.
+const fn px(n: i32) -> i32 {
+    n * SCALE
+}
+
+/// A font of `size` design pixels.
+fn font(size: i32, bold: bool, color: &RGBColor) -> TextStyle<'static> {
+    let f = (FONT, f64::from(px(size))).into_font();
+    let f = if bold { f.style(FontStyle::Bold) } else { f };
+    f.color(color)
 }
 
 fn encode(buffer: &[u8], width: u32, height: u32) -> Result<Png, String> {
@@ -47,45 +78,53 @@ fn encode(buffer: &[u8], width: u32, height: u32) -> Result<Png, String> {
     })
 }
 
-fn draw<F>(width: u32, height: u32, paint: F) -> Result<Png, String>
+/// Draws a chart of `width` × `height` design pixels at [`SCALE`].
+fn draw<F>(width: i32, height: i32, paint: F) -> Result<Png, String>
 where
     F: FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), String>,
 {
     fonts();
-    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    let (w, h) = (px(width) as u32, px(height) as u32);
+    let mut buffer = vec![0u8; (w * h * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         paint(&root)?;
         root.present().map_err(|e| e.to_string())?;
     }
-    encode(&buffer, width, height)
+    encode(&buffer, w, h)
 }
 
 fn e<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// The smallest text a chart draws, in design pixels.
+pub const LABEL_PX: i32 = 18;
+
 /// New referrals per week: one bar per week, the count above it, the week below.
 pub fn pipeline(weeks: &[Week]) -> Result<Png, String> {
-    let (width, height) = (640u32, 260u32);
+    let (width, height) = (SHOWN_WIDTH, 240);
     draw(width, height, |root| {
-        let title = (FONT, 18).into_font().style(FontStyle::Bold).color(&INK);
-        root.draw(&Text::new("New referrals per week", (16, 12), title))
-            .map_err(e)?;
+        root.draw(&Text::new(
+            "New referrals per week",
+            (px(12), px(10)),
+            font(20, true, &INK),
+        ))
+        .map_err(e)?;
         let max = weeks.iter().map(|w| w.new).max().unwrap_or(0).max(1) as f64;
-        let (left, right, top, bottom) = (24i32, width as i32 - 24, 56i32, height as i32 - 36);
+        let (left, right, top, bottom) = (12, width - 12, 64, height - 34);
         let slot = (right - left) / weeks.len().max(1) as i32;
-        let small = (FONT, 13).into_font().color(&MUTED);
-        let value = (FONT, 14).into_font().style(FontStyle::Bold).color(&INK);
+        let small = font(LABEL_PX, false, &MUTED);
+        let value = font(LABEL_PX, true, &INK);
         root.draw(&PathElement::new(
-            vec![(left, bottom), (right, bottom)],
-            MUTED.stroke_width(1),
+            vec![(px(left), px(bottom)), (px(right), px(bottom))],
+            MUTED.stroke_width(px(1) as u32),
         ))
         .map_err(e)?;
         for (i, w) in weeks.iter().enumerate() {
-            let x0 = left + slot * i as i32 + slot / 6;
-            let x1 = left + slot * (i as i32 + 1) - slot / 6;
+            let x0 = left + slot * i as i32 + slot / 8;
+            let x1 = left + slot * (i as i32 + 1) - slot / 8;
             let h = ((bottom - top) as f64 * w.new as f64 / max).round() as i32;
             let color = if i + 1 == weeks.len() {
                 ACCENT
@@ -94,21 +133,22 @@ pub fn pipeline(weeks: &[Week]) -> Result<Png, String> {
             };
             if h > 0 {
                 root.draw(&Rectangle::new(
-                    [(x0, bottom - h), (x1, bottom)],
+                    [(px(x0), px(bottom - h)), (px(x1), px(bottom))],
                     color.filled(),
                 ))
                 .map_err(e)?;
             }
-            root.draw(&Text::new(
-                w.new.to_string(),
-                (
-                    (x0 + x1) / 2 - 4 * w.new.to_string().len() as i32,
-                    bottom - h - 20,
-                ),
-                value.clone(),
-            ))
-            .map_err(e)?;
-            root.draw(&Text::new(w.label.clone(), (x0, bottom + 8), small.clone()))
+            let centred = |text: &str, style: &TextStyle<'static>, y: i32| {
+                let (tw, _) = root.estimate_text_size(text, style).unwrap_or((0, 0));
+                Text::new(
+                    text.to_string(),
+                    (px((x0 + x1) / 2) - tw as i32 / 2, px(y)),
+                    style.clone(),
+                )
+            };
+            root.draw(&centred(&w.new.to_string(), &value, bottom - h - 24))
+                .map_err(e)?;
+            root.draw(&centred(&w.label, &small, bottom + 8))
                 .map_err(e)?;
         }
         Ok(())
@@ -117,25 +157,32 @@ pub fn pipeline(weeks: &[Week]) -> Result<Png, String> {
 
 /// Tenants per adoption health class: a pale bar for a week ago, a blue one for now.
 pub fn adoption(rows: &[HealthCount], with_week_ago: bool) -> Result<Png, String> {
-    let row_h = 34i32;
-    let (width, height) = (640u32, (70 + row_h * rows.len().max(1) as i32) as u32);
+    // A row: the class on its own line, its bars under it (a phone has no room beside).
+    let row_h = 64;
+    let (width, height) = (SHOWN_WIDTH, 76 + row_h * rows.len().max(1) as i32);
     draw(width, height, |root| {
-        let title = (FONT, 18).into_font().style(FontStyle::Bold).color(&INK);
-        root.draw(&Text::new("Copilot adoption health", (16, 12), title))
-            .map_err(e)?;
-        let legend = (FONT, 13).into_font().color(&MUTED);
-        let mut x = 16;
+        root.draw(&Text::new(
+            "Copilot adoption health",
+            (px(12), px(10)),
+            font(20, true, &INK),
+        ))
+        .map_err(e)?;
+        let legend = font(LABEL_PX, false, &MUTED);
+        let mut x = 12;
         let items: &[(&str, RGBColor)] = if with_week_ago {
             &[("a week ago", LAST_WEEK), ("now", ACCENT)]
         } else {
             &[("now", ACCENT)]
         };
         for (name, color) in items {
-            root.draw(&Rectangle::new([(x, 40), (x + 12, 52)], color.filled()))
+            root.draw(&Rectangle::new(
+                [(px(x), px(44)), (px(x + 14), px(58))],
+                color.filled(),
+            ))
+            .map_err(e)?;
+            root.draw(&Text::new(*name, (px(x + 20), px(41)), legend.clone()))
                 .map_err(e)?;
-            root.draw(&Text::new(*name, (x + 18, 39), legend.clone()))
-                .map_err(e)?;
-            x += 110;
+            x += 130;
         }
         let max = rows
             .iter()
@@ -143,34 +190,38 @@ pub fn adoption(rows: &[HealthCount], with_week_ago: bool) -> Result<Png, String
             .max()
             .unwrap_or(0)
             .max(1) as f64;
-        let (label_w, right) = (250i32, width as i32 - 48);
-        let label = (FONT, 13).into_font().color(&INK);
-        let number = (FONT, 12).into_font().color(&INK);
+        let (left, right) = (12, width - 56);
+        let label = font(LABEL_PX, false, &INK);
+        let number = font(LABEL_PX, false, &INK);
         for (i, r) in rows.iter().enumerate() {
-            let y = 64 + row_h * i as i32;
-            root.draw(&Text::new(r.status.clone(), (16, y + 8), label.clone()))
-                .map_err(e)?;
+            let y = 74 + row_h * i as i32;
+            root.draw(&Text::new(
+                r.status.clone(),
+                (px(left), px(y)),
+                label.clone(),
+            ))
+            .map_err(e)?;
             let bar = |n: usize, y0: i32, y1: i32, color: RGBColor| {
-                let w = ((right - label_w) as f64 * n as f64 / max).round() as i32;
+                let w = ((right - left) as f64 * n as f64 / max).round() as i32;
                 if w > 0 {
                     root.draw(&Rectangle::new(
-                        [(label_w, y0), (label_w + w, y1)],
+                        [(px(left), px(y0)), (px(left + w), px(y1))],
                         color.filled(),
                     ))
                     .map_err(e)?;
                 }
                 root.draw(&Text::new(
                     n.to_string(),
-                    (label_w + w + 6, y0 - 1),
+                    (px(left + w + 6), px(y0 - 3)),
                     number.clone(),
                 ))
                 .map_err(e)
             };
             if with_week_ago {
-                bar(r.week_ago, y + 2, y + 14, LAST_WEEK)?;
-                bar(r.now, y + 16, y + 28, ACCENT)?;
+                bar(r.week_ago, y + 24, y + 38, LAST_WEEK)?;
+                bar(r.now, y + 42, y + 56, ACCENT)?;
             } else {
-                bar(r.now, y + 8, y + 22, ACCENT)?;
+                bar(r.now, y + 28, y + 46, ACCENT)?;
             }
         }
         Ok(())
@@ -201,19 +252,21 @@ mod tests {
             .collect();
         let png = pipeline(&weeks).unwrap();
         let (info, pixels) = decode(&png);
-        assert_eq!((info.width, info.height), (640, 260));
+        // Drawn at twice the size it is shown at.
+        assert_eq!((info.width, info.height), (960, 480));
+        assert_eq!((png.shown_width(), png.shown_height()), (480, 240));
         // The tallest bar (the last week) is drawn in the accent colour; a column through the
-        // empty first week holds none of it.
-        let at = |x: u32, y: u32| {
-            let i = ((y * 640 + x) * 3) as usize;
+        // empty first week holds none of it (design pixels, doubled).
+        let at = |x: i32, y: i32| {
+            let i = ((px(y) * 960 + px(x)) * 3) as usize;
             RGBColor(pixels[i], pixels[i + 1], pixels[i + 2])
         };
-        let slot = (640 - 48) / 4;
-        let last_x = 24 + slot * 3 + slot / 2;
-        assert_eq!(at(last_x as u32, 100), ACCENT, "the 8 bar reaches high");
-        let first_x = 24 + slot / 2;
+        let slot = (480 - 24) / 4;
+        let last_x = 12 + slot * 3 + slot / 2;
+        assert_eq!(at(last_x, 100), ACCENT, "the 8 bar reaches high");
+        let first_x = 12 + slot / 2;
         assert!(
-            (60..220).all(|y| at(first_x as u32, y) != LAST_WEEK),
+            (70..200).all(|y| at(first_x, y) != LAST_WEEK),
             "no bar for 0"
         );
     }
@@ -236,20 +289,19 @@ mod tests {
         ];
         let png = adoption(&rows, true).unwrap();
         let (info, pixels) = decode(&png);
-        assert_eq!((info.width, info.height), (640, 70 + 2 * 34));
-        let at = |x: u32, y: u32| {
-            let i = ((y * 640 + x) * 3) as usize;
+        assert_eq!((info.width, info.height), (960, 2 * (76 + 2 * 64)));
+        let at = |x: i32, y: i32| {
+            let i = ((px(y) * 960 + px(x)) * 3) as usize;
             RGBColor(pixels[i], pixels[i + 1], pixels[i + 2])
         };
-        // Each class has its pale bar (a week ago) above its blue one (now), both starting
-        // where the labels end.
-        for i in 0..2u32 {
-            let y = 64 + 34 * i;
-            assert_eq!(at(252, y + 8), LAST_WEEK, "row {i}: a week ago");
-            assert_eq!(at(252, y + 22), ACCENT, "row {i}: now");
+        // Each class has its pale bar (a week ago) above its blue one (now), under its label.
+        for i in 0..2 {
+            let y = 74 + 64 * i;
+            assert_eq!(at(14, y + 31), LAST_WEEK, "row {i}: a week ago");
+            assert_eq!(at(14, y + 49), ACCENT, "row {i}: now");
         }
         // The longest bar is the largest count (5, a week ago in row 0); 3 stops short of it.
-        assert_eq!(at(580, 64 + 8), LAST_WEEK);
-        assert_ne!(at(580, 64 + 22), ACCENT);
+        assert_eq!(at(400, 74 + 31), LAST_WEEK);
+        assert_ne!(at(400, 74 + 49), ACCENT);
     }
 }

@@ -233,7 +233,31 @@ mod tests {
         for image in &images {
             assert!(body.contains(&format!("src=\"cid:{}\"", image.content_id)));
             assert!(image.data.starts_with(b"\x89PNG"));
+            // Drawn at twice the width the email shows it at (sharp on high-density screens).
+            let png_width = u32::from_be_bytes(image.data[16..20].try_into().unwrap());
+            let tag = &body[body.find(&format!("cid:{}", image.content_id)).unwrap()..];
+            let shown: u32 = tag
+                .split("width=\"")
+                .nth(1)
+                .and_then(|w| w.split('"').next())
+                .and_then(|w| w.parse().ok())
+                .expect("the img has a width");
+            assert_eq!(png_width, 2 * shown, "{tag:.200}");
+            assert!(
+                tag[..200].contains("width:100%"),
+                "it shrinks with the screen"
+            );
         }
+        // Fluid: nothing is wider than a phone; the column is at most 640 px.
+        for fixed in [
+            "width=\"640\"",
+            "\"width:640px",
+            ";width:640px",
+            "width=\"592\"",
+        ] {
+            assert!(!body.contains(fixed), "{fixed}");
+        }
+        assert!(body.contains("max-width:640px"));
         assert!(text.contains("New this week: 3 — 60,000 USD"), "{text}");
         assert!(text.contains("Lost: 1") && text.contains("Budget moved to next year <script>"));
         assert!(text.contains("… and 3 more"), "{text}");
@@ -273,6 +297,59 @@ mod tests {
         }
         let (html, images) = d.message(&t, Format::Html).unwrap();
         assert!(images.is_empty() && !html.body.raw().contains("<img"));
+    }
+
+    /// The Teams digest reads as it means: facts say what they count, a list cut short says
+    /// how many it left out, solution plays are words, nothing a tenant is called is Markdown.
+    #[test]
+    fn the_teams_digest_labels_its_numbers_and_says_what_it_leaves_out() {
+        let t = shipped();
+        let mut d = Composed::sample(&weekly(), &jiff::tz::TimeZone::UTC);
+        if let Some(r) = d.content.referrals.as_mut() {
+            let one = r.expiring[0].clone();
+            r.expiring = vec![one; content::TOP];
+            r.expiring_count = content::TOP + 2;
+            r.won_count = 4;
+        }
+        let (m, _) = d.message(&t, Format::Teams).unwrap();
+        let Body::Teams { card } = m.body else {
+            panic!("a card")
+        };
+        let facts: Vec<(String, String)> = card["body"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "FactSet")
+            .flat_map(|b| b["facts"].as_array().unwrap().clone())
+            .map(|f| {
+                (
+                    f["title"].as_str().unwrap().to_string(),
+                    f["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let fact = |title: &str| {
+            facts
+                .iter()
+                .find(|(t, _)| t == title)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no fact {title}: {facts:?}"))
+        };
+        // "4 60,000 USD" would read as 460,000: the count says what it counts.
+        assert_eq!(fact("Won"), "4 referrals · 60,000 USD");
+        for (title, value) in &facts {
+            let mut words = value.split_whitespace();
+            let (first, second) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            assert!(
+                !(first.chars().all(|c| c.is_ascii_digit())
+                    && second.starts_with(|c: char| c.is_ascii_digit())),
+                "{title}: a count beside an amount: {value}"
+            );
+        }
+        assert!(fact("Copilot deployment").contains("engagements passing"));
+        let shown = card.to_string();
+        assert!(shown.contains("… and 2 more"), "{shown}");
+        assert!(!shown.contains("copilotDeploy"));
     }
 
     #[test]

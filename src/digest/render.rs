@@ -41,7 +41,7 @@ impl Composed {
             };
             charts.insert(
                 chart.key.into(),
-                json!({ "src": src, "alt": chart.alt, "width": chart.png.width, "height": chart.png.height }),
+                json!({ "src": src, "alt": chart.alt, "width": chart.png.shown_width(), "height": chart.png.shown_height() }),
             );
         }
         for key in ["pipeline", "adoption"] {
@@ -167,33 +167,41 @@ impl Composed {
         };
         if let Some(r) = &c.referrals {
             body.heading("Referrals");
-            let mut f = vec![(
-                "New".to_string(),
-                format!("{} {}", r.new_count, money(&r.new_value))
-                    .trim()
-                    .to_string(),
-            )];
-            f.push(("Expiring in 7 days".into(), r.expiring_count.to_string()));
-            f.push(("Accepted".into(), r.accepted_count.to_string()));
-            f.push((
-                "Won".into(),
-                format!("{} {}", r.won_count, money(&r.won_value))
-                    .trim()
-                    .to_string(),
-            ));
-            f.push((
-                "Lost / declined".into(),
-                format!("{} / {}", r.lost_count, r.declined_count),
-            ));
+            // A count and an amount side by side read as one number ("4 409,000 GBP"):
+            // the count says what it counts, the amount follows after a separator.
+            let counted = |n: usize, amounts: &[content::Money]| {
+                let what = referrals_word(n);
+                if amounts.is_empty() {
+                    what
+                } else {
+                    format!("{what} · {}", money(amounts))
+                }
+            };
+            let f = vec![
+                ("New".to_string(), counted(r.new_count, &r.new_value)),
+                (
+                    "Expiring in 7 days".into(),
+                    referrals_word(r.expiring_count),
+                ),
+                ("Accepted".into(), referrals_word(r.accepted_count)),
+                ("Won".into(), counted(r.won_count, &r.won_value)),
+                ("Lost".into(), referrals_word(r.lost_count)),
+                ("Declined".into(), referrals_word(r.declined_count)),
+            ];
             body.facts(f);
             if !r.expiring.is_empty() {
-                body.list(
-                    r.expiring
-                        .iter()
-                        .take(content::TOP)
-                        .map(|l| format!("- {}: {} — {}", l.note, l.name, l.value))
-                        .collect(),
-                );
+                body.heading("Expiring soonest");
+                let mut lines: Vec<String> = r
+                    .expiring
+                    .iter()
+                    .take(content::TOP)
+                    .map(|l| format!("{}: {} — {}", l.note, l.name, l.value))
+                    .collect();
+                let shown = lines.len();
+                if r.expiring_count > shown {
+                    lines.push(format!("… and {} more", r.expiring_count - shown));
+                }
+                body.list(lines);
             }
         }
         if let Some(cp) = &c.copilot {
@@ -202,20 +210,27 @@ impl Composed {
                 cp.distribution
                     .iter()
                     .map(|h| {
-                        (
-                            h.status.clone(),
-                            format!("{} {}", h.now, h.delta).trim().to_string(),
-                        )
+                        let tenants = if h.now == 1 { "tenant" } else { "tenants" };
+                        let change = match h.delta.as_str() {
+                            "" | "0" | "+0" => String::new(),
+                            d => format!(" ({d} since a week ago)"),
+                        };
+                        (h.status.clone(), format!("{} {tenants}{change}", h.now))
                     })
                     .collect(),
             );
             if !cp.worse.is_empty() {
-                body.list(
-                    cp.worse
-                        .iter()
-                        .map(|m| format!("- worse: {} ({} → {})", m.tenant, m.from, m.to))
-                        .collect(),
-                );
+                body.heading("Moved worse");
+                let mut lines: Vec<String> = cp
+                    .worse
+                    .iter()
+                    .take(content::TOP)
+                    .map(|m| format!("{}: {} → {}", m.tenant, m.from, m.to))
+                    .collect();
+                if cp.worse.len() > lines.len() {
+                    lines.push(format!("… and {} more", cp.worse.len() - lines.len()));
+                }
+                body.list(lines);
             }
         }
         if let Some(m) = &c.mci {
@@ -226,7 +241,10 @@ impl Composed {
                     .map(|p| {
                         (
                             p.play.clone(),
-                            format!("{} · {}/{} passing", p.eligibility, p.passing, p.total),
+                            format!(
+                                "{} · {} of {} engagements passing",
+                                p.eligibility, p.passing, p.total
+                            ),
                         )
                     })
                     .collect(),
@@ -237,7 +255,7 @@ impl Composed {
             body.list(
                 l.drops
                     .iter()
-                    .map(|d| format!("- {} · {}: {} → {}", d.customer, d.product, d.from, d.to))
+                    .map(|d| format!("{} · {}: {} → {}", d.customer, d.product, d.from, d.to))
                     .collect(),
             );
         }
@@ -250,4 +268,9 @@ impl Composed {
         }
         body.build()
     }
+}
+
+/// "1 referral", "26 referrals".
+fn referrals_word(n: usize) -> String {
+    format!("{n} referral{}", if n == 1 { "" } else { "s" })
 }

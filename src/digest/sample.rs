@@ -84,7 +84,8 @@ impl Composed {
             }),
             mci: Some(Mci {
                 plays: vec![Play {
-                    play: "copilotDeploy".into(),
+                    play: "Copilot deployment".into(),
+                    key: "copilotDeploy".into(),
                     eligibility: "Eligible".into(),
                     passing: 3,
                     failing: 1,

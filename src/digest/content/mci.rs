@@ -4,7 +4,10 @@ use super::*;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Play {
+    /// The solution play in words ("Teams Phone deployment").
     pub play: String,
+    /// Its key in the API's summary (`teamPhoneDeploy`).
+    pub key: String,
     pub eligibility: String,
     pub passing: i64,
     pub failing: i64,
@@ -20,10 +23,43 @@ pub struct Milestone {
     pub to: String,
 }
 
+#[cfg(test)]
+#[test]
+fn solution_plays_are_named_in_words() {
+    assert_eq!(play_name("copilotDeploy"), "Copilot deployment");
+    assert_eq!(play_name("teamPhoneEnvision"), "Teams Phone envisioning");
+    assert_eq!(
+        play_name("secureProductivityEnvision"),
+        "Secure Productivity envisioning"
+    );
+    assert_eq!(play_name("newThingPilot"), "New thing pilot");
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Mci {
     pub plays: Vec<Play>,
     pub milestones: Vec<Milestone>,
+}
+
+/// A solution play's key in the MCI performance summary in words: `copilotDeploy` →
+/// "Copilot deployment", `teamPhoneEnvision` → "Teams Phone envisioning"; a key not in the
+/// documented list is split at its capitals.
+pub fn play_name(key: &str) -> String {
+    const AREAS: &[(&str, &str)] = &[
+        ("copilot", "Copilot"),
+        ("teamPhone", "Teams Phone"),
+        ("cloudEndpoint", "Cloud Endpoint"),
+        ("secureProductivity", "Secure Productivity"),
+    ];
+    const STAGES: &[(&str, &str)] = &[("Deploy", "deployment"), ("Envision", "envisioning")];
+    for (area, area_words) in AREAS {
+        if let Some(stage) = key.strip_prefix(area) {
+            if let Some((_, stage_words)) = STAGES.iter().find(|(s, _)| *s == stage) {
+                return format!("{area_words} {stage_words}");
+            }
+        }
+    }
+    crate::templates::helpers::field(key)
 }
 
 pub(super) fn mci_section(store: &Store, events: &[Event]) -> Result<Option<Mci>, StoreError> {
@@ -36,7 +72,8 @@ pub(super) fn mci_section(store: &Store, events: &[Event]) -> Result<Option<Mci>
                 }
                 let n = |k: &str| field(part, k).and_then(Value::as_i64).unwrap_or(0);
                 plays.push(Play {
-                    play: play.clone(),
+                    play: play_name(play),
+                    key: play.clone(),
                     eligibility: text(part, "eligibility"),
                     passing: n("passingCount"),
                     failing: n("failingCount"),

@@ -52,7 +52,9 @@ impl CardBuilder {
     pub fn facts(&mut self, pairs: Vec<(String, String)>) {
         let facts: Vec<Value> = pairs
             .into_iter()
-            .map(|(title, value)| json!({ "title": title, "value": value }))
+            .map(|(title, value)| {
+                json!({ "title": markdown_escape(&title), "value": markdown_escape(&value) })
+            })
             .collect();
         self.body.push(json!({ "type": "FactSet", "facts": facts }));
     }
