@@ -166,7 +166,7 @@ pub fn message_with_link(format: Format, title: &str, rest: &str, link: Option<&
     let body = match format {
         Format::Text => Body::Text { text: text() },
         Format::Html => Body::Html {
-            html: email::html::html_with_link(&title, &unmarked, link),
+            html: email::html::html_with_link(&title, rest, link),
             text: text(),
         },
         Format::Telegram => Body::Telegram {

@@ -73,3 +73,14 @@ pub fn money(amount: &serde_json::Value, currency: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// A `Label: value` line of a template: a short label of letters ("Respond by", "Deal
+/// value") and its value. Channels lay these out as facts (a Teams `FactSet`, a table in
+/// email); a customer's own line break never makes one ([`BREAK`]).
+pub fn fact_line(line: &str) -> Option<(&str, &str)> {
+    let (label, value) = line.split_once(": ")?;
+    let ok = (1..=24).contains(&label.len())
+        && label.starts_with(|c: char| c.is_ascii_uppercase())
+        && label.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
+    (ok && !value.trim().is_empty()).then_some((label, value.trim()))
+}

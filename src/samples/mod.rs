@@ -414,7 +414,7 @@ mod tests {
                             assert!(
                                 [
                                     "!DOCTYPE", "html", "head", "meta", "body", "h2", "p", "br",
-                                    "a"
+                                    "a", "table", "tr", "td"
                                 ]
                                 .contains(&name.as_str()),
                                 "{kind}: {tag}"

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::model::{Body, Message};
-use crate::notify::text::{fold_breaks, truncate_chars, BREAK};
+use crate::notify::text::{fact_line, fold_breaks, truncate_chars, BREAK};
 
 /// Teams rejects cards over 28 KB; the card is kept under this many bytes of JSON.
 pub const TEAMS_CARD_LIMIT: usize = 26 * 1024;
@@ -154,15 +154,6 @@ pub fn markdown_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// A `Label: value` line of a template: a short label of letters (Respond by, Deal value).
-fn fact_line(line: &str) -> Option<(&str, &str)> {
-    let (label, value) = line.split_once(": ")?;
-    let ok = (1..=24).contains(&label.len())
-        && label.starts_with(|c: char| c.is_ascii_uppercase())
-        && label.chars().all(|c| c.is_ascii_alphabetic() || c == ' ');
-    (ok && !value.trim().is_empty()).then_some((label, value.trim()))
 }
 
 /// Literal blocks for one line of text, a block per line break inside it.
