@@ -404,12 +404,21 @@ pub mod helpers {
                       out: &mut dyn Output|
                       -> HelperResult {
                     let text = param_str(h, 0)?;
-                    let rendered = match text.parse::<jiff::Timestamp>() {
-                        Ok(t) => t
+                    // A timestamp, or a date and time without an offset (Partner Center's
+                    // `processedDateTime`: UTC), or a plain date.
+                    let at = text.parse::<jiff::Timestamp>().ok().or_else(|| {
+                        text.parse::<jiff::civil::DateTime>()
+                            .ok()
+                            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                            .map(|z| z.timestamp())
+                    });
+                    let rendered = match (at, text.parse::<jiff::civil::Date>()) {
+                        (Some(t), _) => t
                             .to_zoned(tz_date.clone())
                             .strftime("%a %d %b %Y %H:%M %Z")
                             .to_string(),
-                        Err(_) => text,
+                        (None, Ok(d)) => d.strftime("%a %d %b %Y").to_string(),
+                        (None, Err(_)) => text,
                     };
                     out.write(&r.get_escape_fn()(&rendered))?;
                     Ok(())
@@ -435,6 +444,22 @@ pub mod helpers {
         register_span(h, "relative", relative);
         // {{left data.deadline detected_at}} → "4 days 17 h left" / "5 h left".
         register_span(h, "left", left);
+        // {{number record.licensedMau}} → "3,883".
+        h.register_helper(
+            "number",
+            Box::new(
+                |h: &Helper,
+                 r: &Handlebars,
+                 _: &Context,
+                 _: &mut RenderContext,
+                 out: &mut dyn Output|
+                 -> HelperResult {
+                    let n = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+                    out.write(&r.get_escape_fn()(&money(&n, "")))?;
+                    Ok(())
+                },
+            ),
+        );
         // {{money record.details.dealValue record.details.currency}} → "185,000 USD".
         h.register_helper(
             "money",

@@ -32,8 +32,12 @@ pub fn render(config_path: &Path, args: RenderArgs) -> anyhow::Result<ExitCode> 
     let event = match (&args.event, &args.sample) {
         (Some(file), _) => super::rules::read_event(file)?,
         (None, Some(kind)) => {
+            // The kind whose default template this is (referral_new → referral.new).
             let kind = if kind.is_empty() {
-                args.template.replacen('_', ".", 1)
+                crate::model::EventKind::ALL
+                    .iter()
+                    .find(|k| k.default_template() == args.template)
+                    .map_or_else(|| args.template.clone(), |k| k.as_str().to_string())
             } else {
                 kind.clone()
             };

@@ -16,6 +16,7 @@ pub const HELPERS: &[(&str, &str)] = &[
     ),
     ("json", "{{json record.details}}"),
     ("field", "{{field this.path}}"),
+    ("number", "{{number record.licensedMau}}"),
 ];
 
 /// The helpers handlebars has built in.
