@@ -392,10 +392,40 @@ pub mod helpers {
     use super::*;
 
     pub fn register(h: &mut Handlebars<'static>, tz: jiff::tz::TimeZone) {
-        let tz_date = tz.clone();
         // {{date record.createdDateTime}} → "Mon 23 Nov 2026 09:00 CET" in the configured zone.
+        register_text(h, "date", move |h| Ok(date(&param_str(h, 0)?, &tz)));
+        // {{field this.path}} → "Details › deal value" for the JSON pointer /details/dealValue.
+        register_text(h, "field", |h| Ok(field(&param_str(h, 0)?)));
+        // {{relative data.deadline detected_at}} → "in 2 days" / "3 hours ago".
+        register_text(h, "relative", |h| span(h, relative));
+        // {{left data.deadline detected_at}} → "4 days 17 h left" / "5 h left".
+        register_text(h, "left", |h| span(h, left));
+        // {{number record.licensedMau}} → "3,883".
+        register_text(h, "number", |h| Ok(money(&param(h, 0), "")));
+        // {{money record.details.dealValue record.details.currency}} → "185,000 USD".
+        register_text(h, "money", |h| {
+            let currency = param(h, 1);
+            Ok(money(&param(h, 0), currency.as_str().unwrap_or_default()))
+        });
+        // {{json value}} → the value as compact JSON.
+        register_text(h, "json", |h| {
+            Ok(match param(h, 0) {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+        });
+    }
+
+    /// Registers a helper that writes `make(helper)` through the template's escaping, as
+    /// `{{value}}` is written: a customer's text given to a helper is no more markup than the
+    /// text itself.
+    fn register_text(
+        h: &mut Handlebars<'static>,
+        name: &str,
+        make: impl Fn(&Helper) -> Result<String, RenderErrorReason> + Send + Sync + 'static,
+    ) {
         h.register_helper(
-            "date",
+            name,
             Box::new(
                 move |h: &Helper,
                       r: &Handlebars,
@@ -403,105 +433,53 @@ pub mod helpers {
                       _: &mut RenderContext,
                       out: &mut dyn Output|
                       -> HelperResult {
-                    let text = param_str(h, 0)?;
-                    // A timestamp, or a date and time without an offset (Partner Center's
-                    // `processedDateTime`: UTC), or a plain date.
-                    let at = text.parse::<jiff::Timestamp>().ok().or_else(|| {
-                        text.parse::<jiff::civil::DateTime>()
-                            .ok()
-                            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-                            .map(|z| z.timestamp())
-                    });
-                    let rendered = match (at, text.parse::<jiff::civil::Date>()) {
-                        (Some(t), _) => t
-                            .to_zoned(tz_date.clone())
-                            .strftime("%a %d %b %Y %H:%M %Z")
-                            .to_string(),
-                        (None, Ok(d)) => d.strftime("%a %d %b %Y").to_string(),
-                        (None, Err(_)) => text,
-                    };
-                    out.write(&r.get_escape_fn()(&rendered))?;
+                    out.write(&r.get_escape_fn()(&make(h)?))?;
                     Ok(())
                 },
             ),
         );
-        // {{field this.path}} → "Details › deal value" for the JSON pointer /details/dealValue.
-        h.register_helper(
-            "field",
-            Box::new(
-                |h: &Helper,
-                 r: &Handlebars,
-                 _: &Context,
-                 _: &mut RenderContext,
-                 out: &mut dyn Output|
-                 -> HelperResult {
-                    out.write(&r.get_escape_fn()(&field(&param_str(h, 0)?)))?;
-                    Ok(())
-                },
-            ),
-        );
-        // {{relative data.deadline detected_at}} → "in 2 days" / "3 hours ago".
-        register_span(h, "relative", relative);
-        // {{left data.deadline detected_at}} → "4 days 17 h left" / "5 h left".
-        register_span(h, "left", left);
-        // {{number record.licensedMau}} → "3,883".
-        h.register_helper(
-            "number",
-            Box::new(
-                |h: &Helper,
-                 r: &Handlebars,
-                 _: &Context,
-                 _: &mut RenderContext,
-                 out: &mut dyn Output|
-                 -> HelperResult {
-                    let n = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
-                    out.write(&r.get_escape_fn()(&money(&n, "")))?;
-                    Ok(())
-                },
-            ),
-        );
-        // {{money record.details.dealValue record.details.currency}} → "185,000 USD".
-        h.register_helper(
-            "money",
-            Box::new(
-                |h: &Helper,
-                 r: &Handlebars,
-                 _: &Context,
-                 _: &mut RenderContext,
-                 out: &mut dyn Output|
-                 -> HelperResult {
-                    let amount = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
-                    let currency = h
-                        .param(1)
-                        .and_then(|p| p.value().as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    out.write(&r.get_escape_fn()(&money(&amount, &currency)))?;
-                    Ok(())
-                },
-            ),
-        );
-        // {{json value}} → the value as compact JSON (escaped by the template's format).
-        // Every helper writes through the template's escaping, as `{{value}}` does: a
-        // customer's text given to a helper is no more markup than the text itself.
-        h.register_helper(
-            "json",
-            Box::new(
-                |h: &Helper,
-                 r: &Handlebars,
-                 _: &Context,
-                 _: &mut RenderContext,
-                 out: &mut dyn Output|
-                 -> HelperResult {
-                    let v = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
-                    let s = match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    out.write(&r.get_escape_fn()(&s))?;
-                    Ok(())
-                },
-            ),
-        );
+    }
+
+    /// Parameter `i` of a helper, `null` if it has none.
+    fn param(h: &Helper, i: usize) -> Value {
+        h.param(i).map(|p| p.value().clone()).unwrap_or(Value::Null)
+    }
+
+    /// A timestamp in `tz`; also a date and time without an offset (Partner Center's
+    /// `processedDateTime`: UTC) and a plain date. Anything else is written as it is.
+    pub fn date(text: &str, tz: &jiff::tz::TimeZone) -> String {
+        let at = text.parse::<jiff::Timestamp>().ok().or_else(|| {
+            text.parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp())
+        });
+        match (at, text.parse::<jiff::civil::Date>()) {
+            (Some(t), _) => t
+                .to_zoned(tz.clone())
+                .strftime("%a %d %b %Y %H:%M %Z")
+                .to_string(),
+            (None, Ok(d)) => d.strftime("%a %d %b %Y").to_string(),
+            (None, Err(_)) => text.to_string(),
+        }
+    }
+
+    /// `show(when - now)` of a helper's two timestamps (`when`, `now`); a value that is not a
+    /// timestamp is written as it is.
+    fn span(
+        h: &Helper,
+        show: fn(jiff::SignedDuration) -> String,
+    ) -> Result<String, RenderErrorReason> {
+        let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
+        Ok(
+            match (
+                when.parse::<jiff::Timestamp>(),
+                now.parse::<jiff::Timestamp>(),
+            ) {
+                (Ok(w), Ok(n)) => show(w.duration_since(n)),
+                _ => when,
+            },
+        )
     }
 
     fn param_str(h: &Helper, i: usize) -> Result<String, RenderErrorReason> {
@@ -513,37 +491,6 @@ pub mod helpers {
             Value::Null => String::new(),
             other => other.to_string(),
         })
-    }
-
-    /// A helper of two timestamps (`when`, `now`) that writes `show(when - now)`; a value
-    /// that is not a timestamp is written as it is.
-    fn register_span(
-        h: &mut Handlebars<'static>,
-        name: &str,
-        show: fn(jiff::SignedDuration) -> String,
-    ) {
-        h.register_helper(
-            name,
-            Box::new(
-                move |h: &Helper,
-                      r: &Handlebars,
-                      _: &Context,
-                      _: &mut RenderContext,
-                      out: &mut dyn Output|
-                      -> HelperResult {
-                    let (when, now) = (param_str(h, 0)?, param_str(h, 1)?);
-                    let rendered = match (
-                        when.parse::<jiff::Timestamp>(),
-                        now.parse::<jiff::Timestamp>(),
-                    ) {
-                        (Ok(w), Ok(n)) => show(w.duration_since(n)),
-                        _ => when,
-                    };
-                    out.write(&r.get_escape_fn()(&rendered))?;
-                    Ok(())
-                },
-            ),
-        );
     }
 
     /// A JSON pointer in words: `/details/dealValue` → "Details › deal value",

@@ -191,17 +191,12 @@ impl Composed {
             body.facts(f);
             if !r.expiring.is_empty() {
                 body.heading("Expiring soonest");
-                let mut lines: Vec<String> = r
-                    .expiring
-                    .iter()
-                    .take(content::TOP)
-                    .map(|l| format!("{}: {} — {}", l.note, l.name, l.value))
-                    .collect();
-                let shown = lines.len();
-                if r.expiring_count > shown {
-                    lines.push(format!("… and {} more", r.expiring_count - shown));
-                }
-                body.list(lines);
+                body.list(capped(
+                    r.expiring
+                        .iter()
+                        .map(|l| format!("{}: {} — {}", l.note, l.name, l.value)),
+                    r.expiring_count,
+                ));
             }
         }
         if let Some(cp) = &c.copilot {
@@ -221,16 +216,12 @@ impl Composed {
             );
             if !cp.worse.is_empty() {
                 body.heading("Moved worse");
-                let mut lines: Vec<String> = cp
-                    .worse
-                    .iter()
-                    .take(content::TOP)
-                    .map(|m| format!("{}: {} → {}", m.tenant, m.from, m.to))
-                    .collect();
-                if cp.worse.len() > lines.len() {
-                    lines.push(format!("… and {} more", cp.worse.len() - lines.len()));
-                }
-                body.list(lines);
+                body.list(capped(
+                    cp.worse
+                        .iter()
+                        .map(|m| format!("{}: {} → {}", m.tenant, m.from, m.to)),
+                    cp.worse.len(),
+                ));
             }
         }
         if let Some(m) = &c.mci {
@@ -273,4 +264,13 @@ impl Composed {
 /// "1 referral", "26 referrals".
 fn referrals_word(n: usize) -> String {
     format!("{n} referral{}", if n == 1 { "" } else { "s" })
+}
+
+/// The first [`content::TOP`] of `lines`, and "… and N more" when `total` is more.
+fn capped(lines: impl Iterator<Item = String>, total: usize) -> Vec<String> {
+    let mut shown: Vec<String> = lines.take(content::TOP).collect();
+    if total > shown.len() {
+        shown.push(format!("… and {} more", total - shown.len()));
+    }
+    shown
 }
