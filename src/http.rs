@@ -268,6 +268,91 @@ impl Http {
 
 /// An error and its causes, as one line: reqwest says "error sending request" and keeps the
 /// reason (a timeout, DNS, TLS, a refused connection) in its sources.
+/// What one write call got back, whatever its status: the caller decides what a 412 or a
+/// 403 means.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    /// The `ETag` header, if any.
+    pub etag: Option<String>,
+    /// "request id X" (the server's) or "MS-RequestId X" (ours), for messages.
+    pub request: String,
+    /// The error body's message, for messages (secrets redacted).
+    pub detail: Option<String>,
+}
+
+impl Http {
+    /// Sends one request once (a PATCH or a POST): a write is never repeated blindly, so a
+    /// timeout or a dropped connection is an error whose outcome is unknown — the caller reads
+    /// the resource again to learn whether it took effect. `Err` only when no answer came.
+    pub async fn send_once(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        token: &Secret,
+        what: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, HttpError> {
+        if let Some(limit) = self.limit_for(url) {
+            limit.acquire().await;
+        }
+        let request_id = new_request_id();
+        let host = url.host_str().unwrap_or("the server").to_string();
+        let mut request = self
+            .client
+            .request(method, url.clone())
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .header(ACCEPT, "application/json")
+            .header("client-request-id", &request_id)
+            .header("MS-RequestId", &request_id)
+            .header("MS-CorrelationId", new_request_id())
+            .timeout(self.config.timeout.as_duration());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let transport = |e: reqwest::Error| HttpError::Transport {
+            what: what.to_string(),
+            host: host.clone(),
+            error: token.redact(&cause(&e.without_url())),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header("etag");
+        let request_label = match header("request-id").or_else(|| header("x-ms-request-id")) {
+            Some(id) => format!("request id {id}"),
+            None => format!("MS-RequestId {request_id}"),
+        };
+        let mut bytes = Vec::new();
+        read_body(response, &mut bytes).await.map_err(transport)?;
+        let detail = (!status.is_success())
+            .then(|| error_detail(&String::from_utf8_lossy(&bytes)))
+            .flatten()
+            .map(|d| token.redact(&d));
+        tracing::debug!(%what, %status, request = %request_label, "write answered");
+        Ok(Answer {
+            status,
+            body: bytes,
+            etag,
+            request: request_label,
+            detail,
+        })
+    }
+}
+
 fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut next = e.source();

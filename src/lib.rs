@@ -40,6 +40,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod actions;
 pub mod auth;
 pub mod cli;
 pub mod clock;

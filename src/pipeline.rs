@@ -155,6 +155,9 @@ pub struct Pipeline {
     pub baseline_batch_bytes: usize,
     /// The channels' delivery tasks.
     courier: outbox::Courier,
+    /// Actions on referrals (accept, decline, win, lose, update), when the Referrals source
+    /// is configured.
+    pub desk: Option<crate::actions::apply::Desk>,
 }
 
 impl Pipeline {
@@ -170,6 +173,15 @@ impl Pipeline {
         let judging = copilot_judging(&config);
         let refresh_file = (config.auth.tenant_id.is_some() && config.auth.static_token.is_none())
             .then(|| config.state_dir.join(crate::auth::entra::REFRESH_FILE));
+        let desk = match (&config.referrals, &tokens) {
+            (Some(referrals), Ok(tokens)) => {
+                let api =
+                    crate::actions::api::ReferralApi::new(referrals, http.clone(), tokens.clone())
+                        .map_err(|e| config.error_at("sources.referrals", e))?;
+                Some(crate::actions::apply::Desk::new(store.clone(), api))
+            }
+            _ => None,
+        };
         Ok(Pipeline {
             config,
             store,
@@ -181,7 +193,35 @@ impl Pipeline {
             refresh_file,
             baseline_batch_bytes: detect::sweep::BASELINE_BATCH_BYTES,
             courier: outbox::Courier::default(),
+            desk,
         })
+    }
+
+    /// The desk that acts on referrals, or what to configure for one.
+    pub fn desk(&self) -> anyhow::Result<&crate::actions::apply::Desk> {
+        self.desk.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "acting on referrals needs `sources.referrals` and a sign-in (`auth`) in {}",
+                self.config.file.display()
+            )
+        })
+    }
+
+    /// The deliveries the rules make of `events` now (for actions' outcomes).
+    pub fn announce(&self, events: &[Event]) -> Vec<Delivery> {
+        self.plan(events, self.clock.now()).0
+    }
+
+    /// Carries out `request` on a referral: at most once, its outcome stored and announced.
+    pub async fn act(
+        &self,
+        request: &crate::actions::apply::Request,
+    ) -> anyhow::Result<crate::actions::apply::Outcome> {
+        let announce = |events: &[Event]| self.announce(events);
+        Ok(self
+            .desk()?
+            .act(request, &announce, self.clock.now())
+            .await?)
     }
 
     pub fn source(&self, name: &str) -> Option<&Source> {

@@ -21,6 +21,8 @@ pub fn templates() -> Vec<(PathBuf, String)> {
         "referral_status_changed.text.hbs",
         "referral_closed.text.hbs",
         "referral_registration_changed.text.hbs",
+        "referral_acted.text.hbs",
+        "referral_registration_eligibility.text.hbs",
         "system_source_failing.text.hbs",
         "system_source_recovered.text.hbs",
         "system_delivery_dead.text.hbs",

@@ -53,7 +53,7 @@ impl Output {
     }
 
     /// Writes the files, prints the text, and gives the exit status.
-    fn emit(self) -> anyhow::Result<ExitCode> {
+    pub fn emit(self) -> anyhow::Result<ExitCode> {
         use std::io::Write;
         for (path, content) in &self.files {
             std::fs::write(path, content)
@@ -75,12 +75,26 @@ where
     F: FnOnce(Config) -> Fut,
     Fut: Future<Output = anyhow::Result<Output>>,
 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    held_with(config_path, args, here).await?.emit()
+}
+
+/// [`held`] for the command `args` (as typed after `partnerwatch`), returning its output.
+pub async fn held_with<F, Fut>(
+    config_path: &Path,
+    args: Vec<String>,
+    here: F,
+) -> anyhow::Result<Output>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = anyhow::Result<Output>>,
+{
     let config = super::load_config(config_path)?;
-    if let Some(out) = ask_daemon(&config.state_dir).await? {
-        return out.emit();
+    if let Some(out) = ask_daemon(&config.state_dir, args).await? {
+        return Ok(out);
     }
     match here(config).await {
-        Ok(out) => out.emit(),
+        Ok(out) => Ok(out),
         Err(e) if is_locked(&e) => Err(e.context(
             "a running `partnerwatch run` holds the state, and it answers `events`, `outbox`, `history` and `digest` itself only while it serves `listen` (on by default at 127.0.0.1:9464; this one has `listen: off`, or its address was taken — see its log): give it a `listen` address and restart it, or stop it to run this command",
         )),
@@ -99,14 +113,13 @@ fn is_locked(e: &anyhow::Error) -> bool {
 
 /// Sends this process's arguments to the daemon named in the state folder. `None` when there
 /// is no daemon file, or nothing answers at its address (a daemon that crashed left it).
-async fn ask_daemon(state_dir: &Path) -> anyhow::Result<Option<Output>> {
+async fn ask_daemon(state_dir: &Path, args: Vec<String>) -> anyhow::Result<Option<Output>> {
     let Ok(bytes) = std::fs::read(state_dir.join(DAEMON_FILE)) else {
         return Ok(None);
     };
     let Ok(daemon) = serde_json::from_slice::<DaemonFile>(&bytes) else {
         return Ok(None);
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let answer = reqwest::Client::new()
         .post(format!("http://{}{ROUTE}", daemon.addr))
         .bearer_auth(&daemon.token)
@@ -194,7 +207,12 @@ async fn answer(pipeline: &Pipeline, args: Vec<String>) -> Result<serde_json::Va
         Command::History(a) => inspect::history(&pipeline.store, a),
         Command::Outbox(a) => outbox::outbox(&pipeline.store, a),
         Command::Digest(a) => digest::digest(pipeline, a, true).await,
-        _ => return Err("the daemon answers only events, outbox, history and digest".into()),
+        Command::Referral(a) => super::referral::referral(pipeline, a).await,
+        _ => {
+            return Err(
+                "the daemon answers only events, outbox, history, digest and referral".into(),
+            )
+        }
     };
     let out = out.map_err(|e| format!("{e:#}"))?;
     serde_json::to_value(out).map_err(|e| e.to_string())

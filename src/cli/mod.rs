@@ -11,6 +11,7 @@ mod local;
 mod login;
 mod outbox;
 mod poll;
+pub mod referral;
 mod render;
 mod rules;
 mod run;
@@ -106,6 +107,12 @@ pub enum Command {
     History(inspect::HistoryArgs),
     /// Runs the Partner Center simulator alone, to try a configuration against.
     Simulate(simulate::SimulateArgs),
+    /// Shows one referral, or accepts, declines, wins, loses or updates it in Partner Center
+    /// (asking first unless --yes). Exit status: 0 done, 1 changed in Partner Center first
+    /// (what changed is printed), 2 refused before anything was sent, 3 Partner Center
+    /// refused or failed, 4 no answer (checked before anything is sent again).
+    #[command(subcommand)]
+    Referral(referral::ReferralCommand),
 }
 
 /// Runs the command line and returns the process exit status.
@@ -180,7 +187,45 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Simulate(args) => simulate::simulate(args).await,
+        Command::Referral(c) => referral_command(&cli.config, c).await,
     }
+}
+
+/// `referral …`: by the daemon when it holds the state, here otherwise; an action asks at
+/// the terminal first (showing the referral as stored) unless `--yes` was given.
+async fn referral_command(
+    config_path: &std::path::Path,
+    command: referral::ReferralCommand,
+) -> anyhow::Result<ExitCode> {
+    let run_with = |args: Vec<String>, command: referral::ReferralCommand| {
+        local::held_with(config_path, args, move |config| async move {
+            let assets = crate::pipeline::Assets::from_config(&config)?;
+            let clock = std::sync::Arc::new(crate::clock::SystemClock);
+            let pipeline = crate::pipeline::Pipeline::build(config, assets, clock)?;
+            referral::referral(&pipeline, &command).await
+        })
+    };
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut command = command;
+    if let Some(verb) = command.asks() {
+        let id = command.id().to_string();
+        let show = referral::ReferralCommand::Show {
+            id: id.clone(),
+            json: false,
+        };
+        let shown = run_with(vec!["referral".into(), "show".into(), id], show).await?;
+        if shown.code != 0 {
+            return shown.emit();
+        }
+        eprint!("{}", shown.text);
+        if !referral::confirm(verb, &shown.text) {
+            eprintln!("nothing was sent (confirm at a terminal, or add --yes)");
+            return Ok(ExitCode::from(2));
+        }
+        args.push("--yes".into());
+        command.confirmed();
+    }
+    run_with(args, command).await?.emit()
 }
 
 fn init_logging(cli: &Cli) {

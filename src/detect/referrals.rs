@@ -158,3 +158,76 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
     }
     out
 }
+
+/// A policy name of the deal-registration eligibility check in words.
+pub fn policy_words(name: &str) -> String {
+    match name {
+        "isDealTypeCosellOrPartnerLed" => "co-sell deal type".into(),
+        "isMicrosoftReferralAcceptedOrWon" => "accepted or won".into(),
+        "isSolutionIncentiveEligible" => "an Azure IP co-sell eligible solution".into(),
+        "isDealValueEligible" => "deal value over 25,000 USD".into(),
+        "isCustomerManaged" => "Microsoft-managed customer".into(),
+        other => {
+            let mut out = String::new();
+            for c in other.trim_start_matches("is").chars() {
+                if c.is_uppercase() && !out.is_empty() {
+                    out.push(' ');
+                }
+                out.extend(c.to_lowercase());
+            }
+            out
+        }
+    }
+}
+
+/// Whether a referral is one whose deal registration may be checked: Shared and
+/// Active/Accepted.
+pub fn wants_eligibility(r: &Value) -> bool {
+    let (s, sub) = status(r);
+    text(r, &["type"]).is_some_and(|t| t.eq_ignore_ascii_case("Shared"))
+        && s.eq_ignore_ascii_case("Active")
+        && sub.eq_ignore_ascii_case("Accepted")
+}
+
+/// `referral.registration_eligibility` from Partner Center's answer to the eligibility check
+/// of `record` (its `passedPolicies`/`failedPolicies`), once per version of the referral.
+pub fn eligibility_event(record: &Value, answer: &Value, now: Timestamp) -> Event {
+    let id = text(record, &["id"]).unwrap_or_default().to_string();
+    let names = |key: &str| -> Vec<String> {
+        answer[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["policyName"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (passed, failed) = (names("passedPolicies"), names("failedPolicies"));
+    let words = |list: &[String]| {
+        list.iter()
+            .map(|p| policy_words(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let tag = text(record, &["eTag"]).unwrap_or_default();
+    Event {
+        id: crate::model::event::event_id(&[
+            b"referral.registration_eligibility",
+            id.as_bytes(),
+            tag.as_bytes(),
+        ]),
+        kind: EventKind::ReferralRegistrationEligibility,
+        source: SOURCE.to_string(),
+        entity_id: id,
+        detected_at: now,
+        record: record.clone(),
+        previous: None,
+        changes: Vec::new(),
+        data: json!({
+            "isEligible": answer["isEligible"].as_bool().unwrap_or(false),
+            "passed": passed,
+            "failed": failed,
+            "passed_words": words(&passed),
+            "failed_words": words(&failed),
+        }),
+    }
+}

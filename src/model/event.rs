@@ -41,6 +41,8 @@ event_kinds! {
     ReferralExpired => "referral.expired",
     ReferralClosed => "referral.closed",
     ReferralRegistrationChanged => "referral.registration_changed",
+    ReferralActed => "referral.acted",
+    ReferralRegistrationEligibility => "referral.registration_eligibility",
     PartnerReferralNew => "partner_referral.new",
     PartnerReferralChanged => "partner_referral.changed",
     PartnerReferralStatusChanged => "partner_referral.status_changed",

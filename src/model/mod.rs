@@ -1,6 +1,7 @@
 //! The shapes that flow through partnerwatch: API records (kept as the API returned them,
 //! plus typed views where the code needs to understand a field), and [`Event`]s.
 
+pub mod action;
 pub mod dataset;
 pub mod delivery;
 pub mod event;
@@ -8,6 +9,7 @@ pub mod event_data;
 pub mod license;
 pub mod referral;
 
+pub use action::{ActionRecord, ActionState};
 pub use dataset::Dataset;
 pub use delivery::{Amount, Body, Delivery, DeliveryStatus, Format, InlineImage, Message};
 pub use event::{Change, Event, EventKind};

@@ -196,6 +196,39 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
             .into_iter()
             .next();
         }
+        EventKind::ReferralActed => {
+            let old = record("referral_old");
+            let mut new = old.clone();
+            new["status"] = serde_json::json!("Active");
+            new["substatus"] = serde_json::json!("Accepted");
+            let id = old["id"].as_str()?.to_string();
+            return Some(Event {
+                id: crate::model::event::event_id(&[b"referral.acted", b"sample"]),
+                kind,
+                source: referrals::SOURCE.to_string(),
+                entity_id: id,
+                detected_at: now,
+                changes: crate::detect::diff::changes(&old, &new),
+                record: new,
+                previous: Some(old),
+                data: serde_json::json!({
+                    "action": "accept", "done": "Accepted", "by": "@alice (123456789)",
+                    "via": "telegram", "result": "ok", "reason": null, "http_status": null,
+                    "error": null, "said": "Accepted — it is Active/Accepted now",
+                }),
+            });
+        }
+        EventKind::ReferralRegistrationEligibility => {
+            let mut r = record("referral_new");
+            r["status"] = serde_json::json!("Active");
+            r["substatus"] = serde_json::json!("Accepted");
+            let answer = serde_json::json!({
+                "isEligible": false,
+                "passedPolicies": [{"policyName": "isDealTypeCosellOrPartnerLed", "isEligible": true}],
+                "failedPolicies": [{"policyName": "isDealValueEligible", "isEligible": false}],
+            });
+            return Some(referrals::eligibility_event(&r, &answer, now));
+        }
         _ => {}
     }
     let old = record("referral_old");

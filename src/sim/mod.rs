@@ -25,6 +25,7 @@ pub mod odata;
 pub mod referrals;
 mod request;
 mod server;
+mod updates;
 
 pub use faults::{Fault, FaultAction};
 
@@ -178,6 +179,15 @@ pub struct SimStats {
     pub abss_requests: u64,
     /// Requests to the license usage endpoint.
     pub license_requests: u64,
+    /// `GET …/referrals/{id}` requests answered.
+    pub single_reads: u64,
+    /// `PATCH …/referrals/{id}` requests signed in, and those that changed the referral.
+    pub patches: u64,
+    pub patches_applied: u64,
+    /// PATCH requests refused with 412 (a stale `If-Match`).
+    pub conflicts: u64,
+    /// `POST …/dealregistrations/eligibility` requests answered.
+    pub eligibility_checks: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +220,11 @@ pub struct SimState {
     pub auth: auth::AuthSim,
     base_url: String,
     readings: Readings,
+    /// What `GET …/partners/dealregistrationeligibility` answers.
+    partner_eligible: bool,
+    /// How long a PATCH waits, once applied, before it answers (a lost answer, a crash
+    /// while it is on its way).
+    patch_answer_delay: Option<std::time::Duration>,
 }
 
 impl SimState {
@@ -268,6 +283,8 @@ impl SimState {
             readings: config.readings.clone(),
             auth: auth::AuthSim::new(),
             base_url,
+            partner_eligible: true,
+            patch_answer_delay: None,
         }
     }
 
@@ -350,6 +367,16 @@ impl SimState {
             }
             None => false,
         }
+    }
+
+    /// Whether the partner is approved for deal registration (the partner-level check).
+    pub fn set_partner_eligible(&mut self, eligible: bool) {
+        self.partner_eligible = eligible;
+    }
+
+    /// Makes every PATCH wait `delay` after it is applied before it answers.
+    pub fn delay_patch_answers(&mut self, delay: Option<std::time::Duration>) {
+        self.patch_answer_delay = delay;
     }
 
     /// Deletes a referral. False if unknown.

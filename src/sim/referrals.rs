@@ -360,7 +360,7 @@ pub(super) fn routes() -> Router<Shared> {
 /// The referrals APIs' sign-in rules: "This API currently supports only user access where
 /// partners must be in one of the following roles: Global Admin, Referral Admin or Referral
 /// User."
-const REFERRALS_API: Audience = Audience {
+pub(super) const REFERRALS_API: Audience = Audience {
     audience: "https://api.partner.microsoft.com",
     users_only: true,
 };
@@ -379,7 +379,9 @@ async fn partner_eligibility(State(state): State<Shared>, headers: HeaderMap) ->
             odata_error(status, "Error", "Injected fault")
         });
     }
-    Json(json!({ "isEligible": true, "policies": [ { "isEligible": true } ] })).into_response()
+    let eligible = s.partner_eligible;
+    Json(json!({ "isEligible": eligible, "policies": [ { "isEligible": eligible } ] }))
+        .into_response()
 }
 
 pub(super) fn odata_error(status: StatusCode, code: &str, message: &str) -> Response {

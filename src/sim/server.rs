@@ -8,6 +8,7 @@ use super::Shared;
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
         .merge(super::referrals::routes())
+        .merge(super::updates::routes())
         .merge(super::abss::routes())
         .merge(super::license::routes())
         .merge(super::auth::routes())

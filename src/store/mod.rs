@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use sled::transaction::TransactionError;
 
+pub mod actions;
 pub mod commit;
 pub mod events;
 pub mod index;
