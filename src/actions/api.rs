@@ -15,7 +15,9 @@ use crate::http::Http;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 412: the referral changed since its `eTag` was read.
-    #[error("Partner Center says the referral changed since it was read (412 Precondition Failed)")]
+    #[error(
+        "Partner Center says the referral changed since it was read (412 Precondition Failed)"
+    )]
     Conflict,
     /// 401/403: who is signed in may not do this.
     #[error("Partner Center refused ({status}{}): {remedy}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -157,7 +159,14 @@ impl ReferralApi {
     /// `GET …/referrals/{id}`: the referral as Partner Center has it now.
     pub async fn get(&self, id: &str, now: Timestamp) -> Result<Value, ApiError> {
         let answer = self
-            .call(Method::GET, &self.url(id, &[]), "read the referral", &[], None, now)
+            .call(
+                Method::GET,
+                &self.url(id, &[]),
+                "read the referral",
+                &[],
+                None,
+                now,
+            )
             .await?;
         Self::json(&answer.body)
     }

@@ -79,8 +79,10 @@ impl Outcome {
         match self {
             Outcome::Done { record } => format!("{} — it is {} now", verb.done(), status_of(record)),
             Outcome::Conflict { record, changes } => {
+                // What a person needs to see, not the bookkeeping every change carries.
                 let what: Vec<String> = changes
                     .iter()
+                    .filter(|c| !matches!(c.path.as_str(), "/eTag" | "/updatedDateTime"))
                     .take(6)
                     .map(|c| format!("{}: {} → {}", c.path, short(&c.old), short(&c.new)))
                     .collect();
@@ -258,7 +260,16 @@ impl Desk {
                         let outcome = Outcome::Done {
                             record: current.clone(),
                         };
-                        return self.finish(action, verb, Some(&stored), Some(current), Vec::new(), outcome, announce, now);
+                        return self.finish(
+                            action,
+                            verb,
+                            Some(&stored),
+                            Some(current),
+                            Vec::new(),
+                            outcome,
+                            announce,
+                            now,
+                        );
                     }
                     if tag != action.etag {
                         let conflict = self.conflict(&action.referral, &stored, current, now)?;
@@ -267,7 +278,16 @@ impl Desk {
                             changes: changes_between(&stored, &record),
                             record: record.clone(),
                         };
-                        return self.finish(action, verb, Some(&stored), Some(record), events, outcome, announce, now);
+                        return self.finish(
+                            action,
+                            verb,
+                            Some(&stored),
+                            Some(record),
+                            events,
+                            outcome,
+                            announce,
+                            now,
+                        );
                     }
                     // Nothing happened: the PATCH never arrived, and may be sent now.
                 }
@@ -276,7 +296,16 @@ impl Desk {
         let ops = match plan(&stored, verb, action.reason.as_deref(), &update) {
             Ok(ops) => ops,
             Err(refusal) => {
-                return self.finish(action, verb, Some(&stored), None, Vec::new(), Outcome::Refused(refusal), announce, now);
+                return self.finish(
+                    action,
+                    verb,
+                    Some(&stored),
+                    None,
+                    Vec::new(),
+                    Outcome::Refused(refusal),
+                    announce,
+                    now,
+                );
             }
         };
         if action.state != ActionState::Sending {
@@ -293,23 +322,51 @@ impl Desk {
                 let outcome = Outcome::Done {
                     record: record.clone(),
                 };
-                self.finish(action, verb, Some(&stored), Some(record), Vec::new(), outcome, announce, now)
+                self.finish(
+                    action,
+                    verb,
+                    Some(&stored),
+                    Some(record),
+                    Vec::new(),
+                    outcome,
+                    announce,
+                    now,
+                )
             }
             Err(ApiError::Conflict) => match self.api.get(&action.referral, now).await {
                 Ok(current) => {
-                    let (record, events) = self.conflict(&action.referral, &stored, current, now)?;
+                    let (record, events) =
+                        self.conflict(&action.referral, &stored, current, now)?;
                     let outcome = Outcome::Conflict {
                         changes: changes_between(&stored, &record),
                         record: record.clone(),
                     };
-                    self.finish(action, verb, Some(&stored), Some(record), events, outcome, announce, now)
+                    self.finish(
+                        action,
+                        verb,
+                        Some(&stored),
+                        Some(record),
+                        events,
+                        outcome,
+                        announce,
+                        now,
+                    )
                 }
                 Err(e) => {
                     let outcome = Outcome::Failed {
                         error: format!("the referral changed in Partner Center first, and reading it again failed: {e}"),
                         status: Some(412),
                     };
-                    self.finish(action, verb, Some(&stored), None, Vec::new(), outcome, announce, now)
+                    self.finish(
+                        action,
+                        verb,
+                        Some(&stored),
+                        None,
+                        Vec::new(),
+                        outcome,
+                        announce,
+                        now,
+                    )
                 }
             },
             Err(e @ ApiError::NoAnswer(_)) => {
@@ -323,7 +380,16 @@ impl Desk {
                     status: e.status(),
                     error: e.to_string(),
                 };
-                self.finish(action, verb, Some(&stored), None, Vec::new(), outcome, announce, now)
+                self.finish(
+                    action,
+                    verb,
+                    Some(&stored),
+                    None,
+                    Vec::new(),
+                    outcome,
+                    announce,
+                    now,
+                )
             }
         }
     }
@@ -367,7 +433,10 @@ impl Desk {
         announce: Announce<'_>,
         now: Timestamp,
     ) -> Result<Outcome, StoreError> {
-        let shown = record.clone().or_else(|| stored.cloned()).unwrap_or(Value::Null);
+        let shown = record
+            .clone()
+            .or_else(|| stored.cloned())
+            .unwrap_or(Value::Null);
         let (error, status) = match &outcome {
             Outcome::Failed { error, status } => (Some(error.clone()), *status),
             Outcome::Refused(r) => (Some(r.to_string()), None),
@@ -408,9 +477,15 @@ impl Desk {
             let raw = serde_json::to_vec(new).expect("records serialize");
             let hash = content_hash(&raw);
             let id = action.referral.clone();
-            commit.index = self.store.index(DATASET)?.rewrite(&[(id.clone(), hash)], &[]);
+            commit.index = self
+                .store
+                .index(DATASET)?
+                .rewrite(&[(id.clone(), hash)], &[]);
             if let Some(old) = stored {
-                commit.history = vec![(id.clone(), serde_json::to_vec(old).expect("records serialize"))];
+                commit.history = vec![(
+                    id.clone(),
+                    serde_json::to_vec(old).expect("records serialize"),
+                )];
             }
             commit.versions = vec![(id.clone(), self.store.versions(DATASET)?.get(&id)? + 1)];
             commit.upserts = vec![(id, hash, raw)];
@@ -424,7 +499,11 @@ impl Desk {
     }
 
     /// Settles every action a crash or a timeout left `sending` (at start).
-    pub async fn settle(&self, announce: Announce<'_>, now: Timestamp) -> Result<usize, StoreError> {
+    pub async fn settle(
+        &self,
+        announce: Announce<'_>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
         let open = self.store.actions_in(ActionState::Sending)?;
         let n = open.len();
         for action in open {
@@ -439,7 +518,9 @@ impl Desk {
 fn reached(current: &Value, verb: Verb, update: &Update) -> bool {
     match verb.transition() {
         Some(((status, substatus), _)) => {
-            current["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(status))
+            current["status"]
+                .as_str()
+                .is_some_and(|s| s.eq_ignore_ascii_case(status))
                 && current["substatus"]
                     .as_str()
                     .is_some_and(|s| s.eq_ignore_ascii_case(substatus))

@@ -218,16 +218,37 @@ mod tests {
         let closed = json!({"status": "Closed", "substatus": "Won"});
         let none = Update::default();
         let ops = plan(&new, Verb::Accept, None, &none).unwrap();
-        assert_eq!(ops[0], json!({"op": "replace", "path": "/status", "value": "Active"}));
-        assert_eq!(ops[1], json!({"op": "replace", "path": "/substatus", "value": "Accepted"}));
-        assert!(matches!(plan(&active, Verb::Accept, None, &none), Err(Refusal::NotNow { .. })));
-        assert!(matches!(plan(&new, Verb::Win, None, &none), Err(Refusal::NotNow { .. })));
-        assert!(matches!(plan(&closed, Verb::Lose, Some("x"), &none), Err(Refusal::NotNow { .. })));
-        assert_eq!(plan(&new, Verb::Decline, None, &none), Err(Refusal::NoReason));
+        assert_eq!(
+            ops[0],
+            json!({"op": "replace", "path": "/status", "value": "Active"})
+        );
+        assert_eq!(
+            ops[1],
+            json!({"op": "replace", "path": "/substatus", "value": "Accepted"})
+        );
+        assert!(matches!(
+            plan(&active, Verb::Accept, None, &none),
+            Err(Refusal::NotNow { .. })
+        ));
+        assert!(matches!(
+            plan(&new, Verb::Win, None, &none),
+            Err(Refusal::NotNow { .. })
+        ));
+        assert!(matches!(
+            plan(&closed, Verb::Lose, Some("x"), &none),
+            Err(Refusal::NotNow { .. })
+        ));
+        assert_eq!(
+            plan(&new, Verb::Decline, None, &none),
+            Err(Refusal::NoReason)
+        );
         let lose = plan(&active, Verb::Lose, Some("Budget cut"), &none).unwrap();
         assert_eq!(lose[2]["value"], "Budget cut");
         let outgoing = json!({"status": "New", "direction": "Outgoing"});
-        assert_eq!(plan(&outgoing, Verb::Accept, None, &none), Err(Refusal::Outgoing));
+        assert_eq!(
+            plan(&outgoing, Verb::Accept, None, &none),
+            Err(Refusal::Outgoing)
+        );
         assert_eq!(possible(&new), vec![Verb::Accept, Verb::Decline]);
         assert_eq!(possible(&active), vec![Verb::Win, Verb::Lose]);
         assert!(possible(&closed).is_empty());
@@ -237,6 +258,9 @@ mod tests {
         };
         let ops = plan(&active, Verb::Update, None, &update).unwrap();
         assert!(ops.iter().all(|o| o["op"] == "replace" || o["op"] == "add"));
-        assert_eq!(plan(&active, Verb::Update, None, &none), Err(Refusal::NothingToUpdate));
+        assert_eq!(
+            plan(&active, Verb::Update, None, &none),
+            Err(Refusal::NothingToUpdate)
+        );
     }
 }

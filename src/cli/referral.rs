@@ -150,7 +150,9 @@ pub async fn referral(pipeline: &Pipeline, command: &ReferralCommand) -> anyhow:
     let id = command.id();
     let Some(stored) = desk.stored(id)? else {
         return Ok(Output {
-            text: format!("no referral {id} is stored: run `partnerwatch poll` first, or check the id\n"),
+            text: format!(
+                "no referral {id} is stored: run `partnerwatch poll` first, or check the id\n"
+            ),
             code: 2,
             ..Output::default()
         });
@@ -163,13 +165,19 @@ pub async fn referral(pipeline: &Pipeline, command: &ReferralCommand) -> anyhow:
     };
     if !act.yes {
         return Ok(Output {
-            text: format!("{}: add --yes to {} it without being asked\n", headline(&stored), verb.as_str()),
+            text: format!(
+                "{}: add --yes to {} it without being asked\n",
+                headline(&stored),
+                verb.as_str()
+            ),
             code: 2,
             ..Output::default()
         });
     }
     let (reason, update) = match command {
-        ReferralCommand::Decline(a) | ReferralCommand::Lose(a) => (Some(a.reason.clone()), Update::default()),
+        ReferralCommand::Decline(a) | ReferralCommand::Lose(a) => {
+            (Some(a.reason.clone()), Update::default())
+        }
         ReferralCommand::Update(u) => (
             None,
             Update {
@@ -218,10 +226,9 @@ fn show(pipeline: &Pipeline, r: &serde_json::Value, json: bool) -> anyhow::Resul
         .store
         .events()?
         .into_iter()
-        .filter(|e| {
+        .rfind(|e| {
             e.entity_id == id && e.kind == crate::model::EventKind::ReferralRegistrationEligibility
         })
-        .next_back()
         .map(|e| e.data);
     let versions = pipeline
         .store
@@ -235,7 +242,10 @@ fn show(pipeline: &Pipeline, r: &serde_json::Value, json: bool) -> anyhow::Resul
             "earlier_versions": versions,
             "link": pipeline.config.links.referral(id),
         });
-        return Ok(Output::text(format!("{}\n", serde_json::to_string_pretty(&out)?)));
+        return Ok(Output::text(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&out)?
+        )));
     }
     let tz = &pipeline.config.timezone;
     let mut lines = vec![headline(r)];
@@ -250,10 +260,24 @@ fn show(pipeline: &Pipeline, r: &serde_json::Value, json: bool) -> anyhow::Resul
             .parse::<jiff::Timestamp>()
             .map(|d| crate::templates::helpers::left(d.duration_since(now)))
             .unwrap_or_default();
-        fact("Respond by", format!("{} — {left}", crate::templates::helpers::date(deadline, tz)));
+        fact(
+            "Respond by",
+            format!("{} — {left}", crate::templates::helpers::date(deadline, tz)),
+        );
     }
-    let kind = [r["direction"].as_str(), r["type"].as_str(), r["qualification"].as_str()];
-    fact("Type", kind.iter().flatten().copied().collect::<Vec<_>>().join(" · "));
+    let kind = [
+        r["direction"].as_str(),
+        r["type"].as_str(),
+        r["qualification"].as_str(),
+    ];
+    fact(
+        "Type",
+        kind.iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · "),
+    );
     let team: Vec<String> = r["team"]
         .as_array()
         .into_iter()
@@ -276,19 +300,36 @@ fn show(pipeline: &Pipeline, r: &serde_json::Value, json: bool) -> anyhow::Resul
             "Deal reg.",
             format!(
                 "{}{}",
-                if e["isEligible"] == true { "eligible" } else { "not eligible" },
+                if e["isEligible"] == true {
+                    "eligible"
+                } else {
+                    "not eligible"
+                },
                 e["failed"]
                     .as_array()
                     .filter(|f| !f.is_empty())
-                    .map(|f| format!(" (failed: {})", f.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", ")))
+                    .map(|f| format!(
+                        " (failed: {})",
+                        f.iter()
+                            .filter_map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
                     .unwrap_or_default()
             ),
         );
     }
-    fact("History", format!("{versions} earlier version(s): partnerwatch history {id}"));
+    fact(
+        "History",
+        format!("{versions} earlier version(s): partnerwatch history {id}"),
+    );
     fact(
         "Can do now",
-        if verbs.is_empty() { "nothing (closed)".to_string() } else { verbs.join(", ") },
+        if verbs.is_empty() {
+            "nothing (closed)".to_string()
+        } else {
+            verbs.join(", ")
+        },
     );
     fact("Link", pipeline.config.links.referral(id));
     Ok(Output::text(format!("{}\n", lines.join("\n"))))
@@ -311,5 +352,7 @@ pub fn confirm(verb: Verb, summary: &str) -> bool {
 
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

@@ -60,11 +60,11 @@ pub(super) fn routes() -> Router<Shared> {
 }
 
 /// Signs the request in, or answers why not.
-fn signed_in(s: &mut SimState, headers: &HeaderMap) -> Result<(), Response> {
+fn signed_in(s: &mut SimState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     bearer(s, headers, &REFERRALS_API).map_err(|refused| {
         s.stats.unauthorized += 1;
         let code = refused.status.canonical_reason().unwrap_or("Unauthorized");
-        odata_error(refused.status, code, refused.message)
+        Box::new(odata_error(refused.status, code, refused.message))
     })
 }
 
@@ -75,7 +75,7 @@ async fn get_referral(
 ) -> Response {
     let mut s = state.lock().expect("simulator state lock");
     if let Err(r) = signed_in(&mut s, &headers) {
-        return r;
+        return *r;
     }
     s.stats.single_reads += 1;
     match s.referrals.iter().find(|r| r["id"] == id.as_str()) {
@@ -103,7 +103,10 @@ fn apply(r: &mut Value, op: &Value) -> Result<(), String> {
     if !WRITABLE.contains(&path) {
         return Err(format!("{path:?} cannot be written"));
     }
-    let value = op.get("value").cloned().ok_or("an operation needs a value")?;
+    let value = op
+        .get("value")
+        .cloned()
+        .ok_or("an operation needs a value")?;
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         [list, "-"] => {
@@ -152,7 +155,7 @@ async fn patch_referral(
 
 fn patch_now(s: &mut SimState, id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     if let Err(r) = signed_in(s, headers) {
-        return r;
+        return *r;
     }
     s.stats.patches += 1;
     let Ok(Value::Array(ops)) = serde_json::from_slice::<Value>(body) else {
@@ -231,7 +234,7 @@ async fn referral_eligibility(
 ) -> Response {
     let mut s = state.lock().expect("simulator state lock");
     if let Err(r) = signed_in(&mut s, &headers) {
-        return r;
+        return *r;
     }
     s.stats.eligibility_checks += 1;
     let Some(r) = s.referrals.iter().find(|r| r["id"] == id.as_str()) else {
@@ -249,7 +252,11 @@ async fn referral_eligibility(
     // "greater than USD 25,000": only a value in USD counts.
     let value = r["details"]["dealValue"]
         .as_f64()
-        .or_else(|| r["details"]["dealValue"].as_str().and_then(|v| v.parse().ok()))
+        .or_else(|| {
+            r["details"]["dealValue"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0.0);
     let currency = r["details"]["currency"].as_str().unwrap_or_default();
     let policies = [
@@ -279,9 +286,7 @@ async fn referral_eligibility(
             json!({ "isMatchingComplete": "true" }),
         ),
     ];
-    let entry = |(name, ok, props): &(&str, bool, Value)| {
-        json!({ "policyName": name, "isEligible": ok, "referralProperties": props })
-    };
+    let entry = |(name, ok, props): &(&str, bool, Value)| json!({ "policyName": name, "isEligible": ok, "referralProperties": props });
     let passed: Vec<Value> = policies.iter().filter(|p| p.1).map(entry).collect();
     let failed: Vec<Value> = policies.iter().filter(|p| !p.1).map(entry).collect();
     Json(json!({

@@ -1,0 +1,284 @@
+//! Acting on referrals (DESIGN §6 guarantee 8) as a user does: `partnerwatch referral …`
+//! processes against the simulator's write side, a real state folder, real crashes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// `partnerwatch --config CONFIG ARGS…`: exit code, stdout, stderr (no terminal on stdin).
+fn pw(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("PARTNERWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("USER", "alice")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The ids of the simulator's referrals that are `status` now (incoming ones).
+fn ids_in(sim: &partnerwatch::sim::Simulator, status: &str) -> Vec<String> {
+    sim.state()
+        .referrals()
+        .iter()
+        .filter(|r| r["status"] == status && r["direction"] != "Outgoing")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn referral(sim: &partnerwatch::sim::Simulator, id: &str) -> serde_json::Value {
+    sim.state()
+        .referrals()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap()
+        .clone()
+}
+
+/// The kinds and data of the events stored for `id`.
+fn events_of(config: &Path, id: &str) -> Vec<serde_json::Value> {
+    let (code, out, err) = pw(config, &["events", "--json", "--since", "400d"]);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["entity_id"] == id)
+        .collect()
+}
+
+#[test]
+fn accepting_from_the_command_line_moves_the_referral_once_and_is_not_announced_again() {
+    let (_rt, sim) = common::sim_runtime_now(30, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let (code, _, err) = pw(&config, &["poll"]);
+    assert_eq!(code, 0, "{err}");
+    let new = ids_in(&sim, "New");
+    assert!(
+        new.len() >= 3,
+        "the simulator has New referrals: {}",
+        new.len()
+    );
+    let id = new[0].as_str();
+
+    let (code, out, _) = pw(&config, &["referral", "show", id]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Can do now") && out.contains("accept, decline"),
+        "{out}"
+    );
+    assert!(
+        out.contains(referral(&sim, id)["eTag"].as_str().unwrap()),
+        "{out}"
+    );
+
+    // Without --yes and without a terminal to ask at, nothing is sent.
+    let (code, _, err) = pw(&config, &["referral", "accept", id]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(sim.state().stats.patches, 0);
+
+    let (code, out, err) = pw(&config, &["referral", "accept", id, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Accepted — it is Active/Accepted now"),
+        "{out}"
+    );
+    let now = referral(&sim, id);
+    assert_eq!(
+        (now["status"].as_str(), now["substatus"].as_str()),
+        (Some("Active"), Some("Accepted"))
+    );
+    assert_eq!(sim.state().stats.patches_applied, 1);
+
+    // The outcome is in the event log, with who did it, and was delivered.
+    let events = events_of(&config, id);
+    let acted: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "referral.acted")
+        .collect();
+    assert_eq!(acted.len(), 1, "{events:?}");
+    assert_eq!(acted[0]["data"]["result"], "ok");
+    assert_eq!(acted[0]["data"]["via"], "cli");
+    assert!(acted[0]["data"]["by"].as_str().unwrap().contains("alice"));
+    let inbox = common::files(&dir.path().join("inbox"));
+    assert!(
+        inbox.iter().any(|f| f.contains("referral_acted")),
+        "{inbox:?}"
+    );
+
+    // The next sweep sees the change partnerwatch made and announces nothing about it.
+    let (code, _, err) = pw(&config, &["poll"]);
+    assert_eq!(code, 0, "{err}");
+    let kinds: Vec<String> = events_of(&config, id)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k == "referral.status_changed" || k == "referral.changed"),
+        "announced twice: {kinds:?}"
+    );
+
+    // Again: it is Active now, so it cannot be accepted; nothing is sent.
+    let (code, out, _) = pw(&config, &["referral", "accept", id, "--yes"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("it is Active/Accepted now"), "{out}");
+    assert_eq!(sim.state().stats.patches, 1, "no second PATCH");
+
+    // A move outside the documented table is refused before anything is sent.
+    let (code, out, _) = pw(&config, &["referral", "win", &new[1], "--yes"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("only a referral that is Active can"), "{out}");
+    // Declining needs a reason: clap refuses without one.
+    let (code, _, err) = pw(&config, &["referral", "decline", &new[1], "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--reason"), "{err}");
+    assert_eq!(sim.state().stats.patches, 1);
+}
+
+#[test]
+fn a_referral_changed_in_partner_center_first_is_read_again_and_the_person_told_what_changed() {
+    let (_rt, sim) = common::sim_runtime_now(30, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    let id = ids_in(&sim, "New")[0].clone();
+    // Someone changes the deal value in Partner Center; partnerwatch's eTag is stale now.
+    sim.state()
+        .patch_referral(&id, &serde_json::json!({"details": {"dealValue": 777_000}}));
+    let fresh = referral(&sim, &id)["eTag"].as_str().unwrap().to_string();
+
+    let (code, out, err) = pw(
+        &config,
+        &[
+            "referral",
+            "decline",
+            &id,
+            "--reason",
+            "Budget cut",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 1, "412 exits 1: {out}{err}");
+    assert!(out.contains("changed in Partner Center first"), "{out}");
+    assert!(
+        out.contains("/details/dealValue") && out.contains("777000"),
+        "{out}"
+    );
+    assert_eq!(sim.state().stats.conflicts, 1);
+    assert_eq!(sim.state().stats.patches_applied, 0, "nothing was changed");
+    assert_eq!(referral(&sim, &id)["status"], "New");
+    // The referral as read again is stored: its new eTag is shown.
+    let (_, shown, _) = pw(&config, &["referral", "show", &id]);
+    assert!(shown.contains(&fresh), "{shown}");
+    let acted = events_of(&config, &id)
+        .into_iter()
+        .find(|e| e["kind"] == "referral.acted")
+        .unwrap();
+    assert_eq!(acted["data"]["result"], "conflict");
+    assert_eq!(acted["data"]["http_status"], 412);
+
+    // Now partnerwatch holds the current eTag: the same request goes through.
+    let (code, out, _) = pw(
+        &config,
+        &[
+            "referral",
+            "decline",
+            &id,
+            "--reason",
+            "Budget cut",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let r = referral(&sim, &id);
+    assert_eq!(r["substatus"], "Declined");
+    assert_eq!(r["statusReason"], "Budget cut");
+}
+
+#[test]
+fn a_crash_after_the_patch_went_out_sends_no_second_one() {
+    let (_rt, sim) = common::sim_runtime_now(30, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    let id = ids_in(&sim, "New")[0].clone();
+    // Partner Center applies the PATCH, and its answer is slow to come back: the process is
+    // killed while it waits.
+    sim.state()
+        .delay_patch_answers(Some(Duration::from_secs(30)));
+    let mut child = Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(&config)
+        .args(["referral", "accept", &id, "--yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(
+        "the PATCH to be applied",
+        Path::new("/dev/null"),
+        Duration::from_secs(30),
+        || sim.state().stats.patches_applied == 1,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sim.state().delay_patch_answers(None);
+
+    // The person tries again: partnerwatch reads the referral, sees it took effect, and
+    // sends nothing.
+    let (code, out, err) = pw(&config, &["referral", "accept", &id, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Accepted"), "{out}");
+    assert_eq!(sim.state().stats.patches, 1, "one PATCH in all");
+    assert!(sim.state().stats.single_reads >= 1, "it read the referral");
+    let acted: Vec<serde_json::Value> = events_of(&config, &id)
+        .into_iter()
+        .filter(|e| e["kind"] == "referral.acted")
+        .collect();
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert_eq!(acted[0]["data"]["result"], "ok");
+    // And the store holds the accepted referral: the next sweep announces nothing about it.
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    assert!(!events_of(&config, &id)
+        .iter()
+        .any(|e| e["kind"] == "referral.status_changed"));
+}
+
+#[test]
+fn without_a_person_signed_in_nothing_is_sent_and_the_remedy_is_said() {
+    let (_rt, sim) = common::sim_runtime_now(10, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    let id = ids_in(&sim, "New")[0].clone();
+    // An app-only sign-in (client credentials): the Referrals API takes only App+User.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("  static_token: {}\n", sim.token()),
+        &format!(
+            "  tenant_id: contoso.onmicrosoft.com\n  client_id: app\n  client_secret: s3cret\n  authority: {}\n",
+            sim.authority()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, out, err) = pw(&config, &["referral", "accept", &id, "--yes"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("partnerwatch login"), "{out}");
+    assert_eq!(sim.state().stats.patches, 0);
+}
