@@ -294,6 +294,7 @@ fn sweep(base_url: &str, state: &Path) {
         .unwrap();
     let config = Config {
         links: partnerwatch::config::LinksConfig::default(),
+        actions: None,
         file: PathBuf::from("(bench)"),
         state_dir: state.to_path_buf(),
         timezone: jiff::tz::TimeZone::UTC,

@@ -32,6 +32,16 @@ struct Inner {
     /// error); `None` while it works.
     storage: Option<(Timestamp, String)>,
     storage_failures: u64,
+    /// The Telegram listener of `actions.telegram`, when it runs: its last error (`None`
+    /// while it reaches Telegram), and the presses it took and refused.
+    telegram: Option<Listener>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Listener {
+    error: Option<(Timestamp, String)>,
+    presses: u64,
+    refused: u64,
 }
 
 impl Metrics {
@@ -63,6 +73,26 @@ impl Metrics {
                 let since = m.storage.as_ref().map_or(now, |(t, _)| *t);
                 m.storage = Some((since, e));
             }
+        }
+    }
+
+    /// The Telegram listener reached Telegram (`None`), or could not (the error).
+    pub fn listener(&self, error: Option<String>, now: Timestamp) {
+        let mut m = self.inner.lock().expect("metrics");
+        let l = m.telegram.get_or_insert_with(Listener::default);
+        l.error = error.map(|e| {
+            let since = l.error.as_ref().map_or(now, |(t, _)| *t);
+            (since, e)
+        });
+    }
+
+    /// A button was pressed, by someone allowed to act or not.
+    pub fn press(&self, allowed: bool) {
+        let mut m = self.inner.lock().expect("metrics");
+        let l = m.telegram.get_or_insert_with(Listener::default);
+        l.presses += 1;
+        if !allowed {
+            l.refused += 1;
         }
     }
 
@@ -174,6 +204,16 @@ async fn healthz(State(s): State<Shared>) -> Response {
         .collect();
     let failing = m.sources.values().any(|(_, _, in_row, _)| *in_row > 0);
     let mut storage = m.storage.clone();
+    let telegram = m.telegram.clone().map(|l| match l.error {
+        None => json!({ "ok": true, "presses": l.presses, "refused": l.refused }),
+        Some((since, error)) => json!({
+            "ok": false,
+            "since": since.to_string(),
+            "error": crate::config::secret::redact(&error),
+            "presses": l.presses,
+            "refused": l.refused,
+        }),
+    });
     drop(m);
     let outbox = match s.store.outbox_counts() {
         Ok((pending, dead)) => json!({ "pending": pending, "dead": dead }),
@@ -202,6 +242,7 @@ async fn healthz(State(s): State<Shared>) -> Response {
         "sources": sources,
         "outbox": outbox,
         "storage": storage,
+        "telegram_listener": telegram,
     });
     (code, axum::Json(body)).into_response()
 }
@@ -270,5 +311,24 @@ async fn prometheus(State(s): State<Shared>) -> Response {
         "partnerwatch_storage_failures_total {}",
         m.storage_failures
     );
+    if let Some(l) = &m.telegram {
+        let _ = writeln!(out, "# HELP partnerwatch_telegram_listener_ok Whether the Telegram listener of actions.telegram reaches Telegram (1) or not (0).\n# TYPE partnerwatch_telegram_listener_ok gauge");
+        let _ = writeln!(
+            out,
+            "partnerwatch_telegram_listener_ok {}",
+            u8::from(l.error.is_none())
+        );
+        let _ = writeln!(out, "# HELP partnerwatch_telegram_presses_total Button presses, by whether the person was allowed to act.\n# TYPE partnerwatch_telegram_presses_total counter");
+        let _ = writeln!(
+            out,
+            "partnerwatch_telegram_presses_total{{allowed=\"true\"}} {}",
+            l.presses - l.refused
+        );
+        let _ = writeln!(
+            out,
+            "partnerwatch_telegram_presses_total{{allowed=\"false\"}} {}",
+            l.refused
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

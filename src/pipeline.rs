@@ -519,7 +519,7 @@ impl Pipeline {
             last_sent: &last_sent,
             marks: BTreeMap::new(),
         };
-        let deliveries = events
+        let mut deliveries: Vec<Delivery> = events
             .iter()
             .flat_map(|e| {
                 self.assets
@@ -527,7 +527,39 @@ impl Pipeline {
                     .plan(e, &self.assets.templates, &self.config.channels, &mut ctx)
             })
             .collect();
+        self.add_buttons(events, &mut deliveries, now);
         (deliveries, ctx.marks.into_iter().collect())
+    }
+
+    /// Messages about a referral to the chat of `actions.telegram` carry buttons for what
+    /// can be done to it now, and its Partner Center link.
+    fn add_buttons(&self, events: &[Event], deliveries: &mut [Delivery], now: Timestamp) {
+        let (Some(desk), Some(chat)) = (
+            &self.desk,
+            self.config
+                .actions
+                .as_ref()
+                .and_then(|a| a.telegram.as_ref()),
+        ) else {
+            return;
+        };
+        for d in deliveries.iter_mut().filter(|d| d.channel == chat.channel) {
+            let Some(e) = events.iter().find(|e| e.id == d.event_id) else {
+                continue;
+            };
+            let about_referral = e.kind.as_str().starts_with("referral.")
+                && !matches!(e.kind, EventKind::ReferralActed);
+            if !about_referral || e.record.is_null() {
+                continue;
+            }
+            let link = self.config.links.referral(&e.entity_id);
+            match desk.buttons(&e.record, &link, now) {
+                Ok(rows) => d.buttons = rows,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot offer actions; the message goes without buttons")
+                }
+            }
+        }
     }
 
     /// Sends what is due in the outbox. Dead letters become `system.delivery_dead` events
@@ -585,4 +617,78 @@ fn copilot_judging(config: &Config) -> detect::copilot::Judging {
         judging.hysteresis = abss.hysteresis;
     }
     judging
+}
+
+/// What the Telegram listener of `actions.telegram` uses of the running service.
+impl crate::actions::telegram::Host for Pipeline {
+    fn desk(&self) -> Option<&crate::actions::apply::Desk> {
+        self.desk.as_ref()
+    }
+
+    fn announce(&self, events: &[Event]) -> Vec<Delivery> {
+        Pipeline::announce(self, events)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn deliver(&self) {
+        if let Err(e) = self
+            .deliver_within(Some(std::time::Duration::from_secs(10)))
+            .await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "the outcome's messages wait in the outbox");
+        }
+    }
+
+    fn expiring(&self) -> Vec<(serde_json::Value, Timestamp)> {
+        let Ok(records) = self.store.records(Dataset::Referrals.name()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(serde_json::Value, Timestamp)> = records
+            .iter()
+            .filter_map(|r| r.ok())
+            .filter_map(|(_, r)| r.json().ok())
+            .filter(|r| {
+                r["status"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("New"))
+                    && !r["direction"]
+                        .as_str()
+                        .is_some_and(|d| d.eq_ignore_ascii_case("Outgoing"))
+            })
+            .filter_map(|r| crate::detect::expiry::deadline_of(&r).map(|d| (r, d)))
+            .collect();
+        out.sort_by_key(|(_, d)| *d);
+        out
+    }
+
+    fn find(&self, text: &str) -> Vec<serde_json::Value> {
+        let Ok(records) = self.store.records(Dataset::Referrals.name()) else {
+            return Vec::new();
+        };
+        if let Ok(Some(r)) = records.get(text) {
+            return r.json().into_iter().collect();
+        }
+        let wanted = text.to_lowercase();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        records
+            .iter()
+            .filter_map(|r| r.ok())
+            .filter_map(|(_, r)| r.json().ok())
+            .filter(|r| {
+                r["customerProfile"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.to_lowercase().contains(&wanted))
+            })
+            .take(50)
+            .collect()
+    }
+
+    fn link(&self, id: &str) -> String {
+        self.config.links.referral(id)
+    }
 }

@@ -151,6 +151,68 @@ impl Desk {
         &self.api
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Gives a pending action its reason (chosen or typed after the press).
+    pub fn set_reason(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        if let Some(mut action) = self.store.action(id)? {
+            if action.state == ActionState::Pending {
+                action.reason = Some(reason.trim().to_string());
+                self.store.put_action(&action)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that `by`, who may not act, pressed the button of `action`: an event, and
+    /// nothing sent. The action stays as it was for those who may.
+    pub fn record_refusal(
+        &self,
+        action: &ActionRecord,
+        by: &str,
+        announce: Announce<'_>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let stored = self.stored(&action.referral)?.unwrap_or(Value::Null);
+        let event = Event {
+            id: crate::model::event::event_id(&[
+                b"referral.acted",
+                action.id.as_bytes(),
+                by.as_bytes(),
+                now.to_string().as_bytes(),
+            ]),
+            kind: EventKind::ReferralActed,
+            source: DATASET.to_string(),
+            entity_id: action.referral.clone(),
+            detected_at: now,
+            record: stored,
+            previous: None,
+            changes: Vec::new(),
+            data: json!({
+                "action": action.verb,
+                "done": Verb::parse(&action.verb).map(Verb::done),
+                "by": by,
+                "via": action.via,
+                "result": "refused",
+                "reason": null,
+                "http_status": null,
+                "error": Refusal::NotAllowed.to_string(),
+                "said": format!("not done: {}", Refusal::NotAllowed),
+            }),
+        };
+        let events = [event];
+        let deliveries = announce(&events);
+        let commit = SweepCommit {
+            dataset: DATASET.to_string(),
+            ..SweepCommit::default()
+        };
+        self.store.commit_sweep(&commit, &events, &deliveries)?;
+        tracing::warn!(referral = %action.referral, by = %by, "a press by someone not allowed to act: nothing sent");
+        Ok(())
+    }
+
     /// The stored referral `id`, if partnerwatch has seen it.
     pub fn stored(&self, id: &str) -> Result<Option<Value>, StoreError> {
         self.store
@@ -184,6 +246,54 @@ impl Desk {
         };
         self.store.put_action(&action)?;
         Ok(action)
+    }
+
+    /// Buttons for the actions possible on `record` now (pending actions, written once with
+    /// one flush), and its Partner Center link: what a chat message about it carries.
+    pub fn buttons(
+        &self,
+        record: &Value,
+        link: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Vec<crate::model::Button>>, StoreError> {
+        let id = record["id"].as_str().unwrap_or_default();
+        let offered: Vec<ActionRecord> = super::possible(record)
+            .into_iter()
+            .map(|verb| ActionRecord {
+                id: new_action_id(),
+                referral: id.to_string(),
+                verb: verb.as_str().to_string(),
+                reason: None,
+                update: Value::Null,
+                etag: None,
+                by: String::new(),
+                via: "telegram".into(),
+                state: ActionState::Pending,
+                created_at: now,
+                outcome: None,
+                message: None,
+            })
+            .collect();
+        self.store.put_actions(&offered)?;
+        let mut rows = Vec::new();
+        if !offered.is_empty() {
+            rows.push(
+                offered
+                    .iter()
+                    .map(|a| crate::model::Button {
+                        text: button_text(Verb::parse(&a.verb).unwrap_or(Verb::Update)).into(),
+                        callback: Some(format!("a:{}", a.id)),
+                        url: None,
+                    })
+                    .collect(),
+            );
+        }
+        rows.push(vec![crate::model::Button {
+            text: crate::notify::OPEN_IN_PARTNER_CENTER.into(),
+            callback: None,
+            url: Some(link.to_string()),
+        }]);
+        Ok(rows)
     }
 
     /// Asks for `request` and carries it out.
@@ -511,6 +621,17 @@ impl Desk {
             tracing::info!(referral = %action.referral, action = %action.verb, result = outcome.result(), "settled an interrupted action");
         }
         Ok(n)
+    }
+}
+
+/// What a button that does `verb` says.
+pub fn button_text(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Accept => "✅ Accept",
+        Verb::Decline => "✖ Decline…",
+        Verb::Win => "🏆 Won",
+        Verb::Lose => "Lost…",
+        Verb::Update => "Update",
     }
 }
 

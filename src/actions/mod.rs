@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod telegram;
 
 use serde_json::{json, Value};
 

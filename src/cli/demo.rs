@@ -193,6 +193,7 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
     );
     Ok(Config {
         links: crate::config::LinksConfig::default(),
+        actions: None,
         file: PathBuf::from("(demo)"),
         state_dir: dir.join("state"),
         timezone: jiff::tz::TimeZone::UTC,

@@ -47,6 +47,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    start_listener(&pipeline, &metrics).await;
     let stop = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(wait_for_signal(Arc::clone(&stop)));
     tracing::info!(
@@ -125,4 +126,50 @@ async fn wait_for_signal(stop: Arc<tokio::sync::Notify>) {
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("stop requested; finishing the work in flight");
     stop.notify_one();
+}
+
+/// Settles the actions a crash left half done, then starts the Telegram listener of
+/// `actions.telegram` as a task of its own: whatever happens to it, sweeps and deliveries go
+/// on.
+async fn start_listener(pipeline: &Arc<Pipeline>, metrics: &Arc<crate::health::Metrics>) {
+    if let Some(desk) = &pipeline.desk {
+        let announce = |events: &[crate::model::Event]| pipeline.announce(events);
+        match desk.settle(&announce, pipeline.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(actions = n, "settled actions a stop had interrupted"),
+            Err(e) => tracing::warn!(error = %e, "cannot settle interrupted actions"),
+        }
+    }
+    let Some(chat) = pipeline
+        .config
+        .actions
+        .as_ref()
+        .and_then(|a| a.telegram.as_ref().map(|t| (a.confirm, t)))
+    else {
+        return;
+    };
+    let (confirm, telegram) = chat;
+    let Some(channel) = pipeline
+        .channels
+        .get(&telegram.channel)
+        .and_then(|c| c.telegram())
+    else {
+        return;
+    };
+    let settings = crate::actions::telegram::Settings {
+        allow: telegram.allow.clone(),
+        confirm,
+        chat: match channel.chat() {
+            teloxide::types::Recipient::Id(id) => Some(id.0),
+            teloxide::types::Recipient::ChannelUsername(_) => None,
+        },
+        poll_timeout: Duration::from_secs(25),
+    };
+    tracing::info!(channel = %telegram.channel, allowed = telegram.allow.len(), "listening for button presses on Telegram");
+    tokio::spawn(crate::actions::telegram::listen(
+        Arc::clone(pipeline),
+        channel.bot().clone(),
+        settings,
+        Arc::clone(metrics),
+    ));
 }

@@ -55,6 +55,34 @@ struct RawConfig {
     digests: Vec<Spanned<RawDigest>>,
     #[serde(default)]
     links: LinksConfig,
+    #[serde(default)]
+    actions: Option<Spanned<ActionsConfig>>,
+}
+
+/// `actions:` — acting on referrals from chat. Absent: no buttons, no listening.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    #[serde(default)]
+    pub telegram: Option<TelegramActions>,
+    /// A press asks "Accept Contoso — 50,000 USD? Yes / No" before anything is sent.
+    #[serde(default = "default_confirm")]
+    pub confirm: bool,
+}
+
+fn default_confirm() -> bool {
+    true
+}
+
+/// `actions.telegram`: the channel whose bot shows buttons and listens, and who may press.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramActions {
+    /// A channel of `type: telegram`.
+    pub channel: String,
+    /// Telegram user ids that may act; anyone else is refused and nothing is sent.
+    #[serde(default)]
+    pub allow: Vec<i64>,
 }
 
 /// `links:` — where "Open in Partner Center" buttons point; `{id}` is the record's id.
@@ -146,6 +174,8 @@ pub struct Config {
     pub digests: Vec<DigestConfig>,
     /// Where "Open in Partner Center" buttons point.
     pub links: LinksConfig,
+    /// `actions:`, checked: its Telegram channel exists and is a Telegram channel.
+    pub actions: Option<ActionsConfig>,
     /// Where the entries of the file are, for errors found after it was read.
     pub places: Places,
 }
@@ -249,6 +279,11 @@ impl Config {
             }
             channels.insert(name, channel);
         }
+        // Which channels are Telegram channels (for `actions.telegram.channel`).
+        let raw_channel_types: BTreeMap<String, bool> = channels
+            .iter()
+            .map(|(n, c)| (n.clone(), matches!(c, ChannelConfig::Telegram { .. })))
+            .collect();
         // Partner Center is not to be polled in a loop; the simulator on this machine may be.
         let place =
             |s: serde_saphyr::Location, url: &EnvString, every: Every| (s, url.0.clone(), every);
@@ -363,6 +398,31 @@ impl Config {
                     )));
                 }
                 raw.links.clone()
+            },
+            actions: match raw.actions {
+                None => None,
+                Some(a) => {
+                    if let Some(t) = &a.value.telegram {
+                        let is_telegram =
+                            matches!(raw_channel_types.get(t.channel.as_str()), Some(true));
+                        if !is_telegram {
+                            let known: Vec<&str> = raw_channel_types
+                                .iter()
+                                .filter(|(_, tg)| **tg)
+                                .map(|(n, _)| n.as_str())
+                                .collect();
+                            return Err(ConfigError::At(Located::at(file, &a, format!(
+                                "actions.telegram.channel {:?} is not a telegram channel (telegram channels: {})",
+                                t.channel,
+                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            ))));
+                        }
+                        if t.allow.is_empty() {
+                            return Err(ConfigError::At(Located::at(file, &a, "actions.telegram.allow is empty: list the Telegram user ids that may act (a bot's /help shows yours)".to_string())));
+                        }
+                    }
+                    Some(a.value)
+                }
             },
             listen: match raw.listen {
                 None => Some(DEFAULT_LISTEN.to_string()),

@@ -155,6 +155,21 @@ pub struct Delivery {
     /// The deal value the message is about (a referral's), for the title of a group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Amount>,
+    /// Buttons under the message, in rows (Telegram's inline keyboard): actions on the
+    /// referral it is about, and its Partner Center link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Vec<Button>>,
+}
+
+/// A button under a chat message: it either carries an opaque action id back to partnerwatch
+/// (`callback`) or opens a link (`url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// An amount of money in a currency.
@@ -205,6 +220,7 @@ impl Delivery {
             group: None,
             images: Vec::new(),
             amount: None,
+            buttons: Vec::new(),
         }
     }
 

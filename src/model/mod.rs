@@ -11,7 +11,7 @@ pub mod referral;
 
 pub use action::{ActionRecord, ActionState};
 pub use dataset::Dataset;
-pub use delivery::{Amount, Body, Delivery, DeliveryStatus, Format, InlineImage, Message};
+pub use delivery::{Amount, Body, Button, Delivery, DeliveryStatus, Format, InlineImage, Message};
 pub use event::{Change, Event, EventKind};
 
 /// A field of a JSON record by name, whatever its casing (the APIs are not consistent:

@@ -110,6 +110,14 @@ impl Channel {
         })
     }
 
+    /// The Telegram channel behind this one, if it is one (its bot listens for presses).
+    pub fn telegram(&self) -> Option<&telegram::Telegram> {
+        match &self.sender {
+            Sender::Telegram(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The format this channel's messages are in (decided by [`ChannelConfig::format`]).
     pub fn format(&self) -> Format {
         self.format

@@ -93,6 +93,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 images: Vec::new(),
                 group: None,
                 amount: None,
+                buttons: Vec::new(),
             };
             return Some(crate::detect::system::delivery_dead(&d, now));
         }

@@ -18,6 +18,21 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `actions` and flushes once.
+    pub fn put_actions(&self, actions: &[ActionRecord]) -> Result<(), StoreError> {
+        let tree = self.actions_tree()?;
+        let mut batch = sled::Batch::default();
+        for a in actions {
+            batch.insert(
+                a.id.as_bytes(),
+                serde_json::to_vec(a).expect("actions serialize"),
+            );
+        }
+        tree.apply_batch(batch)?;
+        tree.flush()?;
+        Ok(())
+    }
+
     /// The action with this id, if there is one.
     pub fn action(&self, id: &str) -> Result<Option<ActionRecord>, StoreError> {
         let tree = self.actions_tree()?;

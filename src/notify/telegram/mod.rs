@@ -46,12 +46,25 @@ impl Telegram {
         Ok(Self { bot, chat, token })
     }
 
+    /// The bot, for the listener of `actions.telegram` (the same token and API address).
+    pub fn bot(&self) -> &Bot {
+        &self.bot
+    }
+
+    /// The chat this channel posts to.
+    pub fn chat(&self) -> &Recipient {
+        &self.chat
+    }
+
     pub async fn send(&self, d: &Delivery) -> SendOutcome {
-        let result = self
+        let mut request = self
             .bot
             .send_message(self.chat.clone(), markup::message_html(&d.message))
-            .parse_mode(ParseMode::Html)
-            .await;
+            .parse_mode(ParseMode::Html);
+        if !d.buttons.is_empty() {
+            request = request.reply_markup(keyboard(&d.buttons));
+        }
+        let result = request.await;
         match result {
             Ok(message) => SendOutcome::Delivered(format!("message {}", message.id)),
             Err(e) => {
@@ -77,4 +90,25 @@ impl Telegram {
             }
         }
     }
+}
+
+/// Telegram's inline keyboard for `rows` of buttons.
+pub fn keyboard(rows: &[Vec<crate::model::Button>]) -> teloxide::types::InlineKeyboardMarkup {
+    use teloxide::types::InlineKeyboardButton;
+    let rows: Vec<Vec<InlineKeyboardButton>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .filter_map(|b| match (&b.callback, &b.url) {
+                    (Some(data), _) => Some(InlineKeyboardButton::callback(&b.text, data)),
+                    (None, Some(url)) => reqwest::Url::parse(url)
+                        .ok()
+                        .map(|u| InlineKeyboardButton::url(&b.text, u)),
+                    (None, None) => None,
+                })
+                .collect()
+        })
+        .filter(|row: &Vec<InlineKeyboardButton>| !row.is_empty())
+        .collect();
+    teloxide::types::InlineKeyboardMarkup::new(rows)
 }
