@@ -158,6 +158,9 @@ pub struct Pipeline {
     /// Actions on referrals (accept, decline, win, lose, update), when the Referrals source
     /// is configured.
     pub desk: Option<crate::actions::apply::Desk>,
+    /// The partner-level deal-registration eligibility: when it was last asked, what it said,
+    /// and whether "not eligible" was said already.
+    partner_eligibility: std::sync::Mutex<Option<(Timestamp, bool, bool)>>,
 }
 
 impl Pipeline {
@@ -194,6 +197,7 @@ impl Pipeline {
             baseline_batch_bytes: detect::sweep::BASELINE_BATCH_BYTES,
             courier: outbox::Courier::default(),
             desk,
+            partner_eligibility: std::sync::Mutex::new(None),
         })
     }
 
@@ -218,10 +222,87 @@ impl Pipeline {
         request: &crate::actions::apply::Request,
     ) -> anyhow::Result<crate::actions::apply::Outcome> {
         let announce = |events: &[Event]| self.announce(events);
-        Ok(self
+        let outcome = self
             .desk()?
             .act(request, &announce, self.clock.now())
-            .await?)
+            .await?;
+        if let crate::actions::apply::Outcome::Done { record } = &outcome {
+            self.check_eligibility(std::slice::from_ref(record)).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Asks Partner Center whether each of `records` that is a Shared referral in
+    /// Active/Accepted may be registered as a deal, once per version of the referral, and
+    /// raises `referral.registration_eligibility` with the answer. The partner-level check is
+    /// asked first, at most once a day: a partner that is not eligible gets no per-referral
+    /// checks, and is told so once.
+    pub async fn check_eligibility(&self, records: &[serde_json::Value]) {
+        let Some(desk) = &self.desk else { return };
+        let wanted: Vec<&serde_json::Value> = records
+            .iter()
+            .filter(|r| detect::referrals::wants_eligibility(r))
+            .filter(|r| {
+                let id = detect::referrals::eligibility_event_id(r);
+                !self.store.has_event(&id).unwrap_or(true)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let known = *self.partner_eligibility.lock().expect("eligibility lock");
+        let eligible = match known {
+            Some((at, eligible, _))
+                if now.duration_since(at) < jiff::SignedDuration::from_hours(24) =>
+            {
+                eligible
+            }
+            _ => match desk.api().partner_eligible(now).await {
+                Ok(eligible) => {
+                    let said = known.is_some_and(|(_, e, said)| !e && said);
+                    *self.partner_eligibility.lock().expect("eligibility lock") =
+                        Some((now, eligible, said));
+                    eligible
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot ask Partner Center whether the partner may register deals; asking again on the next accepted referral");
+                    return;
+                }
+            },
+        };
+        if !eligible {
+            let mut cell = self.partner_eligibility.lock().expect("eligibility lock");
+            if let Some((_, _, said)) = cell.as_mut() {
+                if !*said {
+                    *said = true;
+                    tracing::warn!("Partner Center says this partner is not eligible for deal registration: accepted referrals are not checked one by one (asked again in a day)");
+                }
+            }
+            return;
+        }
+        let mut events = Vec::new();
+        for r in wanted {
+            let id = r["id"].as_str().unwrap_or_default();
+            match desk.api().eligibility(id, now).await {
+                Ok(answer) => events.push(detect::referrals::eligibility_event(r, &answer, now)),
+                Err(e) => {
+                    tracing::warn!(referral = %id, error = %e, "cannot check the referral's deal-registration eligibility")
+                }
+            }
+        }
+        if events.is_empty() {
+            return;
+        }
+        let (deliveries, throttle) = self.plan(&events, now);
+        let commit = SweepCommit {
+            dataset: Dataset::Referrals.name().to_string(),
+            throttle,
+            ..Default::default()
+        };
+        if let Err(e) = self.store.commit_sweep(&commit, &events, &deliveries) {
+            tracing::error!(error = %e, "cannot store the deal-registration eligibility");
+        }
     }
 
     pub fn source(&self, name: &str) -> Option<&Source> {
@@ -247,6 +328,21 @@ impl Pipeline {
         options: PollOptions,
     ) -> Result<PollReport, SourceError> {
         let result = self.sweep(source, options).await;
+        // Referrals that became Active/Accepted: may they be registered as deals?
+        if let (Ok(report), false) = (&result, options.dry_run) {
+            let accepted: Vec<serde_json::Value> = report
+                .events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        EventKind::ReferralStatusChanged | EventKind::ReferralNew
+                    )
+                })
+                .map(|e| e.record.clone())
+                .collect();
+            self.check_eligibility(&accepted).await;
+        }
         if !options.dry_run {
             if let Err(e) = self.note_health(source, result.as_ref().err()) {
                 tracing::error!(source = source.name(), error = %e, "cannot record the source's health");
@@ -640,6 +736,10 @@ impl crate::actions::telegram::Host for Pipeline {
         {
             tracing::warn!(error = %format!("{e:#}"), "the outcome's messages wait in the outbox");
         }
+    }
+
+    async fn acted(&self, record: &serde_json::Value) {
+        self.check_eligibility(std::slice::from_ref(record)).await;
     }
 
     fn expiring(&self) -> Vec<(serde_json::Value, Timestamp)> {

@@ -282,3 +282,62 @@ fn without_a_person_signed_in_nothing_is_sent_and_the_remedy_is_said() {
     assert!(out.contains("partnerwatch login"), "{out}");
     assert_eq!(sim.state().stats.patches, 0);
 }
+
+#[test]
+fn an_accepted_shared_referral_is_checked_for_deal_registration_once_unless_the_partner_is_not_eligible(
+) {
+    let (_rt, sim) = common::sim_runtime_now(30, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let new = ids_in(&sim, "New");
+    for id in &new[..3] {
+        sim.state()
+            .patch_referral(id, &serde_json::json!({"type": "Shared"}));
+    }
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+
+    // Accepted through partnerwatch: checked once, the policies said in words.
+    let (code, out, _) = pw(&config, &["referral", "accept", &new[0], "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sim.state().stats.eligibility_checks, 1);
+    let checked: Vec<serde_json::Value> = events_of(&config, &new[0])
+        .into_iter()
+        .filter(|e| e["kind"] == "referral.registration_eligibility")
+        .collect();
+    assert_eq!(checked.len(), 1, "{checked:?}");
+    let data = &checked[0]["data"];
+    let named = data["passed"].as_array().unwrap().len() + data["failed"].as_array().unwrap().len();
+    assert_eq!(named, 5, "the five documented policies: {data}");
+    assert!(
+        data["passed_words"]
+            .as_str()
+            .unwrap()
+            .contains("co-sell deal type"),
+        "{data}"
+    );
+    // Nothing changed since: the next sweep does not ask again.
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    assert_eq!(sim.state().stats.eligibility_checks, 1);
+
+    // Accepted in Partner Center and seen by a sweep: checked too.
+    sim.state().patch_referral(
+        &new[1],
+        &serde_json::json!({"status": "Active", "substatus": "Accepted"}),
+    );
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    assert_eq!(sim.state().stats.eligibility_checks, 2);
+
+    // A partner that may not register deals: no per-referral check at all.
+    sim.state().set_partner_eligible(false);
+    let (code, out, err) = pw(&config, &["referral", "accept", &new[2], "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        sim.state().stats.eligibility_checks,
+        2,
+        "not asked per referral"
+    );
+    assert!(
+        err.contains("not eligible for deal registration"),
+        "said once: {err}"
+    );
+}

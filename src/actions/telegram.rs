@@ -43,6 +43,8 @@ pub trait Host: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
     /// Sends what is due in the outbox.
     fn deliver(&self) -> impl Future<Output = ()> + Send;
+    /// What follows an action that Partner Center took (the deal-registration check).
+    fn acted(&self, record: &Value) -> impl Future<Output = ()> + Send;
     /// The stored referrals still to be answered, with their deadlines, most urgent first.
     fn expiring(&self) -> Vec<(Value, Timestamp)>;
     /// Stored referrals whose id is `text` or whose customer's name contains it.
@@ -319,6 +321,9 @@ async fn act<H: Host>(host: &H, bot: &Bot, q: &CallbackQuery, desk: &Desk, id: &
     let announce = |events: &[Event]| host.announce(events);
     let by = who(&q.from);
     let outcome = desk.execute(id, Some(&by), &announce, host.now()).await;
+    if let Ok(Outcome::Done { record }) = &outcome {
+        host.acted(record).await;
+    }
     let (label, record) = match &outcome {
         Ok(Outcome::Done { record }) => (
             format!(

@@ -189,6 +189,18 @@ pub fn wants_eligibility(r: &Value) -> bool {
         && sub.eq_ignore_ascii_case("Accepted")
 }
 
+/// The id of the eligibility event of this version of the referral (its id and `eTag`):
+/// the check is made once per version.
+pub fn eligibility_event_id(record: &Value) -> String {
+    let id = text(record, &["id"]).unwrap_or_default();
+    let tag = text(record, &["eTag"]).unwrap_or_default();
+    crate::model::event::event_id(&[
+        b"referral.registration_eligibility",
+        id.as_bytes(),
+        tag.as_bytes(),
+    ])
+}
+
 /// `referral.registration_eligibility` from Partner Center's answer to the eligibility check
 /// of `record` (its `passedPolicies`/`failedPolicies`), once per version of the referral.
 pub fn eligibility_event(record: &Value, answer: &Value, now: Timestamp) -> Event {
@@ -208,13 +220,8 @@ pub fn eligibility_event(record: &Value, answer: &Value, now: Timestamp) -> Even
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let tag = text(record, &["eTag"]).unwrap_or_default();
     Event {
-        id: crate::model::event::event_id(&[
-            b"referral.registration_eligibility",
-            id.as_bytes(),
-            tag.as_bytes(),
-        ]),
+        id: eligibility_event_id(record),
         kind: EventKind::ReferralRegistrationEligibility,
         source: SOURCE.to_string(),
         entity_id: id,
