@@ -124,14 +124,50 @@ fn buttons(call: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_say_so() {
+/// A Bot API stand-in whose `getUpdates` always answers 409 (another process polls the bot).
+async fn conflicted(
+    State(api): State<BotApi>,
+    UrlPath((token, method)): UrlPath<(String, String)>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if method.eq_ignore_ascii_case("getUpdates") {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let body = json!({"ok": false, "error_code": 409, "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"});
+        return (axum::http::StatusCode::CONFLICT, Json(body)).into_response();
+    }
+    bot_api(State(api), UrlPath((token, method)), body)
+        .await
+        .into_response()
+}
+
+/// A running `partnerwatch run` whose Telegram channel `sales-chat` talks to `api`.
+struct Running {
+    rt: tokio::runtime::Runtime,
+    sim: partnerwatch::sim::Simulator,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(api: &BotApi, conflict: bool) -> Running {
     let (rt, sim) = common::sim_runtime_now(20, 10);
-    let api = BotApi::default();
     let base = rt.block_on(async {
-        let app = axum::Router::new()
-            .route("/{token}/{method}", axum::routing::post(bot_api))
-            .with_state(api.clone());
+        let app = if conflict {
+            axum::Router::new().route("/{token}/{method}", axum::routing::post(conflicted))
+        } else {
+            axum::Router::new().route("/{token}/{method}", axum::routing::post(bot_api))
+        }
+        .with_state(api.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -152,33 +188,57 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
     )
     .unwrap();
     let log = dir.path().join("run.log");
-    let mut child = common::start_run(&config, &log, || {
+    let child = common::start_run(&config, &log, || {
         common::healthz(&rt, port)
             .is_some_and(|(_, b)| b["sources"]["referrals"]["last_complete_sweep"].is_string())
     });
+    Running {
+        rt,
+        sim,
+        _dir: dir,
+        config,
+        log,
+        port,
+        child,
+    }
+}
 
-    // A referral arrives: its message carries Accept and Decline, and the link.
-    let id = sim.state().add_referrals(1).remove(0);
-    sim.state().patch_referral(
+/// A new incoming referral, waiting for an answer, and the buttons of its message.
+fn arrival(r: &Running, api: &BotApi) -> (String, Vec<(String, String)>) {
+    let id = r.sim.state().add_referrals(1).remove(0);
+    r.sim.state().patch_referral(
         &id,
         &json!({"status": "New", "substatus": "Pending", "direction": "Incoming"}),
     );
+    let ours = |c: &Value| buttons(c).iter().any(|(_, u)| u.contains(&id));
     common::wait_for(
         "the referral's message",
-        &log,
+        &r.log,
         Duration::from_secs(30),
-        || {
-            api.calls("sendMessage")
-                .iter()
-                .any(|c| !buttons(c).is_empty())
-        },
+        || api.calls("sendMessage").iter().any(ours),
     );
-    let sent = api
-        .calls("sendMessage")
-        .into_iter()
-        .find(|c| !buttons(c).is_empty())
-        .unwrap();
-    let shown = buttons(&sent);
+    let sent = api.calls("sendMessage").into_iter().find(ours).unwrap();
+    (id, buttons(&sent))
+}
+
+/// The callback data of the last button offered in an edit whose text starts with `text`.
+fn offered(api: &BotApi, text: &str) -> Option<String> {
+    api.calls("editMessageReplyMarkup")
+        .iter()
+        .flat_map(buttons)
+        .filter(|(t, _)| t.starts_with(text))
+        .map(|(_, d)| d)
+        .last()
+}
+
+#[test]
+fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_say_so() {
+    let api = BotApi::default();
+    let running = start(&api, false);
+    let (sim, log) = (&running.sim, &running.log);
+
+    // A referral arrives: its message carries Accept and Decline, and the link.
+    let (id, shown) = arrival(&running, &api);
     let accept = shown
         .iter()
         .find(|(t, _)| t.contains("Accept"))
@@ -202,7 +262,7 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
 
     // Someone not on the allow-list presses it: told so, nothing sent, an event.
     api.press(MALLORY, "mallory", &accept);
-    common::wait_for("the refusal", &log, Duration::from_secs(20), || {
+    common::wait_for("the refusal", log, Duration::from_secs(20), || {
         api.calls("answerCallbackQuery")
             .iter()
             .any(|c| c["text"] == "you are not allowed to act on referrals")
@@ -215,10 +275,8 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
 
     // Alice presses it: asked first.
     api.press(ALICE, "alice", &accept);
-    common::wait_for("the question", &log, Duration::from_secs(20), || {
-        api.calls("editMessageReplyMarkup")
-            .iter()
-            .any(|c| buttons(c).iter().any(|(t, _)| t.starts_with("Yes")))
+    common::wait_for("the question", log, Duration::from_secs(20), || {
+        offered(&api, "Yes").is_some()
     });
     let question = api
         .calls("answerCallbackQuery")
@@ -228,38 +286,25 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
         .expect("Accept …? asked");
     assert!(question.ends_with('?'), "{question}");
     assert_eq!(sim.state().stats.patches, 0, "not before Yes");
-    let yes = api
-        .calls("editMessageReplyMarkup")
-        .iter()
-        .flat_map(buttons)
-        .find(|(t, _)| t.starts_with("Yes"))
-        .map(|(_, d)| d)
-        .unwrap();
+    let yes = offered(&api, "Yes").unwrap();
 
     // Yes, twice in a row (a double press): one PATCH.
     api.press(ALICE, "alice", &yes);
     api.press(ALICE, "alice", &yes);
     common::wait_for(
         "the outcome on the buttons",
-        &log,
+        log,
         Duration::from_secs(30),
-        || {
-            api.calls("editMessageReplyMarkup").iter().any(|c| {
-                buttons(c)
-                    .iter()
-                    .any(|(t, _)| t.starts_with("Accepted by @alice"))
-            })
-        },
+        || offered(&api, "Accepted by @alice").is_some(),
     );
     common::wait_for(
         "both presses answered",
-        &log,
+        log,
         Duration::from_secs(20),
         || {
             api.calls("answerCallbackQuery")
                 .iter()
                 .any(|c| c["text"].as_str().is_some_and(|t| t.contains("already")))
-                || api.calls("answerCallbackQuery").len() >= 5
         },
     );
     let r = sim
@@ -277,7 +322,7 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
 
     // /help answers in the chat, with the asker's id.
     api.say(ALICE, "/help");
-    common::wait_for("the help", &log, Duration::from_secs(20), || {
+    common::wait_for("the help", log, Duration::from_secs(20), || {
         api.calls("sendMessage").iter().any(|c| {
             c["text"]
                 .as_str()
@@ -285,15 +330,65 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
         })
     });
 
+    // Declining asks why (a common reason, or one typed), then asks to confirm, then sends
+    // Partner Center's statusReason.
+    let (other, shown) = arrival(&running, &api);
+    let decline = shown
+        .iter()
+        .find(|(t, _)| t.contains("Decline"))
+        .map(|(_, d)| d.clone())
+        .unwrap();
+    api.press(ALICE, "alice", &decline);
+    common::wait_for("the reasons", log, Duration::from_secs(20), || {
+        offered(&api, "Budget cut").is_some()
+    });
+    api.press(ALICE, "alice", &offered(&api, "Budget cut").unwrap());
+    common::wait_for("the second question", log, Duration::from_secs(20), || {
+        offered(&api, "Yes: decline").is_some()
+    });
+    assert_eq!(sim.state().stats.patches, 1, "not before Yes");
+    api.press(ALICE, "alice", &offered(&api, "Yes: decline").unwrap());
+    let declined = || {
+        sim.state()
+            .referrals()
+            .iter()
+            .find(|r| r["id"] == other.as_str())
+            .unwrap()
+            .clone()
+    };
+    common::wait_for("the decline", log, Duration::from_secs(20), || {
+        declined()["substatus"] == "Declined"
+    });
+    assert_eq!(declined()["statusReason"], "Budget cut");
+    assert_eq!(sim.state().stats.patches, 2);
+
+    // /expiring lists what is still to be answered, most urgent first.
+    api.say(ALICE, "/expiring");
+    common::wait_for("the expiring list", log, Duration::from_secs(20), || {
+        api.calls("sendMessage")
+            .iter()
+            .any(|c| c["text"].as_str().is_some_and(|t| t.starts_with('⏰')))
+    });
+    let listed = api
+        .calls("sendMessage")
+        .into_iter()
+        .filter_map(|c| c["text"].as_str().map(str::to_string))
+        .find(|t| t.starts_with('⏰'))
+        .unwrap();
+    assert!(
+        !listed.contains(&id) && !listed.contains(&other),
+        "answered ones are not listed: {listed}"
+    );
+
     // The listener reports on /healthz; the event log holds the refused and the done press.
-    let (_, health) = common::healthz(&rt, port).unwrap();
+    let (_, health) = common::healthz(&running.rt, running.port).unwrap();
     assert_eq!(health["telegram_listener"]["ok"], true, "{health}");
     assert!(
         health["telegram_listener"]["refused"].as_u64().unwrap() >= 1,
         "{health}"
     );
     let (ok, out, err) = common::partnerwatch(
-        &config,
+        &running.config,
         &[
             "events",
             "--json",
@@ -323,8 +418,43 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
         results.iter().any(|r| r.starts_with("ok @alice")),
         "{results:?}"
     );
-    let logged = std::fs::read_to_string(&log).unwrap();
+    let logged = std::fs::read_to_string(log).unwrap();
     assert!(!logged.contains("SECRET-token"), "the bot token in the log");
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+#[test]
+fn a_telegram_conflict_is_reported_and_sweeps_and_deliveries_go_on() {
+    let api = BotApi::default();
+    let running = start(&api, true);
+    let (rt, port, log) = (&running.rt, running.port, &running.log);
+    common::wait_for(
+        "the listener's trouble on /healthz",
+        log,
+        Duration::from_secs(20),
+        || common::healthz(rt, port).is_some_and(|(_, b)| b["telegram_listener"]["ok"] == false),
+    );
+    let (_, health) = common::healthz(rt, port).unwrap();
+    assert!(
+        health["telegram_listener"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("terminated by other getUpdates"),
+        "{health}"
+    );
+    // A referral still arrives in the chat, with its buttons: the listener's trouble holds
+    // back neither the sweeps nor the deliveries.
+    let (id, shown) = arrival(&running, &api);
+    assert!(shown.iter().any(|(_, u)| u.contains(&id)));
+    let metrics = rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        metrics.contains("partnerwatch_telegram_listener_ok 0"),
+        "{metrics}"
+    );
 }
