@@ -226,9 +226,8 @@ fn offered(api: &BotApi, text: &str) -> Option<String> {
     api.calls("editMessageReplyMarkup")
         .iter()
         .flat_map(buttons)
-        .filter(|(t, _)| t.starts_with(text))
+        .rfind(|(t, _)| t.starts_with(text))
         .map(|(_, d)| d)
-        .last()
 }
 
 #[test]
