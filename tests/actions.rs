@@ -289,11 +289,34 @@ fn an_accepted_shared_referral_is_checked_for_deal_registration_once_unless_the_
     let (_rt, sim) = common::sim_runtime_now(30, 10);
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &sim, "");
-    let new = ids_in(&sim, "New");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}digests:\n  - name: weekly\n    schedule: \"0 8 * * MON\"\n    channels: [inbox]\n"),
+    )
+    .unwrap();
+    // The first one meets every documented policy (the simulator counts a customer as
+    // Microsoft-managed by its id, and two solutions as Azure IP co-sell).
+    let mut new = ids_in(&sim, "New");
+    let managed = new
+        .iter()
+        .position(|id| {
+            id.chars()
+                .last()
+                .and_then(|c| c.to_digit(16))
+                .is_some_and(|d| d % 4 != 0)
+        })
+        .unwrap();
+    new.swap(0, managed);
     for id in &new[..3] {
         sim.state()
             .patch_referral(id, &serde_json::json!({"type": "Shared"}));
     }
+    sim.state().patch_referral(
+        &new[0],
+        &serde_json::json!({"details": {"currency": "USD", "dealValue": 50_000,
+            "requirements": {"solutions": [{"id": "SOL-CloudMigration", "name": "CloudMigration"}]}}}),
+    );
     assert_eq!(pw(&config, &["poll"]).0, 0);
 
     // Accepted through partnerwatch: checked once, the policies said in words.
@@ -315,6 +338,15 @@ fn an_accepted_shared_referral_is_checked_for_deal_registration_once_unless_the_
             .contains("co-sell deal type"),
         "{data}"
     );
+    assert_eq!(data["isEligible"], true, "{data}");
+    // The weekly digest lists it: eligible, not registered yet.
+    let (code, digest, err) = pw(&config, &["digest", "weekly"]);
+    assert_eq!(code, 0, "{err}");
+    let list = digest
+        .split("Eligible for deal registration, not registered yet:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list: {digest}"));
+    assert!(list.contains("50,000 USD"), "{list}");
     // Nothing changed since: the next sweep does not ask again.
     assert_eq!(pw(&config, &["poll"]).0, 0);
     assert_eq!(sim.state().stats.eligibility_checks, 1);

@@ -261,6 +261,11 @@ mod tests {
         assert!(text.contains("New this week: 3 — 60,000 USD"), "{text}");
         assert!(text.contains("Lost: 1") && text.contains("Budget moved to next year <script>"));
         assert!(text.contains("… and 3 more"), "{text}");
+        assert!(
+            text.contains("Eligible for deal registration, not registered yet"),
+            "{text}"
+        );
+        assert!(body.contains("Eligible for deal registration, not registered yet"));
         assert!(body.contains("… and 3 more"));
 
         let (card, images) = d.message(&t, Format::Teams).unwrap();

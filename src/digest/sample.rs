@@ -51,6 +51,7 @@ impl Composed {
                 lost: vec![line(7, "Budget moved to next year <script>")],
                 declined: vec![line(8, "Not our region")],
                 waiting: vec![line(4, "waiting 12 days")],
+                eligible: vec![line(9, "")],
                 expiring_count: 1,
                 accepted_count: 1,
                 won_count: 1,

@@ -36,6 +36,8 @@ pub struct Referrals {
     pub lost: Vec<ReferralLine>,
     pub declined: Vec<ReferralLine>,
     pub waiting: Vec<ReferralLine>,
+    /// Accepted referrals Partner Center says may be registered as deals, not registered yet.
+    pub eligible: Vec<ReferralLine>,
     pub expiring_count: usize,
     pub accepted_count: usize,
     pub won_count: usize,
@@ -183,8 +185,21 @@ pub(super) fn referral_section(scan: ReferralScan, events: &[Event]) -> Option<R
     // The last event per referral wins: a status that moved twice counts once.
     let mut accepted: BTreeMap<String, ReferralLine> = BTreeMap::new();
     let mut closed: BTreeMap<String, (String, ReferralLine)> = BTreeMap::new();
+    let mut eligible: BTreeMap<String, ReferralLine> = BTreeMap::new();
     for e in events {
         match e.kind {
+            EventKind::ReferralRegistrationEligibility => {
+                let registered =
+                    !matches!(text(&e.record, "registrationStatus").as_str(), "" | "None");
+                if e.data["isEligible"] == true && !registered {
+                    eligible.insert(e.entity_id.clone(), referral_line(&e.record, String::new()));
+                } else {
+                    eligible.remove(&e.entity_id);
+                }
+            }
+            EventKind::ReferralRegistrationChanged => {
+                eligible.remove(&e.entity_id);
+            }
             EventKind::ReferralStatusChanged
                 if StatusChanged::from_data(&e.data)
                     .is_some_and(|d| d.to_status == "Active" && d.from_status == "New") =>
@@ -217,6 +232,8 @@ pub(super) fn referral_section(scan: ReferralScan, events: &[Event]) -> Option<R
     let mut accepted: Vec<ReferralLine> = accepted.into_values().collect();
     by_value_desc(&mut accepted);
     let (lost, declined) = (pick("Lost"), pick("Declined"));
+    let mut eligible: Vec<ReferralLine> = eligible.into_values().collect();
+    by_value_desc(&mut eligible);
     let section = Referrals {
         expiring_count: expiring.len(),
         accepted_count: accepted.len(),
@@ -238,6 +255,7 @@ pub(super) fn referral_section(scan: ReferralScan, events: &[Event]) -> Option<R
         lost: lost.into_iter().take(LIST).collect(),
         declined: declined.into_iter().take(LIST).collect(),
         waiting: waiting.into_iter().take(TOP).map(|(_, l)| l).collect(),
+        eligible: eligible.into_iter().take(LIST).collect(),
     };
     let empty = section.new_count == 0
         && section.expiring.is_empty()
@@ -245,6 +263,7 @@ pub(super) fn referral_section(scan: ReferralScan, events: &[Event]) -> Option<R
         && section.won.is_empty()
         && section.lost.is_empty()
         && section.declined.is_empty()
-        && section.waiting.is_empty();
+        && section.waiting.is_empty()
+        && section.eligible.is_empty();
     (!empty).then_some(section)
 }
