@@ -150,6 +150,56 @@ fn accepting_from_the_command_line_moves_the_referral_once_and_is_not_announced_
 }
 
 #[test]
+fn an_update_changes_only_what_it_names_and_show_json_says_what_can_be_done() {
+    let (_rt, sim) = common::sim_runtime_now(20, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    let id = ids_in(&sim, "New")[0].clone();
+    let before = referral(&sim, &id);
+    let (code, out, err) = pw(
+        &config,
+        &[
+            "referral",
+            "update",
+            &id,
+            "--deal-value",
+            "64000",
+            "--notes",
+            "Two phases; see the RFP",
+            "--add-member",
+            "Jane Doe <jane.doe@contoso.example>",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = referral(&sim, &id);
+    assert_eq!(after["details"]["dealValue"], 64000.0);
+    assert_eq!(after["details"]["notes"], "Two phases; see the RFP");
+    let team = after["team"].as_array().unwrap();
+    assert_eq!(team.len(), before["team"].as_array().unwrap().len() + 1);
+    assert_eq!(team.last().unwrap()["email"], "jane.doe@contoso.example");
+    assert_eq!(
+        after["status"], before["status"],
+        "an update moves no status"
+    );
+    let (code, _, _) = pw(&config, &["referral", "update", &id, "--yes"]);
+    assert_eq!(code, 2, "nothing to update is refused");
+
+    let (code, out, _) = pw(&config, &["referral", "show", &id, "--json"]);
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        shown["referral"]["details"]["dealValue"], 64000.0,
+        "the stored answer"
+    );
+    assert_eq!(shown["possible"], serde_json::json!(["accept", "decline"]));
+    assert!(shown["link"].as_str().unwrap().ends_with(&id));
+    let (code, out, _) = pw(&config, &["referral", "show", "no-such-id"]);
+    assert_eq!(code, 2, "{out}");
+}
+
+#[test]
 fn a_referral_changed_in_partner_center_first_is_read_again_and_the_person_told_what_changed() {
     let (_rt, sim) = common::sim_runtime_now(30, 10);
     let dir = tempfile::tempdir().unwrap();

@@ -213,3 +213,116 @@ async fn unanswered_referrals_expire_after_14_days() {
         }
     }
 }
+
+/// The write side as api-docs/referrals-update-and-deal-registration.txt documents it, read
+/// strictly: replace/add only, the transition table, If-Match, 204 unless asked for the
+/// representation, a new eTag on every change.
+#[tokio::test]
+async fn patches_follow_the_documented_operations_transitions_and_etags() {
+    let sim = common::sim(20, 20).await;
+    let (id, etag) = {
+        let s = sim.state();
+        let r = s
+            .referrals()
+            .iter()
+            .find(|r| r["status"] == "New")
+            .unwrap()
+            .clone();
+        (
+            r["id"].as_str().unwrap().to_string(),
+            r["eTag"].as_str().unwrap().to_string(),
+        )
+    };
+    let url = format!("{}/engagements/referrals/{id}", sim.referrals_base_url());
+    let client = reqwest::Client::new();
+    let patch = |ops: Value, headers: Vec<(&'static str, String)>| {
+        let mut req = client.patch(&url).bearer_auth(sim.token()).json(&ops);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let tag = resp
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_string());
+            (status, tag, resp.text().await.unwrap())
+        }
+    };
+    let accept = serde_json::json!([
+        {"op": "replace", "path": "/status", "value": "Active"},
+        {"op": "replace", "path": "/substatus", "value": "Accepted"}
+    ]);
+    // Anything but replace/add is refused.
+    let (status, _, _) = patch(
+        serde_json::json!([{"op": "remove", "path": "/details/notes"}]),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 400);
+    // A substatus the new status does not allow (Active takes only Accepted).
+    let (status, _, body) = patch(
+        serde_json::json!([{"op": "replace", "path": "/status", "value": "Active"},
+                           {"op": "replace", "path": "/substatus", "value": "Won"}]),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // A stale eTag: 412, nothing changes.
+    let (status, _, _) = patch(accept.clone(), vec![("If-Match", "\"stale\"".into())]).await;
+    assert_eq!(status, 412);
+    assert_eq!(sim.state().stats.patches_applied, 0);
+    // The current eTag, no Prefer: 204 and a new eTag.
+    let (status, tag, body) = patch(accept.clone(), vec![("If-Match", etag.clone())]).await;
+    assert_eq!(status, 204);
+    assert!(body.is_empty());
+    let new_tag = tag.expect("an ETag header");
+    assert_ne!(new_tag, etag);
+    // Active cannot go back to New; the old eTag is stale now.
+    let (status, _, _) = patch(
+        serde_json::json!([{"op": "replace", "path": "/status", "value": "New"},
+                           {"op": "replace", "path": "/substatus", "value": "Pending"}]),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let win = serde_json::json!([
+        {"op": "replace", "path": "/status", "value": "Closed"},
+        {"op": "replace", "path": "/substatus", "value": "Won"}
+    ]);
+    assert_eq!(patch(win.clone(), vec![("If-Match", etag)]).await.0, 412);
+    // With Prefer: return=representation, 200 and the referral as changed.
+    let (status, _, body) = patch(
+        win,
+        vec![
+            ("If-Match", new_tag),
+            ("Prefer", "return=representation".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (r["status"].as_str(), r["substatus"].as_str()),
+        (Some("Closed"), Some("Won"))
+    );
+    // One referral, and the eligibility check, are there to read.
+    let (status, one) = get(&url, Some(sim.token())).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["substatus"], "Won");
+    let answer: Value = client
+        .post(format!("{url}/dealregistrations/eligibility"))
+        .bearer_auth(sim.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let policies: usize = ["passedPolicies", "failedPolicies"]
+        .iter()
+        .map(|k| answer[k].as_array().unwrap().len())
+        .sum();
+    assert_eq!(policies, 5, "{answer}");
+}

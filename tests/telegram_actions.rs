@@ -318,6 +318,10 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
         (Some("Active"), Some("Accepted"))
     );
     assert_eq!(sim.state().stats.patches, 1, "one PATCH for a double press");
+    // While `run` holds the state, `referral show` is answered by the daemon.
+    let (ok, shown, err) = common::partnerwatch(&running.config, &["referral", "show", &id]);
+    assert!(ok, "{err}");
+    assert!(shown.contains("Active/Accepted"), "{shown}");
 
     // /help answers in the chat, with the asker's id.
     api.say(ALICE, "/help");
