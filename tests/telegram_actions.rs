@@ -323,6 +323,11 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
     assert!(ok, "{err}");
     assert!(shown.contains("Active/Accepted"), "{shown}");
 
+    // A private chat with someone not allowed is not answered at all.
+    let mut stranger = message(90, "/help");
+    stranger["chat"] = json!({"id": 555, "type": "private", "first_name": "Mallory"});
+    stranger["from"] = json!({"id": MALLORY, "is_bot": false, "first_name": "Mallory"});
+    api.push(json!({ "message": stranger }));
     // /help answers in the chat, with the asker's id.
     api.say(ALICE, "/help");
     common::wait_for("the help", log, Duration::from_secs(20), || {
@@ -332,6 +337,11 @@ fn a_press_in_telegram_accepts_once_only_for_an_allowed_person_and_the_buttons_s
                 .is_some_and(|t| t.contains(&format!("<code>{ALICE}</code>")))
         })
     });
+
+    assert!(
+        api.calls("sendMessage").iter().all(|c| c["chat_id"] != 555),
+        "answered in a chat that is not allowed"
+    );
 
     // Declining asks why (a common reason, or one typed), then asks to confirm, then sends
     // Partner Center's statusReason.

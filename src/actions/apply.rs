@@ -119,6 +119,50 @@ fn short(v: &Value) -> String {
     }
 }
 
+/// How an attempt ended, before it is stored: the referral as read (if it was), other events
+/// it found (a conflict's), and the outcome.
+struct Ending {
+    record: Option<Value>,
+    events: Vec<Event>,
+    outcome: Outcome,
+}
+
+impl Ending {
+    fn done(record: Value) -> Ending {
+        Ending {
+            record: Some(record.clone()),
+            events: Vec::new(),
+            outcome: Outcome::Done { record },
+        }
+    }
+
+    fn refused(refusal: Refusal) -> Ending {
+        Ending {
+            record: None,
+            events: Vec::new(),
+            outcome: Outcome::Refused(refusal),
+        }
+    }
+
+    fn failed(error: String, status: Option<u16>) -> Ending {
+        Ending {
+            record: None,
+            events: Vec::new(),
+            outcome: Outcome::Failed { error, status },
+        }
+    }
+
+    fn unknown(e: ApiError) -> Ending {
+        Ending {
+            record: None,
+            events: Vec::new(),
+            outcome: Outcome::Unknown {
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
 /// What turns events into deliveries (the rules), given by the pipeline.
 pub type Announce<'a> = &'a (dyn Fn(&[Event]) -> Vec<Delivery> + Sync);
 
@@ -351,160 +395,70 @@ impl Desk {
             action.by = by.to_string();
         }
         let verb = Verb::parse(&action.verb).unwrap_or(Verb::Update);
-        let update = Update::from_json(&action.update);
-        let Some(stored) = self.stored(&action.referral)? else {
-            let outcome = Outcome::Refused(Refusal::Unknown(action.referral.clone()));
-            return self.finish(action, verb, None, None, Vec::new(), outcome, announce, now);
+        let stored = self.stored(&action.referral)?;
+        let ending = match &stored {
+            None => Ending::refused(Refusal::Unknown(action.referral.clone())),
+            Some(stored) => self.attempt(&mut action, verb, stored, now).await?,
         };
+        // No answer: the action stays `sending`, and nothing is stored yet.
+        if let Outcome::Unknown { .. } = &ending.outcome {
+            return Ok(ending.outcome);
+        }
+        self.finish(action, verb, stored.as_ref(), ending, announce, now)
+    }
+
+    /// Settles or sends `action` on the referral as `stored`.
+    async fn attempt(
+        &self,
+        action: &mut ActionRecord,
+        verb: Verb,
+        stored: &Value,
+        now: Timestamp,
+    ) -> Result<Ending, StoreError> {
+        let update = Update::from_json(&action.update);
         // Sent before and not settled (a crash, a timeout): read the referral first.
         if action.state == ActionState::Sending {
-            match self.api.get(&action.referral, now).await {
-                Err(e) => {
-                    return Ok(Outcome::Unknown {
-                        error: e.to_string(),
-                    })
-                }
-                Ok(current) => {
-                    let tag = current["eTag"].as_str().map(str::to_string);
-                    if reached(&current, verb, &update) {
-                        let outcome = Outcome::Done {
-                            record: current.clone(),
-                        };
-                        return self.finish(
-                            action,
-                            verb,
-                            Some(&stored),
-                            Some(current),
-                            Vec::new(),
-                            outcome,
-                            announce,
-                            now,
-                        );
-                    }
-                    if tag != action.etag {
-                        let conflict = self.conflict(&action.referral, &stored, current, now)?;
-                        let (record, events) = conflict;
-                        let outcome = Outcome::Conflict {
-                            changes: changes_between(&stored, &record),
-                            record: record.clone(),
-                        };
-                        return self.finish(
-                            action,
-                            verb,
-                            Some(&stored),
-                            Some(record),
-                            events,
-                            outcome,
-                            announce,
-                            now,
-                        );
-                    }
-                    // Nothing happened: the PATCH never arrived, and may be sent now.
-                }
+            let current = match self.api.get(&action.referral, now).await {
+                Err(e) => return Ok(Ending::unknown(e)),
+                Ok(current) => current,
+            };
+            if reached(&current, verb, &update) {
+                return Ok(Ending::done(current));
             }
+            if current["eTag"].as_str() != action.etag.as_deref() {
+                return self.conflict(&action.referral, stored, current, now);
+            }
+            // Nothing happened: the PATCH never arrived, and may be sent now.
         }
-        let ops = match plan(&stored, verb, action.reason.as_deref(), &update) {
+        let ops = match plan(stored, verb, action.reason.as_deref(), &update) {
             Ok(ops) => ops,
-            Err(refusal) => {
-                return self.finish(
-                    action,
-                    verb,
-                    Some(&stored),
-                    None,
-                    Vec::new(),
-                    Outcome::Refused(refusal),
-                    announce,
-                    now,
-                );
-            }
+            Err(refusal) => return Ok(Ending::refused(refusal)),
         };
         if action.state != ActionState::Sending {
             action.etag = stored["eTag"].as_str().map(str::to_string);
         }
         action.state = ActionState::Sending;
-        self.store.put_action(&action)?;
-        match self
+        self.store.put_action(action)?;
+        let sent = self
             .api
             .patch(&action.referral, &ops, action.etag.as_deref(), now)
-            .await
-        {
-            Ok(record) => {
-                let outcome = Outcome::Done {
-                    record: record.clone(),
-                };
-                self.finish(
-                    action,
-                    verb,
-                    Some(&stored),
-                    Some(record),
-                    Vec::new(),
-                    outcome,
-                    announce,
-                    now,
-                )
-            }
+            .await;
+        Ok(match sent {
+            Ok(record) => Ending::done(record),
             Err(ApiError::Conflict) => match self.api.get(&action.referral, now).await {
-                Ok(current) => {
-                    let (record, events) =
-                        self.conflict(&action.referral, &stored, current, now)?;
-                    let outcome = Outcome::Conflict {
-                        changes: changes_between(&stored, &record),
-                        record: record.clone(),
-                    };
-                    self.finish(
-                        action,
-                        verb,
-                        Some(&stored),
-                        Some(record),
-                        events,
-                        outcome,
-                        announce,
-                        now,
-                    )
-                }
-                Err(e) => {
-                    let outcome = Outcome::Failed {
-                        error: format!("the referral changed in Partner Center first, and reading it again failed: {e}"),
-                        status: Some(412),
-                    };
-                    self.finish(
-                        action,
-                        verb,
-                        Some(&stored),
-                        None,
-                        Vec::new(),
-                        outcome,
-                        announce,
-                        now,
-                    )
-                }
+                Ok(current) => return self.conflict(&action.referral, stored, current, now),
+                Err(e) => Ending::failed(
+                    format!("the referral changed in Partner Center first, and reading it again failed: {e}"),
+                    Some(412),
+                ),
             },
-            Err(e @ ApiError::NoAnswer(_)) => {
-                // The action stays `sending`: the next attempt reads the referral first.
-                Ok(Outcome::Unknown {
-                    error: e.to_string(),
-                })
-            }
-            Err(e) => {
-                let outcome = Outcome::Failed {
-                    status: e.status(),
-                    error: e.to_string(),
-                };
-                self.finish(
-                    action,
-                    verb,
-                    Some(&stored),
-                    None,
-                    Vec::new(),
-                    outcome,
-                    announce,
-                    now,
-                )
-            }
-        }
+            // The action stays `sending`: the next attempt reads the referral first.
+            Err(e @ ApiError::NoAnswer(_)) => Ending::unknown(e),
+            Err(e) => Ending::failed(e.to_string(), e.status()),
+        })
     }
 
-    /// The referral as read after a conflict, and the events of what changed in it (as the
+    /// The referral as read after a conflict, with the events of what changed in it (as the
     /// next sweep would have announced them).
     fn conflict(
         &self,
@@ -512,7 +466,7 @@ impl Desk {
         stored: &Value,
         current: Value,
         now: Timestamp,
-    ) -> Result<(Value, Vec<Event>), StoreError> {
+    ) -> Result<Ending, StoreError> {
         let old_raw = serde_json::to_vec(stored).expect("records serialize");
         let raw = serde_json::to_vec(&current).expect("records serialize");
         let mut change = RecordChange::between(
@@ -526,23 +480,32 @@ impl Desk {
         } else {
             crate::detect::referrals::detect(vec![change], false, now)
         };
-        Ok((current, events))
+        Ok(Ending {
+            outcome: Outcome::Conflict {
+                changes: changes_between(stored, &current),
+                record: current.clone(),
+            },
+            record: Some(current),
+            events,
+        })
     }
 
     /// Stores the outcome: the referral as it is now (if read), the `referral.acted` event
     /// and any other events, their deliveries, and the action as done.
-    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         mut action: ActionRecord,
         verb: Verb,
         stored: Option<&Value>,
-        record: Option<Value>,
-        mut events: Vec<Event>,
-        outcome: Outcome,
+        ending: Ending,
         announce: Announce<'_>,
         now: Timestamp,
     ) -> Result<Outcome, StoreError> {
+        let Ending {
+            record,
+            mut events,
+            outcome,
+        } = ending;
         let shown = record
             .clone()
             .or_else(|| stored.cloned())
