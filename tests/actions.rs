@@ -58,6 +58,29 @@ fn events_of(config: &Path, id: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A simulator at the system time, a configuration for it in a temporary folder, and the
+/// baseline sweep done.
+struct World {
+    _rt: tokio::runtime::Runtime,
+    sim: partnerwatch::sim::Simulator,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+fn polled(referrals: usize) -> World {
+    let (rt, sim) = common::sim_runtime_now(referrals, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &sim, "");
+    let (code, _, err) = pw(&config, &["poll"]);
+    assert_eq!(code, 0, "{err}");
+    World {
+        _rt: rt,
+        sim,
+        _dir: dir,
+        config,
+    }
+}
+
 #[test]
 fn accepting_from_the_command_line_moves_the_referral_once_and_is_not_announced_again() {
     let (_rt, sim) = common::sim_runtime_now(30, 10);
@@ -151,12 +174,10 @@ fn accepting_from_the_command_line_moves_the_referral_once_and_is_not_announced_
 
 #[test]
 fn an_update_changes_only_what_it_names_and_show_json_says_what_can_be_done() {
-    let (_rt, sim) = common::sim_runtime_now(20, 10);
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), &sim, "");
-    assert_eq!(pw(&config, &["poll"]).0, 0);
-    let id = ids_in(&sim, "New")[0].clone();
-    let before = referral(&sim, &id);
+    let world = polled(20);
+    let (sim, config) = (&world.sim, world.config.clone());
+    let id = ids_in(sim, "New")[0].clone();
+    let before = referral(sim, &id);
     let (code, out, err) = pw(
         &config,
         &[
@@ -173,7 +194,7 @@ fn an_update_changes_only_what_it_names_and_show_json_says_what_can_be_done() {
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
-    let after = referral(&sim, &id);
+    let after = referral(sim, &id);
     assert_eq!(after["details"]["dealValue"], 64000.0);
     assert_eq!(after["details"]["notes"], "Two phases; see the RFP");
     let team = after["team"].as_array().unwrap();
@@ -201,15 +222,13 @@ fn an_update_changes_only_what_it_names_and_show_json_says_what_can_be_done() {
 
 #[test]
 fn a_referral_changed_in_partner_center_first_is_read_again_and_the_person_told_what_changed() {
-    let (_rt, sim) = common::sim_runtime_now(30, 10);
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), &sim, "");
-    assert_eq!(pw(&config, &["poll"]).0, 0);
-    let id = ids_in(&sim, "New")[0].clone();
+    let world = polled(30);
+    let (sim, config) = (&world.sim, world.config.clone());
+    let id = ids_in(sim, "New")[0].clone();
     // Someone changes the deal value in Partner Center; partnerwatch's eTag is stale now.
     sim.state()
         .patch_referral(&id, &serde_json::json!({"details": {"dealValue": 777_000}}));
-    let fresh = referral(&sim, &id)["eTag"].as_str().unwrap().to_string();
+    let fresh = referral(sim, &id)["eTag"].as_str().unwrap().to_string();
 
     let (code, out, err) = pw(
         &config,
@@ -230,7 +249,7 @@ fn a_referral_changed_in_partner_center_first_is_read_again_and_the_person_told_
     );
     assert_eq!(sim.state().stats.conflicts, 1);
     assert_eq!(sim.state().stats.patches_applied, 0, "nothing was changed");
-    assert_eq!(referral(&sim, &id)["status"], "New");
+    assert_eq!(referral(sim, &id)["status"], "New");
     // The referral as read again is stored: its new eTag is shown.
     let (_, shown, _) = pw(&config, &["referral", "show", &id]);
     assert!(shown.contains(&fresh), "{shown}");
@@ -254,18 +273,16 @@ fn a_referral_changed_in_partner_center_first_is_read_again_and_the_person_told_
         ],
     );
     assert_eq!(code, 0, "{out}");
-    let r = referral(&sim, &id);
+    let r = referral(sim, &id);
     assert_eq!(r["substatus"], "Declined");
     assert_eq!(r["statusReason"], "Budget cut");
 }
 
 #[test]
 fn a_crash_after_the_patch_went_out_sends_no_second_one() {
-    let (_rt, sim) = common::sim_runtime_now(30, 10);
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), &sim, "");
-    assert_eq!(pw(&config, &["poll"]).0, 0);
-    let id = ids_in(&sim, "New")[0].clone();
+    let world = polled(30);
+    let (sim, config) = (&world.sim, world.config.clone());
+    let id = ids_in(sim, "New")[0].clone();
     // Partner Center applies the PATCH, and its answer is slow to come back: the process is
     // killed while it waits.
     sim.state()
@@ -313,11 +330,9 @@ fn a_crash_after_the_patch_went_out_sends_no_second_one() {
 
 #[test]
 fn without_a_person_signed_in_nothing_is_sent_and_the_remedy_is_said() {
-    let (_rt, sim) = common::sim_runtime_now(10, 10);
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::write_config(dir.path(), &sim, "");
-    assert_eq!(pw(&config, &["poll"]).0, 0);
-    let id = ids_in(&sim, "New")[0].clone();
+    let world = polled(10);
+    let (sim, config) = (&world.sim, world.config.clone());
+    let id = ids_in(sim, "New")[0].clone();
     // An app-only sign-in (client credentials): the Referrals API takes only App+User.
     let text = std::fs::read_to_string(&config).unwrap().replace(
         &format!("  static_token: {}\n", sim.token()),
