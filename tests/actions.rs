@@ -438,3 +438,51 @@ fn an_accepted_shared_referral_is_checked_for_deal_registration_once_unless_the_
         "said once: {err}"
     );
 }
+
+#[test]
+fn run_settles_an_action_a_crash_interrupted_without_sending_it_again() {
+    let world = polled(30);
+    let (sim, config) = (&world.sim, world.config.clone());
+    let id = ids_in(sim, "New")[0].clone();
+    sim.state()
+        .delay_patch_answers(Some(Duration::from_secs(30)));
+    let mut child = Command::cargo_bin("partnerwatch")
+        .unwrap()
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(&config)
+        .args(["referral", "accept", &id, "--yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for(
+        "the PATCH to be applied",
+        Path::new("/dev/null"),
+        Duration::from_secs(30),
+        || sim.state().stats.patches_applied == 1,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sim.state().delay_patch_answers(None);
+
+    // The daemon starts, finds the action half done, reads the referral, and settles it.
+    let log = world._dir.path().join("run.log");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("listen: off\n{text}")).unwrap();
+    let mut run = common::start_run(&config, &log, || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("settled actions a stop had interrupted")
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert_eq!(sim.state().stats.patches, 1, "not sent again");
+    let acted: Vec<serde_json::Value> = events_of(&config, &id)
+        .into_iter()
+        .filter(|e| e["kind"] == "referral.acted")
+        .collect();
+    assert_eq!(acted.len(), 1, "{acted:?}");
+    assert_eq!(acted[0]["data"]["result"], "ok");
+}
