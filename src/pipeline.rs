@@ -512,7 +512,8 @@ impl Pipeline {
         // An event already in the log (the same change seen again, or the expiry seen first by
         // the clock and then by the API) is not announced again.
         events.retain(|e| !self.store.has_event(&e.id).unwrap_or(false));
-        let (deliveries, throttle_marks) = self.plan(&events, now);
+        // A dry run offers no actions (their records would be written).
+        let (deliveries, throttle_marks) = self.plan_messages(&events, now);
         let mut report = PollReport {
             source: dataset,
             baseline,
@@ -524,6 +525,7 @@ impl Pipeline {
             commit: None,
         };
         if !dry_run {
+            self.add_buttons(&report.events, &mut report.deliveries, now);
             let mut commit = outcome.commit;
             commit.expiry = expiry_updates;
             commit.meta = meta;
@@ -607,6 +609,17 @@ impl Pipeline {
 
     /// The deliveries the events ask for, and the throttle marks they set.
     fn plan(&self, events: &[Event], now: Timestamp) -> (Vec<Delivery>, Vec<(String, Timestamp)>) {
+        let (mut deliveries, marks) = self.plan_messages(events, now);
+        self.add_buttons(events, &mut deliveries, now);
+        (deliveries, marks)
+    }
+
+    /// [`Pipeline::plan`] without the buttons of actions (which are stored when offered).
+    fn plan_messages(
+        &self,
+        events: &[Event],
+        now: Timestamp,
+    ) -> (Vec<Delivery>, Vec<(String, Timestamp)>) {
         let store = &self.store;
         let last_sent = |key: &str| store.throttle_mark(key).ok().flatten();
         let mut ctx = PlanContext {
@@ -615,7 +628,7 @@ impl Pipeline {
             last_sent: &last_sent,
             marks: BTreeMap::new(),
         };
-        let mut deliveries: Vec<Delivery> = events
+        let deliveries: Vec<Delivery> = events
             .iter()
             .flat_map(|e| {
                 self.assets
@@ -623,7 +636,6 @@ impl Pipeline {
                     .plan(e, &self.assets.templates, &self.config.channels, &mut ctx)
             })
             .collect();
-        self.add_buttons(events, &mut deliveries, now);
         (deliveries, ctx.marks.into_iter().collect())
     }
 

@@ -486,3 +486,45 @@ fn run_settles_an_action_a_crash_interrupted_without_sending_it_again() {
     assert_eq!(acted.len(), 1, "{acted:?}");
     assert_eq!(acted[0]["data"]["result"], "ok");
 }
+
+#[test]
+fn a_dry_run_offers_no_actions_and_a_real_sweep_does() {
+    let world = polled(10);
+    let (sim, config) = (&world.sim, world.config.clone());
+    // A Telegram channel for actions (nothing listens at its address: only planning matters).
+    let port = common::free_port();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "channels:\n",
+        &format!("channels:\n  chat: {{ type: telegram, bot_token: \"1:x\", chat_id: \"-100\", api_url: \"http://127.0.0.1:{port}\" }}\n"),
+    );
+    std::fs::write(
+        &config,
+        format!("actions:\n  telegram: {{ channel: chat, allow: [1] }}\n{text}"),
+    )
+    .unwrap();
+    std::fs::write(
+        world._dir.path().join("rules/chat.yaml"),
+        "- name: chat\n  on: referral.new\n  channels: [chat]\n  template: any\n",
+    )
+    .unwrap();
+    let id = sim.state().add_referrals(1).remove(0);
+    sim.state().patch_referral(
+        &id,
+        &serde_json::json!({"status": "New", "substatus": "Pending", "direction": "Incoming"}),
+    );
+    let offered = || {
+        let store = partnerwatch::store::Store::open(&world._dir.path().join("state")).unwrap();
+        store
+            .actions_in(partnerwatch::model::ActionState::Pending)
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.referral == id)
+            .count()
+    };
+    let (code, out, err) = pw(&config, &["poll", "--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&id), "the dry run shows the message: {out}");
+    assert_eq!(offered(), 0, "a dry run writes nothing");
+    assert_eq!(pw(&config, &["poll"]).0, 0);
+    assert_eq!(offered(), 2, "accept and decline are offered");
+}
