@@ -200,6 +200,7 @@ fn demo_once_runs_the_whole_pipeline() {
         "referral.new",
         "referral.status_changed",
         "referral.removed",
+        "referral.acted",
     ] {
         assert!(
             out.contains(&format!("── {kind} ·")),
@@ -217,7 +218,8 @@ fn demo_once_runs_the_whole_pipeline() {
             inbox.iter().any(|f| f.ends_with(&format!("{kind}.txt"))),
             "no {kind} file in {inbox:?}"
         );
-    }
+    } // The accept the demo makes through partnerwatch is announced once, not again by a sweep.
+    assert_eq!(out.matches("── referral.acted ·").count(), 1, "{out}");
 }
 
 #[test]

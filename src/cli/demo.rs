@@ -123,12 +123,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         for source in &pipeline.sources {
             events += pipeline.poll(source, false).await?.events.len();
         }
+        events += accept_one(&pipeline, &sim, &clock).await?;
         pipeline.deliver().await?;
     } else {
         let steps = args.days as i64 * 24 / STEP.as_hours();
         let pause = Duration::from_millis(60_000 / (14 * 24 / STEP.as_hours()) as u64);
         let mut schedule = Scheduler::new(&pipeline);
-        for _ in 0..steps {
+        for step in 0..steps {
+            // On the first day you answer one referral from partnerwatch itself.
+            if step == 24 / STEP.as_hours() {
+                events += accept_one(&pipeline, &sim, &clock).await?;
+            }
             let now = clock.advance(STEP);
             sim.state().advance_to(now);
             // The steps of a tick one by one, so each says what it did before the next prints.
@@ -173,6 +178,43 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         inbox.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Accepts the most valuable referral still to be answered, as `partnerwatch referral accept`
+/// or a Telegram button would: through Partner Center's API, at most once, announced.
+async fn accept_one(
+    pipeline: &crate::pipeline::Pipeline,
+    sim: &Simulator,
+    clock: &ManualClock,
+) -> anyhow::Result<usize> {
+    let best = {
+        let s = sim.state();
+        s.referrals()
+            .iter()
+            .filter(|r| r["status"] == "New" && r["direction"] != "Outgoing")
+            .max_by_key(|r| r["details"]["dealValue"].as_i64().unwrap_or(0))
+            .and_then(|r| r["id"].as_str().map(str::to_string))
+    };
+    let Some(id) = best else { return Ok(0) };
+    // partnerwatch acts on what it has stored: let it see the referral first.
+    if let Some(source) = pipeline.sources.first() {
+        pipeline.poll(source, false).await?;
+    }
+    let request = crate::actions::apply::Request {
+        referral: id,
+        verb: crate::actions::Verb::Accept,
+        reason: None,
+        update: crate::actions::Update::default(),
+        by: "you (demo)".into(),
+        via: "cli".into(),
+    };
+    let outcome = pipeline.act(&request).await?;
+    println!(
+        "\n[{}] you accept the most valuable open referral from partnerwatch (`partnerwatch referral accept`): {}\n",
+        clock.now_string(),
+        outcome.say(crate::actions::Verb::Accept)
+    );
+    Ok(1)
 }
 
 fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
