@@ -418,7 +418,7 @@ impl Config {
                             ))));
                         }
                         if t.allow.is_empty() {
-                            return Err(ConfigError::At(Located::at(file, &a, "actions.telegram.allow is empty: list the Telegram user ids that may act (a bot's /help shows yours)".to_string())));
+                            return Err(ConfigError::At(Located::at(file, &a, "actions.telegram.allow is empty: list the Telegram user ids that may act (/help in the channel's chat shows yours)".to_string())));
                         }
                     }
                     Some(a.value)
