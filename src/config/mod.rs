@@ -548,6 +548,34 @@ mod tests {
     }
 
     #[test]
+    fn actions_name_a_telegram_channel_and_someone_allowed() {
+        let channels = "channels:\n  log: { type: console }\n  chat: { type: telegram, bot_token: \"1:x\", chat_id: \"-100\" }\n";
+        let load = |actions: &str| {
+            Config::from_yaml(Path::new("pw.yaml"), &format!("{channels}{actions}"))
+        };
+        let ok = load("actions:\n  telegram: { channel: chat, allow: [42] }\n").unwrap();
+        let actions = ok.actions.unwrap();
+        assert!(actions.confirm, "confirm is the default");
+        assert_eq!(actions.telegram.unwrap().allow, vec![42]);
+        let msg = load("actions:\n  telegram: { channel: log, allow: [42] }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("pw.yaml:5:")
+                && msg.contains("is not a telegram channel (telegram channels: chat)"),
+            "{msg}"
+        );
+        let msg = load("actions:\n  telegram: { channel: chat }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("allow is empty"), "{msg}");
+        let msg = load("actions:\n  telegram: { channel: chat, allow: [42], deny: [1] }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("deny"), "unknown keys are refused: {msg}");
+    }
+
+    #[test]
     fn paths_are_relative_to_the_config_file() {
         let text = "channels:\n  box: { type: inbox, dir: out }\n";
         let cfg = Config::from_yaml(Path::new("/etc/pw/partnerwatch.yaml"), text).unwrap();
