@@ -278,20 +278,17 @@ fn a_referral_changed_in_partner_center_first_is_read_again_and_the_person_told_
     assert_eq!(r["statusReason"], "Budget cut");
 }
 
-#[test]
-fn a_crash_after_the_patch_went_out_sends_no_second_one() {
-    let world = polled(30);
-    let (sim, config) = (&world.sim, world.config.clone());
+/// `referral accept` of a New referral, killed after Partner Center applied its PATCH and
+/// while the answer was still on its way; the referral's id.
+fn killed_mid_accept(sim: &partnerwatch::sim::Simulator, config: &Path) -> String {
     let id = ids_in(sim, "New")[0].clone();
-    // Partner Center applies the PATCH, and its answer is slow to come back: the process is
-    // killed while it waits.
     sim.state()
         .delay_patch_answers(Some(Duration::from_secs(30)));
     let mut child = Command::cargo_bin("partnerwatch")
         .unwrap()
         .env_remove("RUST_LOG")
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["referral", "accept", &id, "--yes"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -307,6 +304,14 @@ fn a_crash_after_the_patch_went_out_sends_no_second_one() {
     child.kill().unwrap();
     child.wait().unwrap();
     sim.state().delay_patch_answers(None);
+    id
+}
+
+#[test]
+fn a_crash_after_the_patch_went_out_sends_no_second_one() {
+    let world = polled(30);
+    let (sim, config) = (&world.sim, world.config.clone());
+    let id = killed_mid_accept(sim, &config);
 
     // The person tries again: partnerwatch reads the referral, sees it took effect, and
     // sends nothing.
@@ -443,29 +448,7 @@ fn an_accepted_shared_referral_is_checked_for_deal_registration_once_unless_the_
 fn run_settles_an_action_a_crash_interrupted_without_sending_it_again() {
     let world = polled(30);
     let (sim, config) = (&world.sim, world.config.clone());
-    let id = ids_in(sim, "New")[0].clone();
-    sim.state()
-        .delay_patch_answers(Some(Duration::from_secs(30)));
-    let mut child = Command::cargo_bin("partnerwatch")
-        .unwrap()
-        .env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(&config)
-        .args(["referral", "accept", &id, "--yes"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_for(
-        "the PATCH to be applied",
-        Path::new("/dev/null"),
-        Duration::from_secs(30),
-        || sim.state().stats.patches_applied == 1,
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
-    sim.state().delay_patch_answers(None);
+    let id = killed_mid_accept(sim, &config);
 
     // The daemon starts, finds the action half done, reads the referral, and settles it.
     let log = world._dir.path().join("run.log");
