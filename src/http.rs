@@ -184,21 +184,12 @@ impl Http {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let server_id = response
-                        .headers()
-                        .get("request-id")
-                        .or_else(|| response.headers().get("x-ms-request-id"))
-                        .or_else(|| response.headers().get("ms-requestid"))
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
+                    let label = request_label(response.headers(), &request_id);
                     if status.is_success() {
                         match read_body(response, body).await {
                             Ok(()) => {
-                                tracing::debug!(%what, %status, client_request_id = %request_id, request_id = server_id.as_deref().unwrap_or("-"), bytes = body.len(), "GET ok");
-                                return Ok(match server_id {
-                                    Some(id) => format!("request id {id}"),
-                                    None => format!("MS-RequestId {request_id}"),
-                                });
+                                tracing::debug!(%what, %status, request = %label, bytes = body.len(), "GET ok");
+                                return Ok(label);
                             }
                             Err(e) => (
                                 HttpError::Transport {
@@ -219,10 +210,7 @@ impl Http {
                             what: what.to_string(),
                             status,
                             detail: error_detail(&body).map(|d| token.redact(&d)),
-                            request_id: Some(match server_id {
-                                Some(id) => format!("request id {id}"),
-                                None => format!("MS-RequestId {request_id}"),
-                            }),
+                            request_id: Some(label),
                             retry_after: None,
                         };
                         let retryable = status == StatusCode::TOO_MANY_REQUESTS
@@ -332,10 +320,7 @@ impl Http {
                 .map(str::to_string)
         };
         let etag = header("etag");
-        let request_label = match header("request-id").or_else(|| header("x-ms-request-id")) {
-            Some(id) => format!("request id {id}"),
-            None => format!("MS-RequestId {request_id}"),
-        };
+        let request_label = request_label(response.headers(), &request_id);
         let mut bytes = Vec::new();
         read_body(response, &mut bytes).await.map_err(transport)?;
         let detail = (!status.is_success())
@@ -350,6 +335,17 @@ impl Http {
             request: request_label,
             detail,
         })
+    }
+}
+
+/// "request id X" when the server named its request, else "MS-RequestId X" as sent.
+fn request_label(headers: &reqwest::header::HeaderMap, sent: &str) -> String {
+    let server = ["request-id", "x-ms-request-id", "ms-requestid"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()));
+    match server {
+        Some(id) => format!("request id {id}"),
+        None => format!("MS-RequestId {sent}"),
     }
 }
 

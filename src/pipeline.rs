@@ -651,8 +651,9 @@ impl Pipeline {
         ) else {
             return;
         };
+        let by_id: HashMap<&str, &Event> = events.iter().map(|e| (e.id.as_str(), e)).collect();
         for d in deliveries.iter_mut().filter(|d| d.channel == chat.channel) {
-            let Some(e) = events.iter().find(|e| e.id == d.event_id) else {
+            let Some(e) = by_id.get(d.event_id.as_str()) else {
                 continue;
             };
             let about_referral = e.kind.as_str().starts_with("referral.")
@@ -762,14 +763,7 @@ impl crate::actions::telegram::Host for Pipeline {
             .iter()
             .filter_map(|r| r.ok())
             .filter_map(|(_, r)| r.json().ok())
-            .filter(|r| {
-                r["status"]
-                    .as_str()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("New"))
-                    && !r["direction"]
-                        .as_str()
-                        .is_some_and(|d| d.eq_ignore_ascii_case("Outgoing"))
-            })
+            // On the clock: New, waiting for this partner's answer (the clock's own test).
             .filter_map(|r| crate::detect::expiry::deadline_of(&r).map(|d| (r, d)))
             .collect();
         out.sort_by_key(|(_, d)| *d);

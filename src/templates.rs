@@ -50,12 +50,6 @@ fn registry(escape: fn(&str) -> String, tz: &jiff::tz::TimeZone) -> Handlebars<'
     h
 }
 
-/// A value in a text template: as it is, its line breaks marked so that the template's own
-/// lines alone make the message's structure ([`crate::notify::text::BREAK`]).
-fn text_value(s: &str) -> String {
-    crate::notify::text::mark_breaks(s)
-}
-
 /// Escapes text for the inside of a JSON string.
 pub fn json_escape(s: &str) -> String {
     let quoted = serde_json::to_string(s).expect("strings serialize");
@@ -65,7 +59,9 @@ pub fn json_escape(s: &str) -> String {
 impl Templates {
     fn empty(origin: PathBuf, tz: &jiff::tz::TimeZone) -> Self {
         Self {
-            text: registry(text_value, tz),
+            // A value's line breaks are marked, so that the template's own lines alone make
+            // the message's structure (title, facts).
+            text: registry(crate::notify::text::mark_breaks, tz),
             html: registry(html_escape, tz),
             json: registry(json_escape, tz),
             names: BTreeSet::new(),

@@ -409,6 +409,11 @@ fn an_accepted_shared_referral_is_checked_for_deal_registration_once_unless_the_
         "{data}"
     );
     assert_eq!(data["isEligible"], true, "{data}");
+    let (_, shown, _) = pw(&config, &["referral", "show", &new[0]]);
+    assert!(
+        shown.contains("Deal reg.") && shown.contains("eligible"),
+        "{shown}"
+    );
     // The weekly digest lists it: eligible, not registered yet.
     let (code, digest, err) = pw(&config, &["digest", "weekly"]);
     assert_eq!(code, 0, "{err}");

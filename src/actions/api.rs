@@ -96,18 +96,6 @@ impl ReferralApi {
         url
     }
 
-    fn partner_url(&self) -> Url {
-        let mut url = self.endpoint.clone();
-        let root = url
-            .path()
-            .trim_end_matches("/engagements/referrals")
-            .to_string();
-        url.set_path(&format!(
-            "{root}/engagements/partners/dealregistrationeligibility"
-        ));
-        url
-    }
-
     async fn call(
         &self,
         method: Method,
@@ -222,7 +210,7 @@ impl ReferralApi {
         let answer = self
             .call(
                 Method::GET,
-                &self.partner_url(),
+                &crate::sources::referrals::partner_eligibility_url(&self.endpoint),
                 "check the partner's deal-registration eligibility",
                 &[],
                 None,

@@ -220,33 +220,28 @@ impl Desk {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let stored = self.stored(&action.referral)?.unwrap_or(Value::Null);
-        let event = Event {
-            id: crate::model::event::event_id(&[
-                b"referral.acted",
-                action.id.as_bytes(),
-                by.as_bytes(),
-                now.to_string().as_bytes(),
-            ]),
-            kind: EventKind::ReferralActed,
-            source: DATASET.to_string(),
-            entity_id: action.referral.clone(),
-            detected_at: now,
-            record: stored,
-            previous: None,
-            changes: Vec::new(),
-            data: json!({
-                "action": action.verb,
-                "done": Verb::parse(&action.verb).map(Verb::done),
-                "by": by,
-                "via": action.via,
-                "result": "refused",
-                "reason": null,
-                "http_status": null,
-                "error": Refusal::NotAllowed.to_string(),
-                "said": format!("not done: {}", Refusal::NotAllowed),
-            }),
+        // One event per refused press (the action stays open for those who may).
+        let id = crate::model::event::event_id(&[
+            b"referral.acted",
+            action.id.as_bytes(),
+            by.as_bytes(),
+            now.to_string().as_bytes(),
+        ]);
+        let by_them = ActionRecord {
+            by: by.to_string(),
+            reason: None,
+            ..action.clone()
         };
-        let events = [event];
+        let outcome = Outcome::Refused(Refusal::NotAllowed);
+        let events = [acted_event(
+            id,
+            &by_them,
+            stored,
+            None,
+            Vec::new(),
+            &outcome,
+            now,
+        )];
         let deliveries = announce(&events);
         let commit = SweepCommit {
             dataset: DATASET.to_string(),
@@ -268,25 +263,18 @@ impl Desk {
 
     /// Writes a pending action for `request` (a button to press later, or one about to be
     /// carried out) and returns it.
-    pub fn offer(
-        &self,
-        request: &Request,
-        message: Option<(i64, i64)>,
-        now: Timestamp,
-    ) -> Result<ActionRecord, StoreError> {
+    pub fn offer(&self, request: &Request, now: Timestamp) -> Result<ActionRecord, StoreError> {
         let action = ActionRecord {
-            id: new_action_id(),
-            referral: request.referral.clone(),
-            verb: request.verb.as_str().to_string(),
             reason: request.reason.clone(),
             update: request.update.to_json(),
-            etag: None,
             by: request.by.clone(),
-            via: request.via.clone(),
-            state: ActionState::Pending,
-            created_at: now,
-            outcome: None,
-            message,
+            ..ActionRecord::pending(
+                new_action_id(),
+                &request.referral,
+                request.verb.as_str(),
+                &request.via,
+                now,
+            )
         };
         self.store.put_action(&action)?;
         Ok(action)
@@ -303,20 +291,7 @@ impl Desk {
         let id = record["id"].as_str().unwrap_or_default();
         let offered: Vec<ActionRecord> = super::possible(record)
             .into_iter()
-            .map(|verb| ActionRecord {
-                id: new_action_id(),
-                referral: id.to_string(),
-                verb: verb.as_str().to_string(),
-                reason: None,
-                update: Value::Null,
-                etag: None,
-                by: String::new(),
-                via: "telegram".into(),
-                state: ActionState::Pending,
-                created_at: now,
-                outcome: None,
-                message: None,
-            })
+            .map(|verb| ActionRecord::pending(new_action_id(), id, verb.as_str(), "telegram", now))
             .collect();
         self.store.put_actions(&offered)?;
         let mut rows = Vec::new();
@@ -356,7 +331,7 @@ impl Desk {
                 return Ok(outcome);
             }
         }
-        let action = self.offer(request, None, now)?;
+        let action = self.offer(request, now)?;
         self.execute(&action.id, None, announce, now).await
     }
 
@@ -510,37 +485,22 @@ impl Desk {
             .clone()
             .or_else(|| stored.cloned())
             .unwrap_or(Value::Null);
-        let (error, status) = match &outcome {
-            Outcome::Failed { error, status } => (Some(error.clone()), *status),
-            Outcome::Refused(r) => (Some(r.to_string()), None),
-            Outcome::Conflict { .. } => (None, Some(412)),
-            _ => (None, None),
-        };
         let changes = match (stored, &record) {
             (Some(old), Some(new)) => changes_between(old, new),
             _ => Vec::new(),
         };
-        events.push(Event {
-            id: crate::model::event::event_id(&[b"referral.acted", action.id.as_bytes()]),
-            kind: EventKind::ReferralActed,
-            source: DATASET.to_string(),
-            entity_id: action.referral.clone(),
-            detected_at: now,
-            record: shown,
-            previous: stored.cloned(),
+        // The action's own id makes the event's: a crash between this commit and marking
+        // the action done cannot announce it twice.
+        let id = crate::model::event::event_id(&[b"referral.acted", action.id.as_bytes()]);
+        events.push(acted_event(
+            id,
+            &action,
+            shown,
+            stored.cloned(),
             changes,
-            data: json!({
-                "action": verb.as_str(),
-                "done": verb.done(),
-                "by": action.by,
-                "via": action.via,
-                "result": outcome.result(),
-                "reason": action.reason,
-                "http_status": status,
-                "error": error,
-                "said": outcome.say(verb),
-            }),
-        });
+            &outcome,
+            now,
+        ));
         let deliveries = announce(&events);
         let mut commit = SweepCommit {
             dataset: DATASET.to_string(),
@@ -595,6 +555,47 @@ pub fn button_text(verb: Verb) -> &'static str {
         Verb::Win => "🏆 Won",
         Verb::Lose => "Lost…",
         Verb::Update => "Update",
+    }
+}
+
+/// `referral.acted` for `action` ending in `outcome`: who, through what, the result, and
+/// what the person was told.
+fn acted_event(
+    id: String,
+    action: &ActionRecord,
+    record: Value,
+    previous: Option<Value>,
+    changes: Vec<crate::model::Change>,
+    outcome: &Outcome,
+    now: Timestamp,
+) -> Event {
+    let verb = Verb::parse(&action.verb).unwrap_or(Verb::Update);
+    let (error, status) = match outcome {
+        Outcome::Failed { error, status } => (Some(error.clone()), *status),
+        Outcome::Refused(r) => (Some(r.to_string()), None),
+        Outcome::Conflict { .. } => (None, Some(412)),
+        _ => (None, None),
+    };
+    Event {
+        id,
+        kind: EventKind::ReferralActed,
+        source: DATASET.to_string(),
+        entity_id: action.referral.clone(),
+        detected_at: now,
+        record,
+        previous,
+        changes,
+        data: json!({
+            "action": verb.as_str(),
+            "done": verb.done(),
+            "by": action.by,
+            "via": action.via,
+            "result": outcome.result(),
+            "reason": action.reason,
+            "http_status": status,
+            "error": error,
+            "said": outcome.say(verb),
+        }),
     }
 }
 

@@ -149,6 +149,33 @@ pub fn status_of(r: &Value) -> String {
     }
 }
 
+/// What a person calls a referral: "Contoso — 50,000 USD" (the customer on one line, the
+/// deal value if it has one).
+pub fn called(r: &Value) -> String {
+    let name = r["customerProfile"]["name"]
+        .as_str()
+        .map(crate::notify::text::fold_breaks)
+        .unwrap_or_else(|| "(customer not named)".into());
+    match r["details"]["dealValue"].as_f64() {
+        Some(_) => format!(
+            "{name} — {}",
+            crate::notify::text::money(
+                &r["details"]["dealValue"],
+                r["details"]["currency"].as_str().unwrap_or_default()
+            )
+        ),
+        None => name,
+    }
+}
+
+/// `s` with its first letter in capitals ("accept" → "Accept").
+pub fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// The JSON Patch that does `verb` to the stored referral `r`, or why it may not be done now.
 /// Only `replace` and `add` operations, as the update article allows.
 pub fn plan(

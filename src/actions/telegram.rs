@@ -30,9 +30,9 @@ use teloxide::types::{
 use teloxide::Bot;
 
 use super::apply::{Desk, Outcome};
-use super::{status_of, Verb};
+use super::{called, capitalised, status_of, Verb};
 use crate::health::Metrics;
-use crate::model::{Button, Delivery, Event};
+use crate::model::{ActionRecord, Button, Delivery, Event};
 use crate::notify::text::html_escape;
 
 /// What the listener needs from the running service.
@@ -127,24 +127,6 @@ pub async fn listen<H: Host>(host: Arc<H>, bot: Bot, settings: Settings, metrics
     }
 }
 
-/// What to call the referral in a question: "Contoso — 50,000 USD".
-fn called(r: &Value) -> String {
-    let name = r["customerProfile"]["name"]
-        .as_str()
-        .map(crate::notify::text::fold_breaks)
-        .unwrap_or_else(|| "(customer not named)".into());
-    match r["details"]["dealValue"].as_f64() {
-        Some(_) => format!(
-            "{name} — {}",
-            crate::notify::text::money(
-                &r["details"]["dealValue"],
-                r["details"]["currency"].as_str().unwrap_or_default()
-            )
-        ),
-        None => name,
-    }
-}
-
 fn cb(text: impl Into<String>, data: String) -> Button {
     Button {
         text: text.into(),
@@ -234,7 +216,7 @@ async fn on_press<H: Host>(
                 return;
             };
             let _ = desk.set_reason(id, reason);
-            ask_or_act(host, bot, settings, &q, desk, id, verb, &name).await;
+            ask_or_act(host, bot, settings, &q, desk, &action, &name).await;
         }
         "o" => {
             answer("reply to my message with the reason".into()).await;
@@ -257,8 +239,8 @@ async fn on_press<H: Host>(
                 }
             }
         }
-        "a" => ask_or_act(host, bot, settings, &q, desk, id, verb, &name).await,
-        "y" => act(host, bot, &q, desk, id, verb).await,
+        "a" => ask_or_act(host, bot, settings, &q, desk, &action, &name).await,
+        "y" => act(host, bot, &q, desk, &action).await,
         "n" => {
             set_buttons(bot, q.message.as_ref(), fresh_buttons(host, desk, &stored)).await;
             answer("nothing was sent".into()).await;
@@ -274,17 +256,16 @@ fn fresh_buttons<H: Host>(host: &H, desk: &Desk, record: &Value) -> Vec<Vec<Butt
         .unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn ask_or_act<H: Host>(
     host: &H,
     bot: &Bot,
     settings: &Settings,
     q: &CallbackQuery,
     desk: &Desk,
-    id: &str,
-    verb: Verb,
+    action: &ActionRecord,
     name: &str,
 ) {
+    let (id, verb) = (&action.id, verb_of(action));
     if settings.confirm {
         let question = format!("{} {name}?", capitalised(verb.as_str()));
         set_buttons(
@@ -299,20 +280,23 @@ async fn ask_or_act<H: Host>(
         let _ = bot.answer_callback_query(q.id.clone()).text(question).await;
         return;
     }
-    act(host, bot, q, desk, id, verb).await;
+    act(host, bot, q, desk, action).await;
 }
 
-async fn act<H: Host>(host: &H, bot: &Bot, q: &CallbackQuery, desk: &Desk, id: &str, verb: Verb) {
+fn verb_of(action: &ActionRecord) -> Verb {
+    Verb::parse(&action.verb).unwrap_or(Verb::Update)
+}
+
+async fn act<H: Host>(host: &H, bot: &Bot, q: &CallbackQuery, desk: &Desk, action: &ActionRecord) {
+    let (id, verb) = (action.id.as_str(), verb_of(action));
     // A second press of a button already answered sends nothing and says what happened.
-    if let Ok(Some(done)) = desk.store().action(id) {
-        if done.state == crate::model::ActionState::Done {
-            let said = Outcome::Already {
-                outcome: done.outcome.unwrap_or_default(),
-            }
-            .say(verb);
-            let _ = bot.answer_callback_query(q.id.clone()).text(said).await;
-            return;
+    if action.state == crate::model::ActionState::Done {
+        let said = Outcome::Already {
+            outcome: action.outcome.clone().unwrap_or_default(),
         }
+        .say(verb);
+        let _ = bot.answer_callback_query(q.id.clone()).text(said).await;
+        return;
     }
     let _ = bot
         .answer_callback_query(q.id.clone())
@@ -341,16 +325,9 @@ async fn act<H: Host>(host: &H, bot: &Bot, q: &CallbackQuery, desk: &Desk, id: &
         Ok(other) => (other.say(verb), None),
         Err(e) => (format!("not sent: {e}"), None),
     };
-    let referral = desk
-        .store()
-        .action(id)
-        .ok()
-        .flatten()
-        .map(|a| a.referral)
-        .unwrap_or_default();
     let mut rows = vec![vec![cb(label, "x:done".into())]];
     // Still something to do (a stale button, a conflict): the buttons of today's referral.
-    if let Some(r) = record.or_else(|| desk.stored(&referral).ok().flatten()) {
+    if let Some(r) = record.or_else(|| desk.stored(&action.referral).ok().flatten()) {
         let more = fresh_buttons(host, desk, &r);
         rows.extend(more);
     }
@@ -478,11 +455,4 @@ async fn on_message<H: Host>(
         .send_message(chat, reply)
         .parse_mode(ParseMode::Html)
         .await;
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }

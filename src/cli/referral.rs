@@ -9,7 +9,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::actions::apply::{Outcome, Request};
-use crate::actions::{possible, status_of, Update, Verb};
+use crate::actions::{called, capitalised, possible, status_of, Update, Verb};
 use crate::pipeline::Pipeline;
 
 use super::Output;
@@ -125,23 +125,7 @@ fn who() -> String {
 
 /// One line about a referral: customer — value (status).
 pub fn headline(r: &serde_json::Value) -> String {
-    let customer = r["customerProfile"]["name"]
-        .as_str()
-        .map(crate::notify::text::fold_breaks)
-        .unwrap_or_else(|| "(customer not named)".into());
-    let value = r["details"]["dealValue"]
-        .as_f64()
-        .map(|_| {
-            format!(
-                " — {}",
-                crate::notify::text::money(
-                    &r["details"]["dealValue"],
-                    r["details"]["currency"].as_str().unwrap_or_default()
-                )
-            )
-        })
-        .unwrap_or_default();
-    format!("{customer}{value} ({})", status_of(r))
+    format!("{} ({})", called(r), status_of(r))
 }
 
 /// Runs one `referral` command on the pipeline's store (here, or in the daemon).
@@ -222,13 +206,10 @@ fn show(pipeline: &Pipeline, r: &serde_json::Value, json: bool) -> anyhow::Resul
     let id = r["id"].as_str().unwrap_or_default();
     let now = pipeline.clock.now();
     let verbs: Vec<&str> = possible(r).iter().map(|v| v.as_str()).collect();
+    // The check of this version of the referral, if it was made (its event's id is known).
     let eligibility = pipeline
         .store
-        .events()?
-        .into_iter()
-        .rfind(|e| {
-            e.entity_id == id && e.kind == crate::model::EventKind::ReferralRegistrationEligibility
-        })
+        .event(&crate::detect::referrals::eligibility_event_id(r))?
         .map(|e| e.data);
     let versions = pipeline
         .store
@@ -348,11 +329,4 @@ pub fn confirm(verb: Verb, summary: &str) -> bool {
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }

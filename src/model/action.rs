@@ -42,7 +42,24 @@ pub struct ActionRecord {
     pub created_at: Timestamp,
     #[serde(default)]
     pub outcome: Option<String>,
-    /// The chat message whose buttons offered it (chat id, message id).
-    #[serde(default)]
-    pub message: Option<(i64, i64)>,
+}
+
+impl ActionRecord {
+    /// A new pending action: `verb` on `referral`, asked for through `via`, with a fresh
+    /// opaque id.
+    pub fn pending(id: String, referral: &str, verb: &str, via: &str, now: Timestamp) -> Self {
+        ActionRecord {
+            id,
+            referral: referral.to_string(),
+            verb: verb.to_string(),
+            reason: None,
+            update: serde_json::Value::Null,
+            etag: None,
+            by: String::new(),
+            via: via.to_string(),
+            state: ActionState::Pending,
+            created_at: now,
+            outcome: None,
+        }
+    }
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::referrals::{odata_error, touch, REFERRALS_API};
 use super::request::bearer;
-use super::{Shared, SimState};
+use super::{Shared, SimState, SimStats};
 
 /// "Status transition & Substatus states" of referrals-resources.txt: from a status, the
 /// statuses it may move to; and per status the substatuses it allows.
@@ -68,19 +68,33 @@ fn signed_in(s: &mut SimState, headers: &HeaderMap) -> Result<(), Box<Response>>
     })
 }
 
+/// Signs the request in, counts it, and finds the referral `id`; or the answer why not.
+fn one_referral<'a>(
+    s: &'a mut SimState,
+    headers: &HeaderMap,
+    id: &str,
+    count: fn(&mut SimStats),
+) -> Result<&'a Value, Box<Response>> {
+    signed_in(s, headers)?;
+    count(&mut s.stats);
+    s.referrals.iter().find(|r| r["id"] == id).ok_or_else(|| {
+        Box::new(odata_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "no such referral",
+        ))
+    })
+}
+
 async fn get_referral(
     State(state): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let mut s = state.lock().expect("simulator state lock");
-    if let Err(r) = signed_in(&mut s, &headers) {
-        return *r;
-    }
-    s.stats.single_reads += 1;
-    match s.referrals.iter().find(|r| r["id"] == id.as_str()) {
-        Some(r) => with_etag(Json(r.clone()).into_response(), r),
-        None => odata_error(StatusCode::NOT_FOUND, "NotFound", "no such referral"),
+    match one_referral(&mut s, &headers, &id, |stats| stats.single_reads += 1) {
+        Ok(r) => with_etag(Json(r.clone()).into_response(), r),
+        Err(answer) => *answer,
     }
 }
 
@@ -233,12 +247,9 @@ async fn referral_eligibility(
     headers: HeaderMap,
 ) -> Response {
     let mut s = state.lock().expect("simulator state lock");
-    if let Err(r) = signed_in(&mut s, &headers) {
-        return *r;
-    }
-    s.stats.eligibility_checks += 1;
-    let Some(r) = s.referrals.iter().find(|r| r["id"] == id.as_str()) else {
-        return odata_error(StatusCode::NOT_FOUND, "NotFound", "no such referral");
+    let r = match one_referral(&mut s, &headers, &id, |stats| stats.eligibility_checks += 1) {
+        Ok(r) => r,
+        Err(answer) => return *answer,
     };
     let status = (
         r["status"].as_str().unwrap_or_default(),

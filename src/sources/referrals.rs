@@ -71,6 +71,20 @@ fn odata_page(body: &[u8]) -> Result<ODataPage<'_>, String> {
     Ok(page)
 }
 
+/// The partner-level deal-registration eligibility beside the referrals `endpoint`
+/// (`…/engagements/partners/dealregistrationeligibility`).
+pub fn partner_eligibility_url(endpoint: &Url) -> Url {
+    let mut url = endpoint.clone();
+    let root = url
+        .path()
+        .trim_end_matches("/engagements/referrals")
+        .to_string();
+    url.set_path(&format!(
+        "{root}/engagements/partners/dealregistrationeligibility"
+    ));
+    url
+}
+
 impl ReferralsSource {
     pub fn new(
         config: &ReferralsConfig,
@@ -110,14 +124,7 @@ impl ReferralsSource {
     pub fn probes(&self) -> (Vec<super::probe::Probe>, &TokenProvider, &Http) {
         let mut list = self.endpoint.clone();
         list.query_pairs_mut().append_pair("$top", "1");
-        let mut eligibility = self.endpoint.clone();
-        let root = eligibility
-            .path()
-            .trim_end_matches("/engagements/referrals")
-            .to_string();
-        eligibility.set_path(&format!(
-            "{root}/engagements/partners/dealregistrationeligibility"
-        ));
+        let eligibility = partner_eligibility_url(&self.endpoint);
         let probes = vec![
             super::probe::Probe {
                 api: "Referrals",
