@@ -294,6 +294,42 @@ mod tests {
         }
     }
 
+    /// An action's message says in words what happened, whatever the verb and the result.
+    #[test]
+    fn an_action_message_says_what_happened() {
+        let templates = Templates::from_sources(
+            std::path::Path::new("templates"),
+            crate::shipped::templates(),
+            &jiff::tz::TimeZone::UTC,
+        )
+        .unwrap();
+        let mut event = sample_event(EventKind::ReferralActed).unwrap();
+        let title = |event: &crate::model::Event| {
+            templates
+                .render("referral_acted", Format::Text, event)
+                .unwrap()
+                .title
+        };
+        assert!(
+            title(&event).starts_with("✅ Accepted by @alice"),
+            "{}",
+            title(&event)
+        );
+        for (verb, result, start) in [
+            (
+                "decline",
+                "conflict",
+                "⚠ Could not decline: changed in Partner Center first",
+            ),
+            ("lose", "failed", "✋ Could not lose (failed)"),
+            ("win", "refused", "✋ Could not win (refused)"),
+        ] {
+            event.data["action"] = serde_json::json!(verb);
+            event.data["result"] = serde_json::json!(result);
+            assert!(title(&event).starts_with(start), "{}", title(&event));
+        }
+    }
+
     /// Everything a customer can type that a channel might read as markup.
     const HOSTILE: &str = "O'Brien & \"Sons\" <script>alert(1)</script> **bold** _x_ [sale](http://evil.example/x) 🎉\n- Teams Phone\n# Heading\n1. one\n> quote\n&lt;b&gt; `code` ~~s~~ www.evil.example <https://evil.example/y>\nApproved by: Microsoft";
 
