@@ -5,7 +5,8 @@
 //! Every phase runs in its own process so that each figure is its own: a page server, the
 //! baseline sweep that fills the store (setup), the measured sweep (CPU time and peak RSS of
 //! that process alone), and `python3 benches/baseline.py`. The last line is
-//! `sweep records=… changed=… cpu_s=… peak_rss_mb=… baseline_cpu_s=… speedup=…`.
+//! `sweep records=… changed=… cpu_s=… peak_rss_mb=… baseline_cpu_s=… speedup=… first_cpu_s=…
+//! first_peak_rss_mb=…`, the `first_` figures being those of the baseline sweep.
 //! `PW_BENCH_RECORDS` sets another size.
 
 use std::io::{BufRead, BufReader, Write};
@@ -109,6 +110,8 @@ fn orchestrate() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {line:?}"))
     };
+    let first_cpu = field(&setup, "cpu_s");
+    let first_rss = field(&setup, "peak_rss_mb");
     let cpu = field(&measured, "cpu_s");
     let rss = field(&measured, "peak_rss_mb");
     let seen_changed = field(&measured, "changed") as usize;
@@ -123,7 +126,7 @@ fn orchestrate() {
     );
     let baseline = field(&py, "baseline_cpu_s");
     println!(
-        "sweep records={n} changed={changed} cpu_s={cpu:.3} peak_rss_mb={rss:.1} baseline_cpu_s={baseline:.3} speedup={:.1}",
+        "sweep records={n} changed={changed} cpu_s={cpu:.3} peak_rss_mb={rss:.1} baseline_cpu_s={baseline:.3} speedup={:.1} first_cpu_s={first_cpu:.3} first_peak_rss_mb={first_rss:.1}",
         baseline / cpu
     );
 }
@@ -285,7 +288,7 @@ fn rusage() -> (f64, f64) {
 
 /// One sweep through the real pipeline; prints its CPU time and this process's peak RSS.
 fn sweep(base_url: &str, state: &Path) {
-    use partnerwatch::config::{Config, EnvString, Every, ReferralsConfig, Secret};
+    use partnerwatch::config::{Config, ReferralsConfig, Secret};
     use partnerwatch::pipeline::{Assets, Pipeline};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -305,11 +308,8 @@ fn sweep(base_url: &str, state: &Path) {
         license_usage: None,
         abss: None,
         referrals: Some(ReferralsConfig {
-            base_url: EnvString(base_url.to_string()),
-            every: Every(std::time::Duration::from_secs(300)),
-            filter: None,
-            failing_after: 3,
-            max_removed_share: 0.5,
+            incremental: std::env::var("PW_BENCH_INCREMENTAL").is_ok(),
+            ..ReferralsConfig::at(base_url)
         }),
         channels: Default::default(),
         rules_dir: PathBuf::from("rules"),

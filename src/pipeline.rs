@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::auth::TokenProvider;
 use crate::clock::SharedClock;
@@ -22,8 +22,15 @@ use crate::rules::{PlanContext, RuleSet};
 use crate::sources::abss::AbssSource;
 use crate::sources::license::LicenseSource;
 use crate::sources::{referrals::ReferralsSource, Source, SourceError};
-use crate::store::{CommitReport, KeyWrites, Side, Store, StoreError, SweepCommit, ThresholdKey};
+use crate::store::{
+    CommitReport, KeyWrites, MetaKey, MetaValue, Side, Store, StoreError, SweepCommit, ThresholdKey,
+};
 use crate::templates::Templates;
+
+/// How far back of the last sweep's start an incremental sweep asks: a referral updated
+/// just before it, but listed only after it read that part of the list (or stamped by a
+/// clock a little behind ours), is still seen. What it reads again costs one hash each.
+pub const UPDATES_OVERLAP: SignedDuration = SignedDuration::from_mins(15);
 
 /// Rules and templates, from the configured folders or from the set shipped in the binary.
 #[derive(Debug)]
@@ -123,6 +130,8 @@ pub struct PollOptions {
 pub struct PollReport {
     pub source: &'static str,
     pub baseline: bool,
+    /// Only what was updated since the last sweep was asked for (`incremental: true`).
+    pub partial: bool,
     pub pages: u32,
     pub records: usize,
     pub unchanged: usize,
@@ -439,16 +448,22 @@ impl Pipeline {
             accept_removals,
         } = options;
         let dataset = source.name();
-        let keep: fn(&serde_json::Value) -> bool = match source {
-            Source::Referrals(_) => |r| expiry::deadline_of(r).is_some(),
+        let keep: detect::sweep::Keep = match source {
+            Source::Referrals(_) => expiry::waits,
             // Nothing of a Partner Insights baseline is needed after it is stored.
-            Source::Abss(_) | Source::License(_) => |_| false,
+            Source::Abss(_) | Source::License(_) => detect::sweep::keep_none,
         };
         // A dry run must not write, so its baseline is not streamed to the store either.
         let mut diff = SweepDiff::new(&self.store, dataset, baseline && !dry_run, keep)?
             .with_batch_bytes(self.baseline_batch_bytes);
-        let stats = source.sweep(&mut diff, self.clock.now()).await?;
-        let mut outcome = diff.finish()?;
+        let started = self.clock.now();
+        // Removals are accepted only from a full sweep, so accepting them asks for one.
+        let since = match (baseline || accept_removals, source.incremental()) {
+            (false, Some(full_every)) => self.updated_since(dataset, full_every, started)?,
+            _ => None,
+        };
+        let stats = source.sweep(&mut diff, started, since).await?;
+        let mut outcome = diff.finish(!stats.partial)?;
         // An item without an id may be any stored record: none is taken as removed.
         if stats.without_id > 0 && !outcome.commit.removals.is_empty() {
             tracing::warn!(
@@ -517,6 +532,7 @@ impl Pipeline {
         let mut report = PollReport {
             source: dataset,
             baseline,
+            partial: stats.partial,
             pages: stats.pages,
             records: outcome.seen,
             unchanged: outcome.unchanged,
@@ -529,6 +545,16 @@ impl Pipeline {
             let mut commit = outcome.commit;
             commit.expiry = expiry_updates;
             commit.meta = meta;
+            commit.meta.push((
+                MetaKey::SweepStarted(dataset.to_string()),
+                Some(MetaValue::Time(started)),
+            ));
+            if !stats.partial {
+                commit.meta.push((
+                    MetaKey::FullSweep(dataset.to_string()),
+                    Some(MetaValue::Time(started)),
+                ));
+            }
             commit.throttle = throttle_marks;
             commit.completed_at = Some(now);
             report.commit = Some(self.store.commit_sweep(
@@ -540,6 +566,7 @@ impl Pipeline {
         tracing::info!(
             source = dataset,
             baseline,
+            full = !stats.partial,
             pages = report.pages,
             records = report.records,
             unchanged = report.unchanged,
@@ -549,6 +576,25 @@ impl Pipeline {
             "sweep complete"
         );
         Ok(report)
+    }
+
+    /// What an incremental sweep of `dataset` asks for at `now`: the referrals updated since
+    /// the last good sweep started, less [`UPDATES_OVERLAP`]; `None` (a full sweep) when the
+    /// last full sweep is `full_every` old, or there is none.
+    fn updated_since(
+        &self,
+        dataset: &str,
+        full_every: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let (Some(last), Some(full)) = self.store.sweep_started_at(dataset)? else {
+            return Ok(None);
+        };
+        let full_every = SignedDuration::try_from(full_every).unwrap_or(SignedDuration::MAX);
+        if now.duration_since(full) >= full_every {
+            return Ok(None);
+        }
+        Ok(last.checked_sub(UPDATES_OVERLAP).ok())
     }
 
     /// Checks the referral clock against the stored referrals while their sweeps fail, and

@@ -120,7 +120,8 @@ fn kill_during_delivery_loses_nothing_and_repeats_at_most_the_message_in_flight(
     let posts: usize = seen.values().map(Vec::len).sum();
     let repeats = posts - delivered;
     // A message is in flight from the moment its POST arrives until the daemon has stored
-    // that it was sent, a moment after the answer (one flush: a few milliseconds; 300 ms leaves room for a loaded machine).
+    // that it was sent: outcomes are stored by group commit, at most about 100 ms after the
+    // answer (`BATCH_WINDOW`) plus one flush; 300 ms leaves room for a loaded machine.
     let slack = Duration::from_millis(300);
     let in_flight_at = |kill: Instant| {
         seen.values()

@@ -116,11 +116,11 @@ proptest! {
         let store = Store::open(dir.path()).unwrap();
         let now = Timestamp::UNIX_EPOCH;
         let sweep = |set: &BTreeMap<String, Value>, baseline: bool| {
-            let mut d = SweepDiff::new(&store, "referrals", baseline, |_| false).unwrap();
+            let mut d = SweepDiff::new(&store, "referrals", baseline, detect::sweep::keep_none).unwrap();
             for (id, v) in set {
                 d.ingest(id, serde_json::to_vec(&json!({"id": id, "body": v})).unwrap().as_slice()).unwrap();
             }
-            let mut outcome = d.finish().unwrap();
+            let mut outcome = d.finish(true).unwrap();
             let events = detect::referrals::detect(std::mem::take(&mut outcome.changes), baseline, now);
             outcome.commit.completed_at = Some(now);
             store.commit_sweep(&outcome.commit, &[], &[]).unwrap();

@@ -562,9 +562,20 @@ async fn a_failed_baseline_leaves_none_of_its_streamed_records_behind() {
         mut pipeline,
         ..
     } = common::fixture(100, 20).await;
-    // Every record is written as it arrives, so pages 1 and 2 reach the store before page 3
-    // fails (a real baseline does this every 8 MiB).
+    // A baseline spools its records and writes them, batch by batch, before its commit: a
+    // crash in between leaves records without a baseline, as this one does.
     pipeline.baseline_batch_bytes = 1;
+    pipeline
+        .store
+        .write_records(
+            "referrals",
+            &[(
+                "left-by-a-crash".to_string(),
+                1,
+                br#"{"id":"left-by-a-crash"}"#.to_vec(),
+            )],
+        )
+        .unwrap();
     sim.state().add_fault(Fault {
         page: Some(3),
         action: FaultAction::Status {
@@ -581,8 +592,15 @@ async fn a_failed_baseline_leaves_none_of_its_streamed_records_behind() {
     sim.state().clear_faults();
     let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
     assert!(report.baseline);
-    assert_eq!(pipeline.store.records("referrals").unwrap().len(), 100);
+    let records = pipeline.store.records("referrals").unwrap();
+    assert_eq!(records.len(), 100);
+    assert!(records.get("left-by-a-crash").unwrap().is_none());
     assert_eq!(report.count(EventKind::ReferralNew), 0);
+    // Written in batches of one, every record reads back as it came.
+    for r in sim.state().referrals() {
+        let stored = records.get(r["id"].as_str().unwrap()).unwrap().unwrap();
+        assert_eq!(&stored.json().unwrap(), r);
+    }
 }
 
 #[tokio::test]

@@ -253,11 +253,8 @@ fn demo_config(dir: &Path, sim: &Simulator) -> anyhow::Result<Config> {
             ..crate::config::AbssConfig::at(&sim.abss_base_url("v1.5"))
         }),
         referrals: Some(ReferralsConfig {
-            base_url: EnvString(sim.referrals_base_url()),
             every: Every(Duration::from_secs(STEP.as_secs() as u64)),
-            filter: None,
-            failing_after: 3,
-            max_removed_share: 0.5,
+            ..ReferralsConfig::at(&sim.referrals_base_url())
         }),
         channels,
         rules_dir: PathBuf::from("rules"),

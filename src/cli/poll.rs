@@ -112,6 +112,8 @@ pub(super) fn print_report(r: &PollReport, dry_run: bool) {
         r.unchanged,
         if r.baseline {
             " (baseline: what exists is remembered, not announced)"
+        } else if r.partial {
+            " (incremental: only what was updated since the last sweep)"
         } else {
             ""
         },

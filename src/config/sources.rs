@@ -191,6 +191,33 @@ pub struct ReferralsConfig {
     /// [`PLAUSIBLE_FROM`] records is refused as failed (`poll --accept-removals` takes it once).
     #[serde(default = "default_max_removed_share")]
     pub max_removed_share: f64,
+    /// Between full sweeps, ask only for the referrals updated since the last good sweep
+    /// (`$filter=updatedDateTime gt …`). Removals are found by full sweeps only.
+    #[serde(default)]
+    pub incremental: bool,
+    /// With `incremental`, how often a full sweep still reads every page (removals, and
+    /// anything the filter missed).
+    #[serde(default = "default_full_every")]
+    pub full_every: Every,
+}
+
+impl ReferralsConfig {
+    /// The defaults, at `base_url` (the demo, the benchmarks and tests).
+    pub fn at(base_url: &str) -> Self {
+        Self {
+            base_url: EnvString(base_url.to_string()),
+            every: default_referrals_every(),
+            filter: None,
+            failing_after: default_failing_after(),
+            max_removed_share: default_max_removed_share(),
+            incremental: false,
+            full_every: default_full_every(),
+        }
+    }
+}
+
+fn default_full_every() -> Every {
+    Every(std::time::Duration::from_secs(24 * 3600))
 }
 
 /// Datasets smaller than this are not guarded by `max_removed_share`.

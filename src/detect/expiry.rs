@@ -47,7 +47,21 @@ pub struct ExpiryState {
 
 /// The deadline of a referral that is waiting for an answer; `None` if it is not (any more).
 pub fn deadline_of(record: &Value) -> Option<Timestamp> {
-    let view = ReferralView::deserialize(record).ok()?;
+    deadline_of_view(&ReferralView::deserialize(record).ok()?)
+}
+
+/// Whether a referral, as the raw JSON of a page, is waiting for an answer: read without
+/// building a tree (a baseline asks this of every record). An error only if it is not JSON.
+pub fn waits(raw: &[u8]) -> Result<bool, serde_json::Error> {
+    match serde_json::from_slice::<ReferralView>(raw) {
+        Ok(view) => Ok(deadline_of_view(&view).is_some()),
+        // A field of an unexpected type, or spelled twice: the tree decides, as it does
+        // for every other record.
+        Err(_) => serde_json::from_slice::<Value>(raw).map(|r| deadline_of(&r).is_some()),
+    }
+}
+
+fn deadline_of_view(view: &ReferralView) -> Option<Timestamp> {
     // "Not responded to" is `direction eq 'Incoming' and substatus eq 'Pending'`
     // (api-docs/referrals-list.txt): a referral the partner sent waits for someone else.
     if view.direction == Some(Direction::Outgoing) || view.status != Some(ReferralStatus::New) {

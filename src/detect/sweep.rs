@@ -6,9 +6,15 @@
 //! bytes and one map lookup — it is never parsed and never written. What is unseen at the end
 //! of a *complete* sweep was removed. Only new and changed records are parsed and kept.
 //!
-//! A baseline sweep announces nothing, so its records are written to the store in batches as
-//! they arrive instead of being held until the end; of its records only those a time-based
-//! detector needs (`keep`) are kept as changes.
+//! A baseline sweep announces nothing, so its records are not held until the end: each is
+//! appended to a spool file as it arrives (one unnamed file in the state folder, gone with
+//! the process), and at the end they are written to the store in id order, in batches. In
+//! order, because sled then fills its tree from one end: written in the order they arrive
+//! (random ids), every batch touches pages all over the tree, which sled reads back and
+//! holds. Of a baseline's records only those a time-based detector needs (`keep`) are read
+//! in full and kept as changes.
+
+use std::io::Write;
 
 use serde_json::Value;
 
@@ -16,8 +22,18 @@ use crate::model::Change;
 use crate::sources::{RecordSink, Taken};
 use crate::store::{Index, Records, Seen, Store, StoreError, SweepCommit, Versions};
 
+/// Of a record of a baseline (raw JSON): whether a time-based detector needs it as a change.
+/// An error only if the record is not JSON.
+pub type Keep = fn(&[u8]) -> Result<bool, serde_json::Error>;
+
+/// A [`Keep`] for datasets none of whose baseline records are needed: each is only checked
+/// to be JSON.
+pub fn keep_none(raw: &[u8]) -> Result<bool, serde_json::Error> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(raw).map(|_| false)
+}
+
 /// A baseline writes its records to the store whenever this many bytes are waiting.
-pub const BASELINE_BATCH_BYTES: usize = 8 << 20;
+pub const BASELINE_BATCH_BYTES: usize = 2 << 20;
 
 /// One record that is new, changed or gone.
 #[derive(Debug, Clone)]
@@ -105,9 +121,10 @@ pub struct SweepDiff {
     /// (id, hash) of every new or changed record, for the index.
     indexed: Vec<(String, u128)>,
     baseline: bool,
-    keep: fn(&Value) -> bool,
+    keep: Keep,
     upserts: Vec<(String, u128, Vec<u8>)>,
-    upsert_bytes: usize,
+    /// A baseline's records, appended as they arrive ([`Spool`]).
+    spool: Option<Spool>,
     batch_bytes: usize,
     history: Vec<(String, Vec<u8>)>,
     changes: Vec<RecordChange>,
@@ -124,6 +141,35 @@ impl std::fmt::Debug for SweepDiff {
     }
 }
 
+/// A baseline's records as they arrived: appended to an unnamed file, with where each one is.
+struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+    /// (its place in `indexed`, offset, length) of every record.
+    entries: Vec<(usize, u64, u32)>,
+    end: u64,
+}
+
+impl Spool {
+    fn new(file: std::fs::File) -> Self {
+        Self {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            entries: Vec::new(),
+            end: 0,
+        }
+    }
+
+    fn append(&mut self, n: usize, raw: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(raw)?;
+        self.entries.push((n, self.end, raw.len() as u32));
+        self.end += raw.len() as u64;
+        Ok(())
+    }
+}
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Sled(sled::Error::Io(e))
+}
+
 /// The content hash that decides whether a record changed.
 pub fn content_hash(raw: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(raw)
@@ -136,7 +182,7 @@ impl SweepDiff {
         store: &Store,
         dataset: &str,
         baseline: bool,
-        keep: fn(&Value) -> bool,
+        keep: Keep,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             store: store.clone(),
@@ -150,7 +196,7 @@ impl SweepDiff {
             baseline,
             keep,
             upserts: Vec::new(),
-            upsert_bytes: 0,
+            spool: None,
             batch_bytes: BASELINE_BATCH_BYTES,
             history: Vec::new(),
             changes: Vec::new(),
@@ -158,7 +204,7 @@ impl SweepDiff {
         })
     }
 
-    /// A baseline writes its records whenever `bytes` are waiting (default
+    /// A baseline writes its records in batches of `bytes` (default
     /// [`BASELINE_BATCH_BYTES`]).
     pub fn with_batch_bytes(mut self, bytes: usize) -> Self {
         self.batch_bytes = bytes;
@@ -182,6 +228,12 @@ impl SweepDiff {
             id: id.to_string(),
             error: e.to_string(),
         };
+        // A new record of a baseline is announced by nothing: it is read in full only if a
+        // time-based detector wants it.
+        if self.baseline && known.is_none() && !(self.keep)(raw).map_err(malformed)? {
+            self.upsert(id, hash, raw)?;
+            return Ok(Taken::First);
+        }
         let new: Value = serde_json::from_slice(raw).map_err(malformed)?;
         let old = match known {
             None => None,
@@ -195,14 +247,12 @@ impl SweepDiff {
             Some((_, old)) => super::diff::changes(old, &new),
             None => Vec::new(),
         };
-        self.upsert_bytes += raw.len();
-        self.upserts.push((id.to_string(), hash, raw.to_vec()));
-        self.indexed.push((id.to_string(), hash));
+        self.upsert(id, hash, raw)?;
         // Same content in another spelling (key order, white space): store, announce nothing.
         if let (Some(s), false) = (&old, changes.is_empty()) {
             self.history.push((id.to_string(), s.raw.to_vec()));
         }
-        let wanted = !self.baseline || (self.keep)(&new);
+        let wanted = !self.baseline || known.is_none() || (self.keep)(raw).unwrap_or(false);
         if wanted && (old_value.is_none() || !changes.is_empty()) {
             let version = self.count(id)?;
             self.changes.push(RecordChange {
@@ -213,12 +263,48 @@ impl SweepDiff {
                 version,
             });
         }
-        if self.baseline && self.upsert_bytes >= self.batch_bytes {
-            self.store
-                .write_records(&self.dataset, &std::mem::take(&mut self.upserts))?;
-            self.upsert_bytes = 0;
-        }
         Ok(Taken::First)
+    }
+
+    /// Takes a new or changed record for the store and the index; a baseline's goes to the
+    /// spool.
+    fn upsert(&mut self, id: &str, hash: u128, raw: &[u8]) -> Result<(), StoreError> {
+        self.indexed.push((id.to_string(), hash));
+        if !self.baseline {
+            self.upserts.push((id.to_string(), hash, raw.to_vec()));
+            return Ok(());
+        }
+        let spool = match &mut self.spool {
+            Some(spool) => spool,
+            None => self.spool.insert(Spool::new(self.store.spool_file()?)),
+        };
+        spool.append(self.indexed.len() - 1, raw).map_err(io)
+    }
+
+    /// Writes a baseline's spooled records to the store, in id order, in batches.
+    fn write_spool(&mut self) -> Result<(), StoreError> {
+        let Some(mut spool) = self.spool.take() else {
+            return Ok(());
+        };
+        spool.file.flush().map_err(io)?;
+        let file = spool.file.get_ref();
+        let indexed = &self.indexed;
+        spool
+            .entries
+            .sort_unstable_by(|a, b| indexed[a.0].0.cmp(&indexed[b.0].0));
+        let (mut batch, mut bytes) = (Vec::new(), 0);
+        for &(n, offset, len) in &spool.entries {
+            let mut raw = vec![0; len as usize];
+            std::os::unix::fs::FileExt::read_exact_at(file, &mut raw, offset).map_err(io)?;
+            bytes += raw.len();
+            let (id, hash) = &indexed[n];
+            batch.push((id.clone(), *hash, raw));
+            if bytes >= self.batch_bytes {
+                self.store.write_records(&self.dataset, &batch)?;
+                (batch, bytes) = (Vec::new(), 0);
+            }
+        }
+        self.store.write_records(&self.dataset, &batch)
     }
 
     /// The number of this change of `id`, counted for the commit. A baseline counts nothing:
@@ -231,15 +317,21 @@ impl SweepDiff {
         Ok(version)
     }
 
-    /// Ends a *complete* sweep: every stored record not seen is a removal.
-    pub fn finish(mut self) -> Result<SweepOutcome, StoreError> {
+    /// Ends a sweep. After a `complete` one every stored record not seen is a removal; after
+    /// a partial one (an incremental sweep) nothing is.
+    pub fn finish(mut self, complete: bool) -> Result<SweepOutcome, StoreError> {
+        self.write_spool()?;
         let stored_before = self.index.len();
-        let removals = self.index.unseen();
+        let removals = if complete {
+            self.index.unseen()
+        } else {
+            Vec::new()
+        };
         for id in &removals {
             if let Some(stored) = self.stored.get(id)? {
                 let old = stored.json()?;
                 self.history.push((id.clone(), stored.raw.to_vec()));
-                if !self.baseline || (self.keep)(&old) {
+                if !self.baseline || (self.keep)(&stored.raw).unwrap_or(false) {
                     let version = self.count(id)?;
                     self.changes.push(RecordChange {
                         entity_id: id.clone(),

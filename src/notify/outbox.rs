@@ -1,6 +1,12 @@
 //! The outbox: deliveries are written to the store before they are sent (by the sweep
-//! commit) and marked after, so a crash repeats at most the message in flight. Each channel
+//! commit) and marked after, so a crash repeats at most the messages in flight. Each channel
 //! works through its own queue, so a slow or failing channel never holds back another.
+//!
+//! Marks are written by group commit ([`Batch`]): the outcomes of a channel's sends gather
+//! and are stored in one transaction with one flush once [`BATCH_MAX`] are waiting, or when
+//! the next send would keep the oldest waiting for longer than [`BATCH_WINDOW`]. A message is
+//! therefore in flight from its request until at most about `BATCH_WINDOW` after its answer,
+//! and a crash repeats only those.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -133,8 +139,53 @@ fn due_queues(store: &Store, now: Timestamp) -> Result<BTreeMap<String, Vec<Unit
     Ok(queues)
 }
 
+/// A batch's outcomes are stored once this many are waiting.
+pub const BATCH_MAX: usize = 64;
+/// A batch's outcomes are stored before the next send if it would keep the oldest waiting
+/// longer than this.
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The outcomes of sends not yet stored (group commit).
+struct Batch<'a> {
+    store: &'a Store,
+    waiting: Vec<Delivery>,
+    /// When the oldest waiting outcome came.
+    oldest: Option<std::time::Instant>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(store: &'a Store) -> Self {
+        Self {
+            store,
+            waiting: Vec::with_capacity(BATCH_MAX),
+            oldest: None,
+        }
+    }
+
+    /// Takes the outcome of one delivery of a send that took `took`; stores the batch if it
+    /// is full, or if one more send as long would keep its oldest waiting past the window.
+    fn push(&mut self, d: Delivery, took: std::time::Duration) -> Result<(), StoreError> {
+        self.oldest.get_or_insert_with(std::time::Instant::now);
+        self.waiting.push(d);
+        let old = self
+            .oldest
+            .is_some_and(|at| at.elapsed() + took >= BATCH_WINDOW);
+        if self.waiting.len() >= BATCH_MAX || old {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Stores every waiting outcome: one transaction, one flush.
+    fn finish(&mut self) -> Result<(), StoreError> {
+        self.oldest = None;
+        let waiting = std::mem::take(&mut self.waiting);
+        self.store.update_deliveries(&waiting)
+    }
+}
+
 /// Sends one channel's units in order; stops at the first that must wait for a retry, so the
-/// channel's messages keep their order.
+/// channel's messages keep their order. What was sent is stored before this returns.
 async fn deliver_queue(
     store: &Store,
     channels: &BTreeMap<String, Channel>,
@@ -145,17 +196,48 @@ async fn deliver_queue(
 ) -> Result<DeliveryReport, StoreError> {
     let mut report = DeliveryReport::default();
     let Some(channel) = channels.get(channel_name) else {
+        let mut gone = Vec::new();
         for members in queue {
             for mut d in members {
                 d.status = DeliveryStatus::Dead;
                 d.last_error = Some(format!("channel {channel_name:?} is no longer configured"));
-                store.update_delivery(&d)?;
                 report.dead += 1;
-                report.dead_letters.push(d);
+                report.dead_letters.push(d.clone());
+                gone.push(d);
             }
         }
+        store.update_deliveries(&gone)?;
         return Ok(report);
     };
+    let mut batch = Batch::new(store);
+    let sent = send_queue(
+        store,
+        channel,
+        channel_name,
+        queue,
+        config,
+        clock,
+        &mut batch,
+    )
+    .await;
+    // Whatever happened, what went out is stored (a storage error here is reported after
+    // the one that stopped the queue).
+    let finished = batch.finish();
+    let report = sent?;
+    finished?;
+    Ok(report)
+}
+
+async fn send_queue(
+    store: &Store,
+    channel: &Channel,
+    channel_name: &str,
+    queue: Vec<Unit>,
+    config: &DeliveryConfig,
+    clock: &SharedClock,
+    batch: &mut Batch<'_>,
+) -> Result<DeliveryReport, StoreError> {
+    let mut report = DeliveryReport::default();
     for mut members in queue {
         while !members.is_empty() {
             let (message, n) = if members.len() == 1 {
@@ -166,7 +248,9 @@ async fn deliver_queue(
             let mut sending = members[0].clone();
             sending.message = message;
             let event = store.event(&sending.event_id)?;
+            let started = std::time::Instant::now();
             let outcome = channel.send(&sending, event.as_ref()).await;
+            let took = started.elapsed();
             let now = clock.now();
             let attempts = members[..n].iter().map(|d| d.attempts).max().unwrap_or(0) + 1;
             let retry_at = match &outcome {
@@ -208,7 +292,7 @@ async fn deliver_queue(
                         report.dead_letters.push(d.clone());
                     }
                 }
-                store.update_delivery(&d)?;
+                batch.push(d, took)?;
             }
             if let Some((_, at)) = retry_at {
                 // Later messages of this channel wait too, so they keep their order.

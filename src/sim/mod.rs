@@ -75,6 +75,18 @@ pub struct Readings {
     pub no_data: NoData,
     /// Rows per license usage page at most, whatever `top` asks (the docs give 10,000).
     pub license_page_cap: Option<usize>,
+    pub updated_filter: UpdatedFilter,
+}
+
+/// Whether the Referrals list takes a `$filter` on `updatedDateTime`. The docs list the field
+/// among the `$orderby` parameters and show `$filter` only on others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpdatedFilter {
+    /// Served as OData v4 has it (an unquoted `DateTimeOffset`).
+    #[default]
+    Served,
+    /// Refused with 400, as a server that filters only the documented fields would.
+    Refused,
 }
 
 /// What a Partner Insights endpoint answers when the partner has no such data. Every

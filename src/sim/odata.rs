@@ -2,6 +2,11 @@
 //! `lt`, `le`, `and`, `or`, `not` and parentheses over properties and nested paths
 //! (`customerProfile/address/country eq 'US'`), and `$orderby` on `createdDateTime` or
 //! `updatedDateTime`. Anything else is refused with a 400, as the service does.
+//!
+//! Date-times are compared as OData v4 writes them: an unquoted `DateTimeOffset` literal
+//! (`updatedDateTime gt 2026-11-23T08:00:00Z`) against the property read as a time. A quoted
+//! date is a string, compared as text like any other, which does not order Partner Center's
+//! seven-digit fractions the way times order.
 
 use std::cmp::Ordering;
 
@@ -23,8 +28,16 @@ pub enum Filter {
     Compare {
         path: Vec<String>,
         op: Op,
-        value: Value,
+        value: Literal,
     },
+}
+
+/// The right-hand side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Json(Value),
+    /// An unquoted `DateTimeOffset` (`2026-11-23T08:00:00Z`).
+    DateTime(jiff::Timestamp),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,13 +205,17 @@ impl Parser {
                     }
                 };
                 let value = match self.next() {
-                    Some(Token::Str(s)) => Value::String(s),
+                    Some(Token::Str(s)) => Literal::Json(Value::String(s)),
                     Some(Token::Word(w)) => match w.as_str() {
-                        "true" => Value::Bool(true),
-                        "false" => Value::Bool(false),
-                        "null" => Value::Null,
+                        "true" => Literal::Json(Value::Bool(true)),
+                        "false" => Literal::Json(Value::Bool(false)),
+                        "null" => Literal::Json(Value::Null),
+                        n if n.contains('T') => n
+                            .parse::<jiff::Timestamp>()
+                            .map(Literal::DateTime)
+                            .map_err(|e| format!("bad DateTimeOffset literal {n:?}: {e}"))?,
                         n => serde_json::from_str::<serde_json::Number>(n)
-                            .map(Value::Number)
+                            .map(|n| Literal::Json(Value::Number(n)))
                             .map_err(|_| format!("bad literal {n:?}"))?,
                     },
                     other => {
@@ -231,6 +248,16 @@ impl Filter {
         Ok(f)
     }
 
+    /// Whether the filter compares the property `field` anywhere.
+    pub fn mentions(&self, field: &str) -> bool {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => a.mentions(field) || b.mentions(field),
+            Filter::Not(a) => a.mentions(field),
+            Filter::Any { inner, .. } => inner.mentions(field),
+            Filter::Compare { path, .. } => path.len() == 1 && path[0].eq_ignore_ascii_case(field),
+        }
+    }
+
     pub fn matches(&self, record: &Value) -> bool {
         match self {
             Filter::And(a, b) => a.matches(record) && b.matches(record),
@@ -244,8 +271,14 @@ impl Filter {
                         .any(|item| inner.matches(&serde_json::json!({ var.as_str(): item })))
                 }),
             Filter::Compare { path, op, value } => {
-                let actual = lookup(record, path);
-                let ord = compare(actual.unwrap_or(&Value::Null), value);
+                let actual = lookup(record, path).unwrap_or(&Value::Null);
+                let ord = match value {
+                    Literal::Json(value) => compare(actual, value),
+                    Literal::DateTime(at) => actual
+                        .as_str()
+                        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                        .map(|t| t.cmp(at)),
+                };
                 match op {
                     Op::Eq => ord == Some(Ordering::Equal),
                     Op::Ne => ord != Some(Ordering::Equal),
@@ -348,6 +381,16 @@ mod tests {
             "no variable"
         );
         assert!(Filter::parse("status eq 'O''Brien'").is_ok());
+        // Times against an unquoted DateTimeOffset, Partner Center's seven digits included.
+        let r = json!({"updatedDateTime": "2026-11-23T08:00:00.5000000Z"});
+        let after = |t: &str| {
+            Filter::parse(&format!("updatedDateTime gt {t}"))
+                .unwrap()
+                .matches(&r)
+        };
+        assert!(after("2026-11-23T08:00:00Z") && after("2026-11-23T08:00:00.4999999Z"));
+        assert!(!after("2026-11-23T08:00:00.5Z") && !after("2026-11-24T00:00:00Z"));
+        assert!(Filter::parse("updatedDateTime gt 2026-13-01T00:00:00Z").is_err());
         assert!(Filter::parse("status eq").is_err());
     }
 

@@ -491,6 +491,13 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
                 .map(|f| Filter::parse(&f))
                 .transpose()
                 .map_err(|e| format!("$filter: {e}"))?;
+            if s.readings.updated_filter == super::UpdatedFilter::Refused
+                && filter
+                    .as_ref()
+                    .is_some_and(|f| f.mentions("updatedDateTime"))
+            {
+                return Err("$filter: updatedDateTime is not a filterable property".into());
+            }
             let order = match param("$orderby") {
                 Some(o) => OrderBy::parse(&o)?,
                 None => OrderBy {

@@ -164,6 +164,11 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The first page of an incremental sweep was answered 400: the filter of updates may be
+    /// what the server refuses. [`referrals::ReferralsSource::sweep`] then sweeps in full, so
+    /// this never leaves it.
+    #[error("{0}")]
+    UpdatesRefused(HttpError),
 }
 
 impl SourceError {
@@ -171,7 +176,7 @@ impl SourceError {
     /// the source is not swept again before.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            SourceError::Http(e) => e.retry_after(),
+            SourceError::Http(e) | SourceError::UpdatesRefused(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -186,6 +191,9 @@ pub struct SweepStats {
     pub without_id: u64,
     /// Records whose id came again in the same sweep (not counted in `records`).
     pub repeated: u64,
+    /// Only part of the list was asked for (an incremental sweep): what it did not list is
+    /// not removed.
+    pub partial: bool,
 }
 
 /// A configured source.
@@ -236,13 +244,25 @@ impl Source {
         }
     }
 
+    /// How often a full sweep runs when the sweeps between ask only for what changed; `None`
+    /// when every sweep is a full one.
+    pub fn incremental(&self) -> Option<std::time::Duration> {
+        match self {
+            Source::Referrals(s) => s.incremental(),
+            Source::Abss(_) | Source::License(_) => None,
+        }
+    }
+
+    /// Sweeps the source into `sink`: all of it, or with `since` (where the source sweeps
+    /// incrementally) what changed after it.
     pub async fn sweep(
         &self,
         sink: &mut dyn RecordSink,
         now: jiff::Timestamp,
+        since: Option<jiff::Timestamp>,
     ) -> Result<SweepStats, SourceError> {
         match self {
-            Source::Referrals(s) => s.sweep(sink, now).await,
+            Source::Referrals(s) => s.sweep(sink, now, since).await,
             Source::Abss(s) => s.sweep(sink, now).await,
             Source::License(s) => s.sweep(sink, now).await,
         }

@@ -2,8 +2,16 @@
 //! configured OData `$filter`, ordered by creation so that a referral arriving during a sweep
 //! lands on the last page instead of shifting earlier ones. Pages are followed through
 //! `@odata.nextLink` (see [`super::paging`]).
+//!
+//! With `incremental: true` a sweep between full ones asks only for what was updated since
+//! a given time (`updatedDateTime gt …`, an unquoted OData v4 `DateTimeOffset`, ordered by
+//! `updatedDateTime` so a referral updated during the sweep lands on the last page). Such a
+//! sweep is *partial*: what it does not list is not removed. The docs show `$filter` only on
+//! other fields; a server that refuses this one with 400 gets full sweeps from then on, said
+//! once.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sonic_rs::JsonValueTrait;
@@ -29,6 +37,10 @@ pub struct ReferralsSource {
     pub max_removed_share: f64,
     endpoint: Url,
     filter: Option<String>,
+    /// With `incremental`: how often a full sweep runs anyway.
+    pub full_every: Option<Duration>,
+    /// The server refused the `updatedDateTime` filter: every sweep is a full one.
+    refused: AtomicBool,
     http: Http,
     tokens: TokenProvider,
 }
@@ -102,19 +114,44 @@ impl ReferralsSource {
             max_removed_share: config.max_removed_share,
             endpoint,
             filter: config.filter.as_ref().map(|f| f.0.clone()),
+            full_every: config.incremental.then(|| config.full_every.as_duration()),
+            refused: AtomicBool::new(false),
             http,
             tokens,
         })
     }
 
-    fn first_url(&self) -> Url {
+    /// Whether sweeps between full ones may ask only for what changed: configured, and not
+    /// refused by the server.
+    pub fn incremental(&self) -> Option<Duration> {
+        self.full_every
+            .filter(|_| !self.refused.load(Ordering::Relaxed))
+    }
+
+    /// The first page's URL: every referral (the configured filter aside), or with `since`
+    /// only those updated after it.
+    fn first_url(&self, since: Option<jiff::Timestamp>) -> Url {
         let mut url = self.endpoint.clone();
         {
             let mut q = url.query_pairs_mut();
-            if let Some(f) = &self.filter {
-                q.append_pair("$filter", f);
+            let updated = since.map(|t| {
+                // Whole seconds: a literal every OData server reads.
+                let t = jiff::Timestamp::from_second(t.as_second()).unwrap_or(t);
+                format!("updatedDateTime gt {t}")
+            });
+            let filter = match (&self.filter, updated) {
+                (Some(f), Some(u)) => Some(format!("({f}) and {u}")),
+                (f, u) => f.clone().or(u),
+            };
+            if let Some(f) = filter {
+                q.append_pair("$filter", &f);
             }
-            q.append_pair("$orderby", "createdDateTime asc");
+            let order = if since.is_some() {
+                "updatedDateTime asc"
+            } else {
+                "createdDateTime asc"
+            };
+            q.append_pair("$orderby", order);
         }
         url
     }
@@ -140,15 +177,48 @@ impl ReferralsSource {
         (probes, &self.tokens, &self.http)
     }
 
-    /// Reads every page into `sink`.
+    /// Reads every page into `sink`; with `since` (and [`Self::incremental`]) only the
+    /// referrals updated after it, and the stats say the sweep was partial. If the server
+    /// refuses that filter, the sweep is a full one, and so is every later one.
     pub async fn sweep(
         &self,
         sink: &mut dyn RecordSink,
         now: jiff::Timestamp,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<SweepStats, SourceError> {
+        let since = since.filter(|_| self.incremental().is_some());
+        let Some(since) = since else {
+            return self.sweep_from(sink, now, None).await;
+        };
+        let refused = match self.sweep_from(sink, now, Some(since)).await {
+            Err(SourceError::UpdatesRefused(e)) => e,
+            other => return other,
+        };
+        // Nothing was taken: the first page was refused. Was it the filter of updates?
+        let full = self.sweep_from(sink, now, None).await;
+        if full.is_ok() {
+            self.refused.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                dataset = DATASET,
+                error = %refused,
+                "the Referrals API refused `$filter=updatedDateTime gt …`; every sweep reads the whole list from now on (set `incremental: false` to stop asking)"
+            );
+        }
+        full
+    }
+
+    async fn sweep_from(
+        &self,
+        sink: &mut dyn RecordSink,
+        now: jiff::Timestamp,
+        since: Option<jiff::Timestamp>,
     ) -> Result<SweepStats, SourceError> {
         let mut fetch = Fetcher::new(&self.http, &self.tokens, AUDIENCE, now).await?;
-        let mut stats = SweepStats::default();
-        let mut url = self.first_url();
+        let mut stats = SweepStats {
+            partial: since.is_some(),
+            ..SweepStats::default()
+        };
+        let mut url = self.first_url(since);
         let mut expected = None;
         let mut queries_seen = HashSet::new();
         let mut body = Vec::new();
@@ -157,7 +227,17 @@ impl ReferralsSource {
             let page_no = stats.pages;
             fetch
                 .get(&url, &format!("{DATASET} page {page_no}"), &mut body)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    SourceError::Http(e)
+                        if page_no == 1
+                            && since.is_some()
+                            && e.status() == Some(reqwest::StatusCode::BAD_REQUEST) =>
+                    {
+                        SourceError::UpdatesRefused(e)
+                    }
+                    e => e,
+                })?;
             let request = fetch.request().to_string();
             let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,

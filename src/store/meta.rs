@@ -17,6 +17,11 @@ pub enum MetaKey {
     Baseline(String),
     /// When the dataset's last complete sweep was committed.
     LastSweep(String),
+    /// When the dataset's last good sweep started: the next incremental sweep asks for what
+    /// was updated since (less an overlap).
+    SweepStarted(String),
+    /// When the dataset's last full sweep (every page, removals included) started.
+    FullSweep(String),
     /// When a rule last sent about a record (the rule's throttle window).
     Throttle(String),
     /// A digest slot that is taken: its deliveries are in the outbox.
@@ -45,6 +50,8 @@ impl MetaKey {
         match self {
             MetaKey::Baseline(d) => format!("baseline/{d}"),
             MetaKey::LastSweep(d) => format!("last_sweep/{d}"),
+            MetaKey::SweepStarted(d) => format!("sweep_started/{d}"),
+            MetaKey::FullSweep(d) => format!("full_sweep/{d}"),
             MetaKey::Throttle(k) => format!("throttle/{k}"),
             MetaKey::DigestSlot(s) => format!("digest/{s}"),
             MetaKey::SweepFailed { at, source } => {
@@ -163,6 +170,17 @@ impl Store {
     /// When the dataset's last complete sweep was committed.
     pub fn last_sweep_at(&self, dataset: &str) -> Result<Option<Timestamp>, StoreError> {
         self.meta_time(&MetaKey::LastSweep(dataset.to_string()))
+    }
+
+    /// When the dataset's last good sweep started, and its last full one.
+    pub fn sweep_started_at(
+        &self,
+        dataset: &str,
+    ) -> Result<(Option<Timestamp>, Option<Timestamp>), StoreError> {
+        Ok((
+            self.meta_time(&MetaKey::SweepStarted(dataset.to_string()))?,
+            self.meta_time(&MetaKey::FullSweep(dataset.to_string()))?,
+        ))
     }
 
     /// When a rule last sent about a record (see [`crate::rules::PlanContext`]).

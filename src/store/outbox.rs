@@ -1,6 +1,7 @@
 //! The outbox: every delivery ever queued (for `partnerwatch outbox`), with indexes of the
 //! pending and the dead-lettered ones so a delivery pass reads only what waits. A delivery is
-//! written before it is sent and marked after, each with a flush.
+//! written before it is sent (with the commit that queued it) and marked after, a batch of
+//! sends at a time with one flush ([`Store::update_deliveries`]).
 
 use sled::transaction::{
     ConflictableTransactionError, TransactionalTree, UnabortableTransactionError,
@@ -62,21 +63,37 @@ impl Store {
     /// Writes a delivery's new state (and its place in the pending index) and flushes, so that
     /// "sent" survives a crash.
     pub fn update_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        self.update_deliveries(std::slice::from_ref(delivery))
+    }
+
+    /// Writes the new states of `deliveries` in one transaction and flushes once: how a batch
+    /// of sends is finished (group commit). A crash before the flush forgets the whole batch,
+    /// so its messages are sent again; none is half-marked.
+    pub fn update_deliveries(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
         let t = self.t()?;
-        let bytes = serde_json::to_vec(delivery).expect("deliveries serialize");
-        let key = delivery.id.to_be_bytes();
-        let status = delivery.status;
+        let encoded: Vec<([u8; 8], Vec<u8>, DeliveryStatus)> = deliveries
+            .iter()
+            .map(|d| {
+                let bytes = serde_json::to_vec(d).expect("deliveries serialize");
+                (d.id.to_be_bytes(), bytes, d.status)
+            })
+            .collect();
         (&t.outbox, &t.pending, &t.dead)
             .transaction(|(outbox, pending, dead)| {
-                outbox.insert(&key, bytes.as_slice())?;
-                for (index, this) in [
-                    (pending, DeliveryStatus::Pending),
-                    (dead, DeliveryStatus::Dead),
-                ] {
-                    if status == this {
-                        index.insert(&key, &[])?;
-                    } else {
-                        index.remove(&key)?;
+                for (key, bytes, status) in &encoded {
+                    outbox.insert(key, bytes.as_slice())?;
+                    for (index, this) in [
+                        (pending, DeliveryStatus::Pending),
+                        (dead, DeliveryStatus::Dead),
+                    ] {
+                        if *status == this {
+                            index.insert(key, &[])?;
+                        } else {
+                            index.remove(key)?;
+                        }
                     }
                 }
                 Ok::<_, ConflictableTransactionError<StoreError>>(())

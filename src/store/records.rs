@@ -20,26 +20,54 @@ pub struct StoredRecord {
     pub raw: sled::IVec,
 }
 
+/// After the hash, this byte says the JSON is LZ4-compressed (JSON never starts with it;
+/// records stored before compression start with their JSON and read as they always did).
+const LZ4: u8 = 0;
+/// A compressed record that says it is bigger than this is taken as damaged.
+const MAX_RECORD_BYTES: usize = 64 << 20;
+
 impl StoredRecord {
+    /// The stored form: the content hash, then the JSON, LZ4-compressed when that is smaller
+    /// (a sweep writes every record of a baseline: a third of the bytes is a third of the
+    /// store's pages to hold and write).
     pub(super) fn encode(hash: u128, raw: &[u8]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16 + raw.len());
+        let compressed = lz4_flex::block::compress_prepend_size(raw);
+        let mut v = Vec::with_capacity(17 + raw.len().min(compressed.len()));
         v.extend_from_slice(&hash.to_le_bytes());
-        v.extend_from_slice(raw);
+        if compressed.len() + 1 < raw.len() {
+            v.push(LZ4);
+            v.extend_from_slice(&compressed);
+        } else {
+            v.extend_from_slice(raw);
+        }
         v
     }
 
     fn decode(bytes: sled::IVec) -> Result<Self, StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            what: "record",
+            detail,
+        };
         if bytes.len() < 16 {
-            return Err(StoreError::Corrupt {
-                what: "record",
-                detail: format!("{} bytes", bytes.len()),
-            });
+            return Err(corrupt(format!("{} bytes", bytes.len())));
         }
         let hash = u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"));
-        Ok(StoredRecord {
-            hash,
-            raw: bytes.subslice(16, bytes.len() - 16),
-        })
+        let raw = match bytes.get(16) {
+            Some(&LZ4) => {
+                let packed = &bytes[17..];
+                let size = packed
+                    .get(..4)
+                    .map(|n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
+                if size.is_none_or(|n| n > MAX_RECORD_BYTES) {
+                    return Err(corrupt(format!("compressed record of {size:?} bytes")));
+                }
+                lz4_flex::block::decompress_size_prepended(packed)
+                    .map_err(|e| corrupt(e.to_string()))?
+                    .into()
+            }
+            _ => bytes.subslice(16, bytes.len() - 16),
+        };
+        Ok(StoredRecord { hash, raw })
     }
 
     pub fn json(&self) -> Result<serde_json::Value, StoreError> {
@@ -107,7 +135,15 @@ impl Store {
             batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
         }
         self.records_tree(dataset)?.apply_batch(batch)?;
+        // Flushed batch by batch, sled holds one batch of unwritten pages at a time.
+        self.t()?.db.flush()?;
         Ok(())
+    }
+
+    /// An unnamed scratch file in the state folder (removed when closed, or by the system
+    /// if the process dies): where a baseline spools its records.
+    pub fn spool_file(&self) -> Result<std::fs::File, StoreError> {
+        tempfile::tempfile_in(&self.dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))
     }
 
     pub(super) fn versions_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
