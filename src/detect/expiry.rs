@@ -73,7 +73,7 @@ fn deadline_of_view(view: &ReferralView) -> Option<Timestamp> {
     ) {
         return None;
     }
-    deadline_from(&view)
+    deadline_from(view)
 }
 
 fn deadline_from(view: &ReferralView) -> Option<Timestamp> {
