@@ -13,7 +13,14 @@ use partnerwatch::sim::{Readings, SimConfig, Simulator, UpdatedFilter};
 const REFERRALS: usize = 300;
 const PAGE: usize = 20;
 
-async fn start(readings: Readings) -> (Simulator, tempfile::TempDir, partnerwatch::clock::ManualClock, Pipeline) {
+async fn start(
+    readings: Readings,
+) -> (
+    Simulator,
+    tempfile::TempDir,
+    partnerwatch::clock::ManualClock,
+    Pipeline,
+) {
     let sim = Simulator::start(
         SimConfig {
             referrals: REFERRALS,
@@ -76,8 +83,15 @@ async fn between_full_sweeps_only_updates_are_read_and_removals_wait_for_the_ful
     }
     let before = list_requests(&sim);
     let report = pipeline.poll(source, false).await.unwrap();
-    assert!(report.partial, "a sweep between full ones asks only for updates");
-    assert_eq!(list_requests(&sim) - before, 1, "one page holds what changed");
+    assert!(
+        report.partial,
+        "a sweep between full ones asks only for updates"
+    );
+    assert_eq!(
+        list_requests(&sim) - before,
+        1,
+        "one page holds what changed"
+    );
     assert!(
         report.records < REFERRALS / 10,
         "only updated referrals are read ({} were)",
@@ -98,14 +112,21 @@ async fn between_full_sweeps_only_updates_are_read_and_removals_wait_for_the_ful
     // Nothing changed since: the next cycle reads the overlap again and announces nothing.
     later(&sim, &clock, 5);
     let report = pipeline.poll(source, false).await.unwrap();
-    assert!(report.partial && report.events.is_empty(), "{:?}", report.events);
+    assert!(
+        report.partial && report.events.is_empty(),
+        "{:?}",
+        report.events
+    );
 
     // An hour after the last full sweep the next one is full, and finds the removal.
     later(&sim, &clock, 55);
     let before = list_requests(&sim);
     let report = pipeline.poll(source, false).await.unwrap();
     assert!(!report.partial);
-    assert_eq!(list_requests(&sim) - before, REFERRALS.div_ceil(PAGE) as u64);
+    assert_eq!(
+        list_requests(&sim) - before,
+        REFERRALS.div_ceil(PAGE) as u64
+    );
     let removed: Vec<&str> = report
         .events
         .iter()
@@ -128,12 +149,18 @@ async fn a_server_that_refuses_the_filter_gets_full_sweeps_from_then_on() {
     pipeline.poll(source, false).await.unwrap();
 
     later(&sim, &clock, 5);
-    let id = sim.state().referrals()[7]["id"].as_str().unwrap().to_string();
+    let id = sim.state().referrals()[7]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sim.state()
         .patch_referral(&id, &serde_json::json!({"details": {"dealValue": 99}}));
     let before = list_requests(&sim);
     let report = pipeline.poll(source, false).await.unwrap();
-    assert!(!report.partial, "the refused filter falls back to a full sweep");
+    assert!(
+        !report.partial,
+        "the refused filter falls back to a full sweep"
+    );
     assert_eq!(report.count(EventKind::ReferralChanged), 1);
     assert_eq!(
         list_requests(&sim) - before,

@@ -520,27 +520,27 @@ fn list_page(s: &mut SimState, query: &str, host: &str) -> Result<(u32, Value), 
             }
         }
     };
-    let mut matching: Vec<&Value> = s
+    let field = cursor.order.field.as_str();
+    let text = |r: &'_ Value, key: &str| -> Option<String> {
+        r.get(key).and_then(Value::as_str).map(str::to_string)
+    };
+    // Every page is cut from the list as it is now (a referral that arrives or changes
+    // between pages shifts the rest), each one's sort key read once.
+    let mut keyed: Vec<(String, Option<String>, &Value)> = s
         .referrals
         .iter()
         .filter(|r| cursor.filter.as_ref().is_none_or(|f| f.matches(r)))
+        .map(|r| (text(r, field).unwrap_or_default(), text(r, "id"), r))
         .collect();
-    let key = |r: &&Value| {
-        r.get(&cursor.order.field)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    matching.sort_by(|a, b| {
-        let ord = key(a)
-            .cmp(&key(b))
-            .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()));
+    keyed.sort_by(|a, b| {
+        let ord = a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
         if cursor.order.descending {
             ord.reverse()
         } else {
             ord
         }
     });
+    let matching: Vec<&Value> = keyed.into_iter().map(|(_, _, r)| r).collect();
     let total = matching.len();
     let end = (cursor.offset + cursor.top).min(total);
     let items: Vec<Value> = matching[cursor.offset.min(total)..end]

@@ -17,6 +17,8 @@ pub struct Fetcher<'a> {
     now: Timestamp,
     /// How deeply the last page fetched nests.
     page_depth: usize,
+    /// Where the last page's top-level `value` array lies, if it has one.
+    page_value: Option<std::ops::Range<usize>>,
     /// The request id of the last page fetched ("request id X" or "MS-RequestId X").
     request: String,
     /// Pages and bytes this sweep has read, against `http.sweep_max_pages` and `_bytes`.
@@ -35,6 +37,12 @@ impl<'a> Fetcher<'a> {
         self.page_depth
     }
 
+    /// Where the last page fetched holds its top-level `value` array (an OData page's
+    /// records), found by the same pass that measured its depth.
+    pub fn page_value(&self) -> Option<std::ops::Range<usize>> {
+        self.page_value.clone()
+    }
+
     pub async fn new(
         http: &'a Http,
         tokens: &'a TokenProvider,
@@ -50,6 +58,7 @@ impl<'a> Fetcher<'a> {
             refreshed: false,
             now,
             page_depth: 0,
+            page_value: None,
             request: String::new(),
             pages: 0,
             bytes: 0,
@@ -101,8 +110,10 @@ impl<'a> Fetcher<'a> {
                 ),
             });
         }
-        let depth = super::lazy::nesting_depth(body);
+        let shape = super::lazy::page_shape(body);
+        let depth = shape.depth;
         self.page_depth = depth;
+        self.page_value = shape.value;
         if depth > super::lazy::MAX_PAGE_DEPTH {
             return Err(SourceError::TooDeep {
                 what: what.to_string(),

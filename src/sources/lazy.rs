@@ -13,7 +13,23 @@ pub const MAX_RECORD_DEPTH: usize = 100;
 /// How deeply `json` nests arrays and objects, without parsing it. Strings are skipped with
 /// `memchr` (they are most of a page's bytes), so this costs far less than a parse.
 pub fn nesting_depth(json: &[u8]) -> usize {
+    page_shape(json).depth
+}
+
+/// What one pass over a page finds without parsing it: how deeply it nests, and where the
+/// array under its top-level `"value"` key lies (an OData page's records), so the records
+/// need not be skipped over once to find the rest of the page and again to read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    pub depth: usize,
+    pub value: Option<std::ops::Range<usize>>,
+}
+
+pub fn page_shape(json: &[u8]) -> Shape {
     let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    // The last string that ended at depth 1 (a key, if a ':' follows), and the value array.
+    let mut key: Option<(usize, usize)> = None;
+    let (mut start, mut value) = (None, None);
     while i < json.len() {
         match json[i] {
             b'"' => {
@@ -21,25 +37,55 @@ pub fn nesting_depth(json: &[u8]) -> usize {
                 let mut j = i + 1;
                 loop {
                     match memchr::memchr2(b'"', b'\\', &json[j.min(json.len())..]) {
-                        None => return deepest,
+                        None => {
+                            return Shape {
+                                depth: deepest,
+                                value: None,
+                            }
+                        }
                         Some(k) if json[j + k] == b'\\' => j += k + 2,
                         Some(k) => {
+                            if depth == 1 {
+                                key = Some((i + 1, j + k));
+                            }
                             i = j + k;
                             break;
                         }
                     }
                 }
             }
-            b'[' | b'{' => {
+            open @ (b'[' | b'{') => {
+                if open == b'[' && depth == 1 && start.is_none() && value.is_none() {
+                    let keyed = key.is_some_and(|(from, to)| {
+                        &json[from..to] == b"value"
+                            && json[to + 1..i]
+                                .iter()
+                                .filter(|b| !b.is_ascii_whitespace())
+                                .eq([b':'].iter())
+                    });
+                    if keyed {
+                        start = Some(i);
+                    }
+                }
                 depth += 1;
                 deepest = deepest.max(depth);
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
+            close @ (b']' | b'}') => {
+                if close == b']' && depth == 2 {
+                    if let Some(from) = start.take() {
+                        value = Some(from..i + 1);
+                    }
+                }
+                depth = depth.saturating_sub(1);
+            }
             _ => {}
         }
         i += 1;
     }
-    deepest
+    Shape {
+        depth: deepest,
+        value,
+    }
 }
 
 /// `part` as a slice of `whole`, if it lies inside it (it does for borrowed input).
@@ -101,6 +147,16 @@ mod tests {
             }
             deepest
         };
+        // Where the records are, whatever else the page holds and in any order.
+        let page = br#"{"@odata.count": 2, "x": {"value": [9]}, "value" : [{"a": "]"}, [1]], "@odata.nextLink": "n"}"#;
+        let shape = page_shape(page);
+        assert_eq!(shape.depth, 3);
+        assert_eq!(
+            &page[shape.value.unwrap()],
+            br#"[{"a": "]"}, [1]]"#.as_slice()
+        );
+        assert_eq!(page_shape(br#"{"values": [1], "v": "value"}"#).value, None);
+        assert_eq!(page_shape(br#"{"value": 3}"#).value, None);
         let alphabet = br#"[]{}"\a"#;
         let mut seed = 7u64;
         for _ in 0..20_000 {

@@ -53,8 +53,25 @@ struct ODataPage<'a> {
     next_link: Option<String>,
 }
 
-/// Walks the top level of a page once; the records stay unparsed text.
-fn odata_page(body: &[u8]) -> Result<ODataPage<'_>, String> {
+/// Walks the top level of a page once; the records stay unparsed text. With `value`, where
+/// the page's `value` array lies, the top level is read without it (its records are checked
+/// as they are read, not skipped over first).
+fn odata_page(body: &[u8], value: Option<std::ops::Range<usize>>) -> Result<ODataPage<'_>, String> {
+    if let Some(range) = value {
+        let mut rest = Vec::with_capacity(body.len() - range.len() + 2);
+        rest.extend_from_slice(&body[..range.start]);
+        rest.extend_from_slice(b"[]");
+        rest.extend_from_slice(&body[range.end..]);
+        let ODataPage {
+            count, next_link, ..
+        } = odata_page(&rest, None)?;
+        let value = std::str::from_utf8(&body[range]).map_err(|e| e.to_string())?;
+        return Ok(ODataPage {
+            count,
+            value,
+            next_link,
+        });
+    }
     let mut page = ODataPage {
         count: None,
         value: "",
@@ -244,7 +261,7 @@ impl ReferralsSource {
                 page: page_no,
                 error: format!("{error} ({request})"),
             };
-            let page = odata_page(&body).map_err(malformed)?;
+            let page = odata_page(&body, fetch.page_value()).map_err(malformed)?;
             if page_no == 1 {
                 expected = page.count;
             }
