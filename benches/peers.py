@@ -41,6 +41,10 @@ class Sink:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The answer in one segment: written piecemeal on a kept-alive connection, its
+            # last piece would wait for the client's delayed ACK (40 ms a request).
+            disable_nagle_algorithm = True
+            wbufsize = 1 << 16
 
             def do_POST(self):
                 length = int(self.headers.get("content-length", 0))
@@ -55,7 +59,13 @@ class Sink:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client that drops its kept-alive connection
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
