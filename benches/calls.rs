@@ -46,7 +46,7 @@ async fn day(referrals: usize, incremental: bool) -> (u64, BTreeMap<String, usiz
     let sim = Simulator::start(
         SimConfig {
             referrals,
-            // Arrivals as in a busy partner's tenant.
+            // A few arrive a day (the simulator lets them arrive on its steps).
             arrivals_per_day: 40.0,
             ..SimConfig::default()
         },
