@@ -32,7 +32,8 @@ pub fn keep_none(raw: &[u8]) -> Result<bool, serde_json::Error> {
     serde_json::from_slice::<serde::de::IgnoredAny>(raw).map(|_| false)
 }
 
-/// A baseline writes its records to the store whenever this many bytes are waiting.
+/// A baseline writes its spooled records to the store in batches of this many bytes, each
+/// flushed (sled then holds one batch of unwritten pages at a time).
 pub const BASELINE_BATCH_BYTES: usize = 2 << 20;
 
 /// One record that is new, changed or gone.
