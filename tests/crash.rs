@@ -101,7 +101,9 @@ fn kill_during_delivery_loses_nothing_and_repeats_at_most_the_message_in_flight(
     let mut kills = Vec::new();
     for _ in 0..KILLS {
         let mut child = start(&config);
-        std::thread::sleep(Duration::from_millis(rng.random_range(20..250)));
+        // Up to 600 ms in: past the first batches, so that outcomes kept unstored longer than
+        // the group-commit window (100 ms) would be sent again without a kill in flight.
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..600)));
         child.kill().unwrap(); // SIGKILL
         kills.push(Instant::now());
         child.wait().unwrap();
