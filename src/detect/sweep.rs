@@ -167,10 +167,6 @@ impl Spool {
     }
 }
 
-fn io(e: std::io::Error) -> StoreError {
-    StoreError::Sled(sled::Error::Io(e))
-}
-
 /// The content hash that decides whether a record changed.
 pub fn content_hash(raw: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(raw)
@@ -279,7 +275,7 @@ impl SweepDiff {
             Some(spool) => spool,
             None => self.spool.insert(Spool::new(self.store.spool_file()?)),
         };
-        spool.append(self.indexed.len() - 1, raw).map_err(io)
+        Ok(spool.append(self.indexed.len() - 1, raw)?)
     }
 
     /// Writes a baseline's spooled records to the store, in id order, in batches.
@@ -287,7 +283,7 @@ impl SweepDiff {
         let Some(mut spool) = self.spool.take() else {
             return Ok(());
         };
-        spool.file.flush().map_err(io)?;
+        spool.file.flush()?;
         let file = spool.file.get_ref();
         let indexed = &self.indexed;
         spool
@@ -296,7 +292,7 @@ impl SweepDiff {
         let (mut batch, mut bytes) = (Vec::new(), 0);
         for &(n, offset, len) in &spool.entries {
             let mut raw = vec![0; len as usize];
-            std::os::unix::fs::FileExt::read_exact_at(file, &mut raw, offset).map_err(io)?;
+            std::os::unix::fs::FileExt::read_exact_at(file, &mut raw, offset)?;
             bytes += raw.len();
             let (id, hash) = &indexed[n];
             batch.push((id.clone(), *hash, raw));

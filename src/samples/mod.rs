@@ -265,16 +265,20 @@ mod tests {
     use crate::model::{Body, Format};
     use crate::templates::Templates;
 
-    /// Every event kind of DESIGN §5 has a sample from the real detectors, and its shipped
-    /// template renders it in every format.
-    #[test]
-    fn shipped_templates_render_samples_of_every_event_kind() {
-        let templates = Templates::from_sources(
+    fn shipped_templates() -> Templates {
+        Templates::from_sources(
             std::path::Path::new("templates"),
             crate::shipped::templates(),
             &jiff::tz::TimeZone::UTC,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Every event kind of DESIGN §5 has a sample from the real detectors, and its shipped
+    /// template renders it in every format.
+    #[test]
+    fn shipped_templates_render_samples_of_every_event_kind() {
+        let templates = shipped_templates();
         for kind in EventKind::ALL {
             let event = sample_event(*kind).unwrap_or_else(|| panic!("no sample for {kind}"));
             assert_eq!(event.kind, *kind);
@@ -297,12 +301,7 @@ mod tests {
     /// An action's message says in words what happened, whatever the verb and the result.
     #[test]
     fn an_action_message_says_what_happened() {
-        let templates = Templates::from_sources(
-            std::path::Path::new("templates"),
-            crate::shipped::templates(),
-            &jiff::tz::TimeZone::UTC,
-        )
-        .unwrap();
+        let templates = shipped_templates();
         let mut event = sample_event(EventKind::ReferralActed).unwrap();
         let title = |event: &crate::model::Event| {
             templates

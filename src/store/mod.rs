@@ -52,6 +52,14 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
 }
 
+/// An I/O error of the state folder outside sled (a baseline's spool file) is a storage
+/// failure like sled's own.
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Sled(sled::Error::Io(e))
+    }
+}
+
 impl StoreError {
     /// Whether this is the storage failing (a full disk, an I/O error, a closed database)
     /// rather than one bad entry: after it sled refuses every write until reopened.

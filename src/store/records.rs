@@ -143,7 +143,7 @@ impl Store {
     /// An unnamed scratch file in the state folder (removed when closed, or by the system
     /// if the process dies): where a baseline spools its records.
     pub fn spool_file(&self) -> Result<std::fs::File, StoreError> {
-        tempfile::tempfile_in(&self.dir).map_err(|e| StoreError::Sled(sled::Error::Io(e)))
+        Ok(tempfile::tempfile_in(&self.dir)?)
     }
 
     pub(super) fn versions_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
