@@ -513,7 +513,7 @@ impl Desk {
             commit.index = self
                 .store
                 .index(DATASET)?
-                .rewrite(&[(id.clone(), hash)], &[]);
+                .rewrite(&[(id.clone(), hash, raw.len())], &[]);
             if let Some(old) = stored {
                 commit.history = vec![(
                     id.clone(),

@@ -95,10 +95,14 @@ impl RecordSink for SweepDiff {
         self.index.holds(id)
     }
 
+    fn stored(&self, id: &str) -> Option<(u128, usize)> {
+        self.index.stored(id)
+    }
+
     fn keep(&mut self, id: &str) -> Taken {
         // Seen: not removed. Known: counted as unchanged. New: not taken until it can be read.
         match self.index.see(id) {
-            Seen::Known(_) => {
+            Seen::Known(..) => {
                 self.seen += 1;
                 self.unchanged += 1;
                 Taken::First
@@ -119,8 +123,9 @@ pub struct SweepDiff {
     counted: Vec<(String, u64)>,
     index: Index,
     seen: usize,
-    /// (id, hash) of every new or changed record, for the index.
-    indexed: Vec<(String, u128)>,
+    /// (id, hash, length) of every new or changed record, for the index; and of unchanged
+    /// ones whose length the index does not hold yet.
+    indexed: Vec<(String, u128, usize)>,
     baseline: bool,
     keep: Keep,
     upserts: Vec<(String, u128, Vec<u8>)>,
@@ -167,10 +172,7 @@ impl Spool {
     }
 }
 
-/// The content hash that decides whether a record changed.
-pub fn content_hash(raw: &[u8]) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(raw)
-}
+pub use crate::store::content_hash;
 
 impl SweepDiff {
     /// A sweep of `dataset`. On a `baseline` sweep, new records for which `keep` is false are
@@ -210,14 +212,18 @@ impl SweepDiff {
 
     /// Takes one record of the sweep.
     pub fn ingest(&mut self, id: &str, raw: &[u8]) -> Result<Taken, IngestError> {
-        let known = match self.index.see(id) {
+        let (known, known_len) = match self.index.see(id) {
             Seen::Again => return Ok(Taken::Again),
-            Seen::New => None,
-            Seen::Known(h) => Some(h),
+            Seen::New => (None, 0),
+            Seen::Known(h, len) => (Some(h), len),
         };
         self.seen += 1;
         let hash = content_hash(raw);
         if known == Some(hash) {
+            if known_len != raw.len() {
+                // Indexed before lengths were kept: the index learns it.
+                self.indexed.push((id.to_string(), hash, raw.len()));
+            }
             self.unchanged += 1;
             return Ok(Taken::First);
         }
@@ -266,7 +272,7 @@ impl SweepDiff {
     /// Takes a new or changed record for the store and the index; a baseline's goes to the
     /// spool.
     fn upsert(&mut self, id: &str, hash: u128, raw: &[u8]) -> Result<(), StoreError> {
-        self.indexed.push((id.to_string(), hash));
+        self.indexed.push((id.to_string(), hash, raw.len()));
         if !self.baseline {
             self.upserts.push((id.to_string(), hash, raw.to_vec()));
             return Ok(());
@@ -294,7 +300,7 @@ impl SweepDiff {
             let mut raw = vec![0; len as usize];
             std::os::unix::fs::FileExt::read_exact_at(file, &mut raw, offset)?;
             bytes += raw.len();
-            let (id, hash) = &indexed[n];
+            let (id, hash, _) = &indexed[n];
             batch.push((id.clone(), *hash, raw));
             if bytes >= self.batch_bytes {
                 self.store.write_records(&self.dataset, &batch)?;

@@ -65,9 +65,35 @@ impl<'a> Fetcher<'a> {
         })
     }
 
-    /// GETs `url` into `body`. An access token the API answers 401 to is renewed once per
-    /// sweep, then the call is made again.
+    /// GETs `url` into `body` and measures how it nests ([`super::lazy::page_shape`]).
     pub async fn get(
+        &mut self,
+        url: &Url,
+        what: &str,
+        body: &mut Vec<u8>,
+    ) -> Result<(), SourceError> {
+        self.fetch(url, what, body).await?;
+        self.scanned(what, super::lazy::page_shape(body))
+    }
+
+    /// Takes the shape of the page just fetched, found by the caller's own pass over it
+    /// ([`super::lazy::scan_page`]); a page nested deeper than partnerwatch reads is an
+    /// error.
+    pub fn scanned(&mut self, what: &str, shape: super::lazy::Shape) -> Result<(), SourceError> {
+        self.page_depth = shape.depth;
+        self.page_value = shape.value;
+        if shape.depth > super::lazy::MAX_PAGE_DEPTH {
+            return Err(SourceError::TooDeep {
+                what: what.to_string(),
+                depth: shape.depth,
+            });
+        }
+        Ok(())
+    }
+
+    /// GETs `url` into `body`, not looking inside. An access token the API answers 401 to is
+    /// renewed once per sweep, then the call is made again.
+    pub async fn fetch(
         &mut self,
         url: &Url,
         what: &str,
@@ -108,16 +134,6 @@ impl<'a> Fetcher<'a> {
                     self.bytes,
                     self.http.config().sweep_max_bytes
                 ),
-            });
-        }
-        let shape = super::lazy::page_shape(body);
-        let depth = shape.depth;
-        self.page_depth = depth;
-        self.page_value = shape.value;
-        if depth > super::lazy::MAX_PAGE_DEPTH {
-            return Err(SourceError::TooDeep {
-                what: what.to_string(),
-                depth,
             });
         }
         Ok(())

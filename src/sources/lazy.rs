@@ -1,6 +1,7 @@
 //! Reading pages without building JSON trees: slices of the page text, found with sonic-rs.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use sonic_rs::JsonValueTrait;
 
@@ -16,46 +17,180 @@ pub fn nesting_depth(json: &[u8]) -> usize {
     page_shape(json).depth
 }
 
-/// What one pass over a page finds without parsing it: how deeply it nests, and where the
-/// array under its top-level `"value"` key lies (an OData page's records), so the records
-/// need not be skipped over once to find the rest of the page and again to read them.
+/// What one pass over a page finds without parsing it: how deeply it nests, where the
+/// array under its top-level `"value"` key lies (an OData page's records), and — when asked
+/// for ([`scan_page`]) — where each of its records lies and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
+    /// How deeply the page nests, not counting the inside of records skipped as stored
+    /// (those nest no deeper than [`MAX_RECORD_DEPTH`]).
     pub depth: usize,
-    pub value: Option<std::ops::Range<usize>>,
+    pub value: Option<Range<usize>>,
+    /// The records of the `value` array, if asked for and if the array holds objects only,
+    /// in well-formed order (`[{…}, {…}]`). `None` leaves them to a parser, which says what
+    /// is wrong.
+    pub items: Option<Vec<Item>>,
+}
+
+/// One record of a page, as byte ranges of the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub span: Range<usize>,
+    /// The text of the record's first top-level id key, if it is a non-empty string without
+    /// escapes (otherwise the id is left to [`record_id`]).
+    pub id: Option<Range<usize>>,
+    /// The content hash, when the record was found to be byte for byte the stored one.
+    pub stored: Option<u128>,
+}
+
+/// The hash and length of the record the store holds under an id, if it knows both.
+pub type StoredLookup<'a> = &'a dyn Fn(&str) -> Option<(u128, usize)>;
+
+/// What [`scan_page`] looks for in each record.
+pub struct Records<'a> {
+    /// The key whose string value is the record's id (`"id"`).
+    pub id_key: &'a [u8],
+    /// A record whose id the store knows, and whose next `len` bytes hash to the stored
+    /// hash, is the stored record: its inside is not scanned.
+    pub stored: StoredLookup<'a>,
 }
 
 pub fn page_shape(json: &[u8]) -> Shape {
+    scan(json, None)
+}
+
+/// [`page_shape`], and the records of the `value` array with their ids: one pass. A record
+/// that is the stored one is hashed instead of scanned (an unchanged record was checked
+/// when it was stored; any other record is parsed in full later, which checks it).
+pub fn scan_page(json: &[u8], records: Records<'_>) -> Shape {
+    scan(json, Some(records))
+}
+
+/// Where the next `"` or `\\` of the 8 bytes of `w` is: a bit set in the top of each such
+/// byte (exact, no false positives).
+#[inline(always)]
+fn quote_or_backslash(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let zero = |x: u64| !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+    zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))
+}
+
+/// The closing quote of the string whose text starts at `from`, and whether it has escapes.
+#[inline(always)]
+fn string_end(json: &[u8], from: usize) -> Option<(usize, bool)> {
+    let (mut j, mut escaped) = (from, false);
+    loop {
+        // Eight bytes at a time: most strings of a page are short keys and ids.
+        let k = loop {
+            match json.get(j..j + 8) {
+                Some(chunk) => {
+                    let found =
+                        quote_or_backslash(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+                    if found != 0 {
+                        break j + (found.trailing_zeros() / 8) as usize;
+                    }
+                    j += 8;
+                }
+                None => break j + memchr::memchr2(b'"', b'\\', json.get(j..)?)?,
+            }
+        };
+        if json[k] == b'\\' {
+            escaped = true;
+            j = k + 2;
+        } else {
+            return Some((k, escaped));
+        }
+    }
+}
+
+/// Where the `value` array's parser is, between its records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Between {
+    /// After `[`: a record or `]`.
+    Start,
+    /// After `,`: a record.
+    Comma,
+    /// After a record: `,` or `]`.
+    Record,
+}
+
+fn scan(json: &[u8], records: Option<Records<'_>>) -> Shape {
     let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
     // The last string that ended at depth 1 (a key, if a ':' follows), and the value array.
     let mut key: Option<(usize, usize)> = None;
-    let (mut start, mut value) = (None, None);
+    let (mut start, mut value): (Option<usize>, Option<Range<usize>>) = (None, None);
+    let mut items = Vec::new();
+    let mut items_ok = records.is_some();
+    let mut between = Between::Start;
+    // Within the record being read (depth 3): where it starts, whether the next string is a
+    // key, whether the last key was the id key, the id, and whether the id is settled.
+    let mut item_start = 0;
+    let (mut expect_key, mut id_next, mut id_settled) = (false, false, false);
+    let mut id: Option<Range<usize>> = None;
+    let unterminated = |deepest| Shape {
+        depth: deepest,
+        value: None,
+        items: None,
+    };
     while i < json.len() {
+        let in_value = start.is_some();
         match json[i] {
             b'"' => {
-                // To the closing quote: past every backslash and the byte it escapes.
-                let mut j = i + 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &json[j.min(json.len())..]) {
-                        None => {
-                            return Shape {
-                                depth: deepest,
-                                value: None,
+                let Some((end, escaped)) = string_end(json, i + 1) else {
+                    return unterminated(deepest);
+                };
+                if depth == 1 {
+                    key = Some((i + 1, end));
+                } else if in_value && depth == 2 {
+                    items_ok = false;
+                } else if in_value && depth == 3 && !id_settled {
+                    if let (true, Some(r)) = (expect_key, &records) {
+                        // A key spelled with escapes may be the id key: leave it to a parser.
+                        id_settled = escaped;
+                        id_next = !escaped && &json[i + 1..end] == r.id_key;
+                    } else if id_next {
+                        id_settled = true;
+                        if !escaped && end > i + 1 {
+                            id = Some(i + 1..end);
+                            let stored = std::str::from_utf8(&json[i + 1..end])
+                                .ok()
+                                .and_then(|text| (records.as_ref()?.stored)(text));
+                            if let Some(skip) = stored.and_then(|(hash, len)| {
+                                let span = item_start..item_start + len;
+                                let bytes = json.get(span.clone())?;
+                                (span.end > end
+                                    && bytes.last() == Some(&b'}')
+                                    && crate::store::content_hash(bytes) == hash)
+                                    .then_some((span, hash))
+                            }) {
+                                let (span, hash) = skip;
+                                i = span.end;
+                                items.push(Item {
+                                    span,
+                                    id: id.take(),
+                                    stored: Some(hash),
+                                });
+                                depth = 2;
+                                between = Between::Record;
+                                continue;
                             }
-                        }
-                        Some(k) if json[j + k] == b'\\' => j += k + 2,
-                        Some(k) => {
-                            if depth == 1 {
-                                key = Some((i + 1, j + k));
-                            }
-                            i = j + k;
-                            break;
                         }
                     }
                 }
+                i = end;
             }
             open @ (b'[' | b'{') => {
-                if open == b'[' && depth == 1 && start.is_none() && value.is_none() {
+                if in_value && depth == 2 {
+                    if open == b'{' && between != Between::Record {
+                        item_start = i;
+                        (expect_key, id_next, id_settled, id) = (true, false, false, None);
+                    } else {
+                        items_ok = false;
+                    }
+                } else if in_value && depth == 3 {
+                    id_settled |= id_next;
+                } else if open == b'[' && depth == 1 && value.is_none() {
                     let keyed = key.is_some_and(|(from, to)| {
                         &json[from..to] == b"value"
                             && json[to + 1..i]
@@ -71,19 +206,45 @@ pub fn page_shape(json: &[u8]) -> Shape {
                 deepest = deepest.max(depth);
             }
             close @ (b']' | b'}') => {
-                if close == b']' && depth == 2 {
-                    if let Some(from) = start.take() {
-                        value = Some(from..i + 1);
-                    }
+                if let Some(from) = start.filter(|_| depth == 2) {
+                    items_ok &= close == b']' && between != Between::Comma;
+                    value = Some(from..i + 1);
+                    start = None;
+                } else if in_value && depth == 3 && items_ok {
+                    items.push(Item {
+                        span: item_start..i + 1,
+                        id: id.take(),
+                        stored: None,
+                    });
+                    between = Between::Record;
                 }
                 depth = depth.saturating_sub(1);
             }
-            _ => {}
+            b',' if in_value => {
+                if depth == 2 {
+                    items_ok &= between == Between::Record;
+                    between = Between::Comma;
+                } else if depth == 3 {
+                    expect_key = true;
+                    id_settled |= id_next;
+                }
+            }
+            b':' if in_value && depth == 3 => {
+                expect_key = false;
+                if id_next && !id_settled {
+                    // The id is read only if it is a string.
+                    let after = json[i + 1..].iter().find(|b| !b.is_ascii_whitespace());
+                    id_settled = after != Some(&b'"');
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => items_ok &= !(in_value && depth == 2),
         }
         i += 1;
     }
     Shape {
         depth: deepest,
+        items: (items_ok && value.is_some()).then_some(items),
         value,
     }
 }
@@ -100,8 +261,9 @@ pub fn within<'a>(whole: &'a [u8], part: &str) -> Option<&'a str> {
 pub fn record_id<'a>(raw: &'a str, keys: &[&str]) -> Option<Cow<'a, str>> {
     keys.iter().find_map(|key| {
         let v = sonic_rs::get(raw, [key]).ok()?;
-        if let Some(n) = v.as_i64() {
-            return Some(Cow::Owned(n.to_string()));
+        // Asked of a string, `as_i64` builds (and drops) a parse error: ask only numbers.
+        if v.is_number() {
+            return v.as_i64().map(|n| Cow::Owned(n.to_string()));
         }
         let id = v.as_str().filter(|s| !s.is_empty())?;
         Some(match within(raw.as_bytes(), id) {
@@ -176,6 +338,129 @@ mod tests {
                 String::from_utf8_lossy(&sample)
             );
         }
+    }
+
+    /// The records and ids a parser finds in the page's `value` array.
+    fn parsed(page: &[u8]) -> Vec<(String, Option<String>)> {
+        let value = page_shape(page).value.expect("a value array");
+        sonic_rs::to_array_iter(&page[value])
+            .map(|item| {
+                let raw = item.unwrap().as_raw_str().to_string();
+                let id = record_id(&raw, &["id"]).map(|id| id.into_owned());
+                (raw, id)
+            })
+            .collect()
+    }
+
+    /// What `scan_page` found, read the way the Referrals source reads it.
+    fn scanned(page: &[u8], stored: StoredLookup<'_>) -> Option<Vec<(String, Option<String>)>> {
+        let shape = scan_page(
+            page,
+            Records {
+                id_key: b"id",
+                stored,
+            },
+        );
+        let text = std::str::from_utf8(page).unwrap();
+        Some(
+            shape
+                .items?
+                .into_iter()
+                .map(|item| {
+                    let raw = text[item.span].to_string();
+                    let id = match item.id {
+                        Some(id) => Some(text[id].to_string()),
+                        None => record_id(&raw, &["id"]).map(|id| id.into_owned()),
+                    };
+                    (raw, id)
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_scan_finds_the_records_and_ids_a_parser_finds() {
+        let nothing_stored = |_: &str| None;
+        let records = [
+            r#"{"id":"a-1","x":[{"id":"inner"}]}"#,
+            r#"{ "name" : "n", "id" : "late" }"#,
+            r#"{"i\u0064":"escaped-key","id":"plain"}"#,
+            r#"{"id":"esc\"aped"}"#,
+            r#"{"id":42}"#,
+            r#"{"id":""}"#,
+            r#"{"id":{"nested":1}}"#,
+            r#"{"other":"x"}"#,
+            r#"{"a":"]}","id":"brackets-in-strings"}"#,
+            r#"{"id":"first","id":"second"}"#,
+            "{}",
+        ];
+        let mut seed = 11u64;
+        for _ in 0..2_000 {
+            let mut page = String::from(r#"{"@odata.count": 3, "value": ["#);
+            let n = (seed % 6) as usize;
+            for k in 0..n {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if k > 0 {
+                    page.push_str([",", " , ", ",\n"][(seed >> 40) as usize % 3]);
+                }
+                page.push_str(records[(seed >> 33) as usize % records.len()]);
+            }
+            page.push_str(r#"], "@odata.nextLink": "https://x/?$skiptoken=1"}"#);
+            seed = seed.wrapping_add(1);
+            assert_eq!(
+                scanned(page.as_bytes(), &nothing_stored).as_ref(),
+                Some(&parsed(page.as_bytes())),
+                "{page}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_record_is_hashed_not_scanned_and_anything_else_is_scanned() {
+        let page = br#"{"value":[{"id":"same","deep":[[["x"]]]},{"id":"changed","v":2},{"id":"long","v":1}]}"#;
+        let known = |raw: &[u8]| Some((crate::store::content_hash(raw), raw.len()));
+        let stored = |id: &str| match id {
+            "same" => known(br#"{"id":"same","deep":[[["x"]]]}"#),
+            "changed" => known(br#"{"id":"changed","v":1}"#),
+            // Past the end of the page: not a match, and no panic.
+            "long" => Some((1, 10_000)),
+            _ => None,
+        };
+        let shape = scan_page(
+            page,
+            Records {
+                id_key: b"id",
+                stored: &stored,
+            },
+        );
+        let items = shape.items.unwrap();
+        assert_eq!(items.len(), 3);
+        assert!(items[0].stored.is_some());
+        assert!(items[1].stored.is_none() && items[2].stored.is_none());
+        // The inside of the stored record was not walked: its nesting is not counted.
+        assert_eq!(shape.depth, 3);
+        assert_eq!(page_shape(page).depth, 6);
+        assert_eq!(scanned(page, &stored), Some(parsed(page)));
+    }
+
+    #[test]
+    fn records_out_of_order_are_left_to_a_parser() {
+        let none = |_: &str| None;
+        for page in [
+            r#"{"value":[{"id":"a"} {"id":"b"}]}"#,
+            r#"{"value":[{"id":"a"},]}"#,
+            r#"{"value":[,{"id":"a"}]}"#,
+            r#"{"value":[{"id":"a"},"text"]}"#,
+            r#"{"value":[{"id":"a"},7]}"#,
+            r#"{"value":[{"id":"a"}}]}"#,
+            r#"{"value":[[1]]}"#,
+            r#"{"value":[{"id":"a"}"#,
+        ] {
+            assert_eq!(scanned(page.as_bytes(), &none), None, "{page}");
+        }
+        assert_eq!(scanned(br#"{"value":[ ]}"#, &none), Some(Vec::new()));
     }
 
     #[test]

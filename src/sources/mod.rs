@@ -33,6 +33,10 @@ pub trait RecordSink {
     /// Whether the store holds a record under `id`: a key that has two forms keeps the one
     /// the record was first stored under.
     fn holds(&self, id: &str) -> bool;
+
+    /// The content hash and length of the record stored under `id`, if the store knows both:
+    /// a page scan that finds those bytes there takes them as the stored record unread.
+    fn stored(&self, id: &str) -> Option<(u128, usize)>;
 }
 
 /// Whether a record's id came for the first time in this sweep, or again: an id that comes

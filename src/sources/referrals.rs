@@ -10,6 +10,7 @@
 //! other fields; a server that refuses this one with 400 gets full sweeps from then on, said
 //! once.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use sonic_rs::JsonValueTrait;
 use url::Url;
 
 use super::fetch::Fetcher;
-use super::lazy::{record_id, within};
+use super::lazy::{self, record_id, within};
 use super::paging::next_page_url;
 use super::{RecordSink, SourceError, SweepStats};
 use crate::auth::{TokenProvider, PARTNER_CENTER as AUDIENCE};
@@ -27,6 +28,8 @@ use crate::http::Http;
 use crate::model::Dataset;
 
 pub const DATASET: &str = Dataset::Referrals.name();
+/// The keys a referral's id may come under, the documented one first.
+const ID_KEYS: [&str; 3] = ["id", "ID", "Id"];
 /// A chain longer than this is taken as a loop.
 pub const MAX_PAGES: u32 = 100_000;
 
@@ -242,8 +245,9 @@ impl ReferralsSource {
         loop {
             stats.pages += 1;
             let page_no = stats.pages;
+            let what = format!("{DATASET} page {page_no}");
             fetch
-                .get(&url, &format!("{DATASET} page {page_no}"), &mut body)
+                .fetch(&url, &what, &mut body)
                 .await
                 .map_err(|e| match e {
                     SourceError::Http(e)
@@ -255,6 +259,15 @@ impl ReferralsSource {
                     }
                     e => e,
                 })?;
+            let shape = lazy::scan_page(
+                &body,
+                lazy::Records {
+                    id_key: ID_KEYS[0].as_bytes(),
+                    stored: &|id| sink.stored(id),
+                },
+            );
+            let items = shape.items.clone();
+            fetch.scanned(&what, shape)?;
             let request = fetch.request().to_string();
             let malformed = |error: String| SourceError::Malformed {
                 dataset: DATASET,
@@ -266,21 +279,41 @@ impl ReferralsSource {
                 expected = page.count;
             }
             let mut on_page = 0u64;
-            for item in sonic_rs::to_array_iter(page.value.as_bytes()) {
-                let raw = item.map_err(|e| malformed(e.to_string()))?;
-                let raw = raw.as_raw_str();
-                on_page += 1;
-                match record_id(raw, &["id", "ID", "Id"]) {
-                    Some(id) => {
-                        stats.take(sink, DATASET, &id, raw, fetch.page_depth(), malformed)?
+            let mut take = |raw: &str, id: Option<Cow<'_, str>>| match id {
+                Some(id) => stats.take(sink, DATASET, &id, raw, fetch.page_depth(), &malformed),
+                None => {
+                    stats.without_id += 1;
+                    tracing::warn!(
+                        dataset = DATASET,
+                        page = page_no,
+                        "skipping a record without an id"
+                    );
+                    Ok(())
+                }
+            };
+            match items {
+                // The scan found every record and most ids: no parser walks the page again.
+                Some(items) => {
+                    let from = fetch.page_value().map_or(0, |v| v.start);
+                    for item in items {
+                        let span = item.span.start - from..item.span.end - from;
+                        let raw = &page.value[span];
+                        on_page += 1;
+                        let id = match item.id {
+                            Some(id) => {
+                                Some(Cow::Borrowed(&page.value[id.start - from..id.end - from]))
+                            }
+                            None => record_id(raw, &ID_KEYS),
+                        };
+                        take(raw, id)?;
                     }
-                    None => {
-                        stats.without_id += 1;
-                        tracing::warn!(
-                            dataset = DATASET,
-                            page = page_no,
-                            "skipping a record without an id"
-                        );
+                }
+                None => {
+                    for item in sonic_rs::to_array_iter(page.value.as_bytes()) {
+                        let raw = item.map_err(|e| malformed(e.to_string()))?;
+                        let raw = raw.as_raw_str();
+                        on_page += 1;
+                        take(raw, record_id(raw, &ID_KEYS))?;
                     }
                 }
             }

@@ -2,9 +2,14 @@
 //! one's latest version. It is what lets a sweep skip unchanged records without reading them.
 //!
 //! Ids are spread over [`BUCKETS`] buckets by a hash of the id; each bucket is one sled value
-//! holding packed `[u16 id length][id][16-byte content hash]` entries. Loading the index is a
-//! few thousand reads instead of one per record, and a sweep rewrites only the buckets its
-//! new, changed and removed records fall into.
+//! holding packed `[u16 id length][id][16-byte content hash][u32 record length]` entries
+//! after a 3-byte header ([`FORMAT`]). Loading the index is a few thousand reads instead of
+//! one per record, and a sweep rewrites only the buckets its new, changed and removed records
+//! fall into. The record length lets a page scan hash a stored record in place of reading it
+//! ([`crate::sources::lazy::scan_page`]).
+//!
+//! Buckets written before the length was kept have no header (an entry never starts with a
+//! zero id length): their records' lengths are unknown until a sweep sees them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -13,6 +18,9 @@ use super::StoreError;
 
 /// Buckets per dataset.
 pub const BUCKETS: u64 = 4096;
+
+/// The header of a bucket whose entries carry the record length.
+const FORMAT: [u8; 3] = [0, 0, 2];
 
 /// The bucket of an id, and the 64-bit id hash the in-memory map is keyed by.
 pub fn locate(id: &str) -> (u16, u64) {
@@ -46,7 +54,9 @@ struct Entry {
     bucket: u16,
     /// Where the id starts in its bucket's blob.
     offset: u32,
-    len: u16,
+    id_len: u16,
+    /// The record's length in bytes; 0 if not known (a bucket of the older format).
+    len: u32,
     seen: bool,
 }
 
@@ -55,8 +65,8 @@ struct Entry {
 pub enum Seen {
     /// Not in the store before this sweep.
     New,
-    /// In the store with this content hash.
-    Known(u128),
+    /// In the store with this content hash, and this length (0 if not known).
+    Known(u128, usize),
     /// Already taken in this sweep (listed twice).
     Again,
 }
@@ -81,8 +91,8 @@ impl Index {
             let (k, blob) = item?;
             let bucket =
                 u16::from_be_bytes(k.as_ref().try_into().map_err(|_| corrupt("bucket key"))?);
-            for (offset, len, hash) in entries(&blob)? {
-                let id = &blob[offset..offset + len];
+            for (offset, id_len, hash, len) in entries(&blob)? {
+                let id = &blob[offset..offset + id_len];
                 let (_, key) = locate(std::str::from_utf8(id).map_err(|_| corrupt("id"))?);
                 index.entries.insert(
                     key,
@@ -90,7 +100,8 @@ impl Index {
                         hash,
                         bucket,
                         offset: offset as u32,
-                        len: len as u16,
+                        id_len: id_len as u16,
+                        len,
                         seen: false,
                     },
                 );
@@ -112,7 +123,7 @@ impl Index {
 
     fn id_bytes(&self, e: &Entry) -> &[u8] {
         let blob = &self.blobs[e.bucket as usize];
-        &blob[e.offset as usize..e.offset as usize + e.len as usize]
+        &blob[e.offset as usize..e.offset as usize + e.id_len as usize]
     }
 
     fn id_of(&self, e: &Entry) -> &str {
@@ -127,6 +138,14 @@ impl Index {
             .is_some_and(|e| self.id_bytes(e) == id.as_bytes())
     }
 
+    /// The hash and length of the record stored under `id`, if both are known (without
+    /// marking it seen).
+    pub fn stored(&self, id: &str) -> Option<(u128, usize)> {
+        let (_, key) = locate(id);
+        let e = self.entries.get(&key)?;
+        (e.len > 0 && self.id_bytes(e) == id.as_bytes()).then_some((e.hash, e.len as usize))
+    }
+
     /// Marks `id` as seen in this sweep and says what the store knew of it.
     pub fn see(&mut self, id: &str) -> Seen {
         let (_, key) = locate(id);
@@ -136,7 +155,7 @@ impl Index {
                     return Seen::Again;
                 }
                 self.entries.get_mut(&key).expect("present").seen = true;
-                return Seen::Known(e.hash);
+                return Seen::Known(e.hash, e.len as usize);
             }
             tracing::error!(%id, other = self.id_of(&e), "two ids share a 64-bit hash; treating the newcomer as new");
         }
@@ -159,14 +178,20 @@ impl Index {
         ids
     }
 
-    /// The new contents of every bucket touched by `upserts` and `removals`.
-    pub fn rewrite(&self, upserts: &[(String, u128)], removals: &[String]) -> Vec<(u16, Vec<u8>)> {
-        let mut touched: BTreeMap<u16, BTreeMap<String, Option<u128>>> = BTreeMap::new();
-        for (id, hash) in upserts {
+    /// The new contents of every bucket touched by `upserts` (id, hash, record length) and
+    /// `removals`.
+    pub fn rewrite(
+        &self,
+        upserts: &[(String, u128, usize)],
+        removals: &[String],
+    ) -> Vec<(u16, Vec<u8>)> {
+        let mut touched: BTreeMap<u16, BTreeMap<String, Option<(u128, u32)>>> = BTreeMap::new();
+        for (id, hash, len) in upserts {
+            let len = u32::try_from(*len).unwrap_or(0);
             touched
                 .entry(locate(id).0)
                 .or_default()
-                .insert(id.clone(), Some(*hash));
+                .insert(id.clone(), Some((*hash, len)));
         }
         for id in removals {
             touched
@@ -177,20 +202,23 @@ impl Index {
         touched
             .into_iter()
             .map(|(bucket, changes)| {
-                let mut out = Vec::new();
+                let mut out = FORMAT.to_vec();
                 if let Some(blob) = self.blobs.get(bucket as usize) {
-                    for (offset, len, hash) in entries(blob).unwrap_or_default() {
+                    for (offset, id_len, hash, len) in entries(blob).unwrap_or_default() {
                         let id =
-                            std::str::from_utf8(&blob[offset..offset + len]).unwrap_or_default();
+                            std::str::from_utf8(&blob[offset..offset + id_len]).unwrap_or_default();
                         if !changes.contains_key(id) {
-                            push(&mut out, id, hash);
+                            push(&mut out, id, hash, len);
                         }
                     }
                 }
-                for (id, hash) in &changes {
-                    if let Some(hash) = hash {
-                        push(&mut out, id, *hash);
+                for (id, change) in &changes {
+                    if let Some((hash, len)) = change {
+                        push(&mut out, id, *hash, *len);
                     }
+                }
+                if out.len() == FORMAT.len() {
+                    out.clear();
                 }
                 (bucket, out)
             })
@@ -198,17 +226,19 @@ impl Index {
     }
 }
 
-fn push(out: &mut Vec<u8>, id: &str, hash: u128) {
-    let len = u16::try_from(id.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&id.as_bytes()[..len as usize]);
+fn push(out: &mut Vec<u8>, id: &str, hash: u128, len: u32) {
+    let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&id_len.to_le_bytes());
+    out.extend_from_slice(&id.as_bytes()[..id_len as usize]);
     out.extend_from_slice(&hash.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
 }
 
-/// (offset of id, id length, hash) of every entry of a bucket blob.
-fn entries(blob: &[u8]) -> Result<Vec<(usize, usize, u128)>, StoreError> {
+/// (offset of id, id length, hash, record length or 0) of every entry of a bucket blob.
+fn entries(blob: &[u8]) -> Result<Vec<(usize, usize, u128, u32)>, StoreError> {
     let mut out = Vec::new();
-    let mut at = 0;
+    let with_len = blob.starts_with(&FORMAT);
+    let mut at = if with_len { FORMAT.len() } else { 0 };
     while at < blob.len() {
         let len = u16::from_le_bytes(
             blob.get(at..at + 2)
@@ -224,8 +254,18 @@ fn entries(blob: &[u8]) -> Result<Vec<(usize, usize, u128)>, StoreError> {
                 .try_into()
                 .expect("16 bytes"),
         );
-        out.push((id_at, len, hash));
         at = hash_at + 16;
+        let mut record_len = 0;
+        if with_len {
+            record_len = u32::from_le_bytes(
+                blob.get(at..at + 4)
+                    .ok_or_else(|| corrupt("record length"))?
+                    .try_into()
+                    .expect("4 bytes"),
+            );
+            at += 4;
+        }
+        out.push((id_at, len, hash, record_len));
     }
     Ok(out)
 }
@@ -246,15 +286,16 @@ mod tests {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("index").unwrap();
         let empty = Index::load(&tree).unwrap();
-        let ids: Vec<(String, u128)> = (0..500)
-            .map(|i| (format!("id-{i}"), i as u128 * 7))
+        let ids: Vec<(String, u128, usize)> = (0..500)
+            .map(|i| (format!("id-{i}"), i as u128 * 7, 100 + i))
             .collect();
         for (bucket, blob) in empty.rewrite(&ids, &[]) {
             tree.insert(bucket.to_be_bytes(), blob).unwrap();
         }
         let mut index = Index::load(&tree).unwrap();
         assert_eq!(index.len(), 500);
-        assert_eq!(index.see("id-3"), Seen::Known(21));
+        assert_eq!(index.stored("id-3"), Some((21, 103)));
+        assert_eq!(index.see("id-3"), Seen::Known(21, 103));
         assert_eq!(index.see("id-3"), Seen::Again);
         assert_eq!(index.see("fresh"), Seen::New);
         assert_eq!(index.see("fresh"), Seen::Again);
@@ -264,12 +305,43 @@ mod tests {
             }
         }
         assert_eq!(index.unseen(), vec!["id-42".to_string()]);
-        for (bucket, blob) in index.rewrite(&[("id-1".into(), 99)], &["id-42".into()]) {
+        for (bucket, blob) in index.rewrite(&[("id-1".into(), 99, 7)], &["id-42".into()]) {
             tree.insert(bucket.to_be_bytes(), blob).unwrap();
         }
         let mut again = Index::load(&tree).unwrap();
         assert_eq!(again.len(), 499);
-        assert_eq!(again.see("id-1"), Seen::Known(99));
+        assert_eq!(again.see("id-1"), Seen::Known(99, 7));
+        assert_eq!(again.see("id-2"), Seen::Known(14, 102));
         assert_eq!(again.see("id-42"), Seen::New);
+    }
+
+    #[test]
+    fn a_bucket_of_the_older_format_reads_without_lengths_and_gains_them_when_rewritten() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("index").unwrap();
+        // [u16 id length][id][16-byte hash], no header: as folders before the lengths hold.
+        let (a, b) = ("ref-a", "ref-b");
+        for (id, hash) in [(a, 5u128), (b, 6)] {
+            let mut old = tree
+                .get(locate(id).0.to_be_bytes())
+                .unwrap()
+                .map(|v| v.to_vec())
+                .unwrap_or_default();
+            old.extend_from_slice(&(id.len() as u16).to_le_bytes());
+            old.extend_from_slice(id.as_bytes());
+            old.extend_from_slice(&hash.to_le_bytes());
+            tree.insert(locate(id).0.to_be_bytes(), old).unwrap();
+        }
+        let index = Index::load(&tree).unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.stored(a), None, "no length is known");
+        for (bucket, blob) in index.rewrite(&[(a.into(), 5, 40)], &[]) {
+            tree.insert(bucket.to_be_bytes(), blob).unwrap();
+        }
+        let mut again = Index::load(&tree).unwrap();
+        assert_eq!(again.stored(a), Some((5, 40)));
+        // Whether or not it shares the bucket, b's length is still unknown.
+        assert_eq!(again.see(b), Seen::Known(6, 0));
+        assert_eq!(again.len(), 2);
     }
 }

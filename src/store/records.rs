@@ -78,6 +78,11 @@ impl StoredRecord {
     }
 }
 
+/// The content hash that decides whether a record changed: of its bytes as the API sent them.
+pub fn content_hash(raw: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(raw)
+}
+
 impl Store {
     pub(super) fn records_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
         let t = self.t()?;
