@@ -280,7 +280,7 @@ impl ReferralsSource {
             }
             let mut on_page = 0u64;
             let mut take = |raw: &str, id: Option<Cow<'_, str>>| match id {
-                Some(id) => stats.take(sink, DATASET, &id, raw, fetch.page_depth(), &malformed),
+                Some(id) => stats.take(sink, DATASET, &id, raw, fetch.page_depth(), malformed),
                 None => {
                     stats.without_id += 1;
                     tracing::warn!(
