@@ -95,8 +95,11 @@ impl RecordSink for SweepDiff {
         self.index.holds(id)
     }
 
-    fn stored(&self, id: &str) -> Option<(u128, usize)> {
-        self.index.stored(id)
+    fn unchanged(&mut self, id: &str, from: &[u8]) -> Option<usize> {
+        let len = self.index.see_unchanged(id, from)?;
+        self.seen += 1;
+        self.unchanged += 1;
+        Some(len)
     }
 
     fn keep(&mut self, id: &str) -> Taken {

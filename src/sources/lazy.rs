@@ -39,20 +39,21 @@ pub struct Item {
     /// The text of the record's first top-level id key, if it is a non-empty string without
     /// escapes (otherwise the id is left to [`record_id`]).
     pub id: Option<Range<usize>>,
-    /// The content hash, when the record was found to be byte for byte the stored one.
-    pub stored: Option<u128>,
+    /// The record is byte for byte the stored one, and [`Records::unchanged`] has taken it.
+    pub taken: bool,
 }
 
-/// The hash and length of the record the store holds under an id, if it knows both.
-pub type StoredLookup<'a> = &'a dyn Fn(&str) -> Option<(u128, usize)>;
+/// Of a record's id and the page from where the record starts: if the page holds the stored
+/// record there, takes it as seen and unchanged and says how many bytes it has.
+pub type Unchanged<'a> = &'a mut dyn FnMut(&str, &[u8]) -> Option<usize>;
 
 /// What [`scan_page`] looks for in each record.
 pub struct Records<'a> {
     /// The key whose string value is the record's id (`"id"`).
     pub id_key: &'a [u8],
-    /// A record whose id the store knows, and whose next `len` bytes hash to the stored
-    /// hash, is the stored record: its inside is not scanned.
-    pub stored: StoredLookup<'a>,
+    /// Asked of each record as soon as its id is read: the inside of a stored record is
+    /// not scanned.
+    pub unchanged: Unchanged<'a>,
 }
 
 pub fn page_shape(json: &[u8]) -> Shape {
@@ -115,7 +116,7 @@ enum Between {
     Record,
 }
 
-fn scan(json: &[u8], records: Option<Records<'_>>) -> Shape {
+fn scan(json: &[u8], mut records: Option<Records<'_>>) -> Shape {
     let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
     // The last string that ended at depth 1 (a key, if a ':' follows), and the value array.
     let mut key: Option<(usize, usize)> = None;
@@ -153,23 +154,18 @@ fn scan(json: &[u8], records: Option<Records<'_>>) -> Shape {
                         id_settled = true;
                         if !escaped && end > i + 1 {
                             id = Some(i + 1..end);
-                            let stored = std::str::from_utf8(&json[i + 1..end])
-                                .ok()
-                                .and_then(|text| (records.as_ref()?.stored)(text));
-                            if let Some(skip) = stored.and_then(|(hash, len)| {
+                            let taken = match (std::str::from_utf8(&json[i + 1..end]), &mut records)
+                            {
+                                (Ok(text), Some(r)) => (r.unchanged)(text, &json[item_start..]),
+                                _ => None,
+                            };
+                            if let Some(len) = taken {
                                 let span = item_start..item_start + len;
-                                let bytes = json.get(span.clone())?;
-                                (span.end > end
-                                    && bytes.last() == Some(&b'}')
-                                    && crate::store::content_hash(bytes) == hash)
-                                    .then_some((span, hash))
-                            }) {
-                                let (span, hash) = skip;
                                 i = span.end;
                                 items.push(Item {
                                     span,
                                     id: id.take(),
-                                    stored: Some(hash),
+                                    taken: true,
                                 });
                                 depth = 2;
                                 between = Between::Record;
@@ -214,7 +210,7 @@ fn scan(json: &[u8], records: Option<Records<'_>>) -> Shape {
                     items.push(Item {
                         span: item_start..i + 1,
                         id: id.take(),
-                        stored: None,
+                        taken: false,
                     });
                     between = Between::Record;
                 }
@@ -353,12 +349,12 @@ mod tests {
     }
 
     /// What `scan_page` found, read the way the Referrals source reads it.
-    fn scanned(page: &[u8], stored: StoredLookup<'_>) -> Option<Vec<(String, Option<String>)>> {
+    fn scanned(page: &[u8], unchanged: Unchanged<'_>) -> Option<Vec<(String, Option<String>)>> {
         let shape = scan_page(
             page,
             Records {
                 id_key: b"id",
-                stored,
+                unchanged,
             },
         );
         let text = std::str::from_utf8(page).unwrap();
@@ -380,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_scan_finds_the_records_and_ids_a_parser_finds() {
-        let nothing_stored = |_: &str| None;
+        let mut nothing_stored = |_: &str, _: &[u8]| None;
         let records = [
             r#"{"id":"a-1","x":[{"id":"inner"}]}"#,
             r#"{ "name" : "n", "id" : "late" }"#,
@@ -410,7 +406,7 @@ mod tests {
             page.push_str(r#"], "@odata.nextLink": "https://x/?$skiptoken=1"}"#);
             seed = seed.wrapping_add(1);
             assert_eq!(
-                scanned(page.as_bytes(), &nothing_stored).as_ref(),
+                scanned(page.as_bytes(), &mut nothing_stored).as_ref(),
                 Some(&parsed(page.as_bytes())),
                 "{page}"
             );
@@ -420,34 +416,41 @@ mod tests {
     #[test]
     fn a_stored_record_is_hashed_not_scanned_and_anything_else_is_scanned() {
         let page = br#"{"value":[{"id":"same","deep":[[["x"]]]},{"id":"changed","v":2},{"id":"long","v":1}]}"#;
-        let known = |raw: &[u8]| Some((crate::store::content_hash(raw), raw.len()));
-        let stored = |id: &str| match id {
-            "same" => known(br#"{"id":"same","deep":[[["x"]]]}"#),
-            "changed" => known(br#"{"id":"changed","v":1}"#),
-            // Past the end of the page: not a match, and no panic.
-            "long" => Some((1, 10_000)),
-            _ => None,
+        // What a store holding "same" as it is and "changed" as it was would say.
+        let mut asked = Vec::new();
+        let mut unchanged = |id: &str, from: &[u8]| {
+            asked.push(id.to_string());
+            let stored: &[u8] = match id {
+                "same" => br#"{"id":"same","deep":[[["x"]]]}"#,
+                "changed" => br#"{"id":"changed","v":1}"#,
+                _ => return None,
+            };
+            from.starts_with(stored).then_some(stored.len())
         };
         let shape = scan_page(
             page,
             Records {
                 id_key: b"id",
-                stored: &stored,
+                unchanged: &mut unchanged,
             },
         );
         let items = shape.items.unwrap();
         assert_eq!(items.len(), 3);
-        assert!(items[0].stored.is_some());
-        assert!(items[1].stored.is_none() && items[2].stored.is_none());
+        assert!(items[0].taken);
+        assert!(!items[1].taken && !items[2].taken);
         // The inside of the stored record was not walked: its nesting is not counted.
         assert_eq!(shape.depth, 3);
         assert_eq!(page_shape(page).depth, 6);
-        assert_eq!(scanned(page, &stored), Some(parsed(page)));
+        assert_eq!(scanned(page, &mut unchanged), Some(parsed(page)));
+        assert_eq!(
+            asked,
+            ["same", "changed", "long", "same", "changed", "long"]
+        );
     }
 
     #[test]
     fn records_out_of_order_are_left_to_a_parser() {
-        let none = |_: &str| None;
+        let mut none = |_: &str, _: &[u8]| None;
         for page in [
             r#"{"value":[{"id":"a"} {"id":"b"}]}"#,
             r#"{"value":[{"id":"a"},]}"#,
@@ -458,9 +461,9 @@ mod tests {
             r#"{"value":[[1]]}"#,
             r#"{"value":[{"id":"a"}"#,
         ] {
-            assert_eq!(scanned(page.as_bytes(), &none), None, "{page}");
+            assert_eq!(scanned(page.as_bytes(), &mut none), None, "{page}");
         }
-        assert_eq!(scanned(br#"{"value":[ ]}"#, &none), Some(Vec::new()));
+        assert_eq!(scanned(br#"{"value":[ ]}"#, &mut none), Some(Vec::new()));
     }
 
     #[test]

@@ -34,9 +34,11 @@ pub trait RecordSink {
     /// the record was first stored under.
     fn holds(&self, id: &str) -> bool;
 
-    /// The content hash and length of the record stored under `id`, if the store knows both:
-    /// a page scan that finds those bytes there takes them as the stored record unread.
-    fn stored(&self, id: &str) -> Option<(u128, usize)>;
+    /// If `from` (a page from where a record with this `id` starts) holds the record stored
+    /// under `id`, byte for byte, takes it as seen and unchanged and returns its length: the
+    /// page scan skips it ([`lazy::scan_page`]). A record taken here is not handed to
+    /// [`RecordSink::record`].
+    fn unchanged(&mut self, id: &str, from: &[u8]) -> Option<usize>;
 }
 
 /// Whether a record's id came for the first time in this sweep, or again: an id that comes

@@ -263,7 +263,7 @@ impl ReferralsSource {
                 &body,
                 lazy::Records {
                     id_key: ID_KEYS[0].as_bytes(),
-                    stored: &|id| sink.stored(id),
+                    unchanged: &mut |id, from| sink.unchanged(id, from),
                 },
             );
             let items = shape.items.clone();
@@ -278,7 +278,7 @@ impl ReferralsSource {
             if page_no == 1 {
                 expected = page.count;
             }
-            let mut on_page = 0u64;
+            let (mut on_page, mut unchanged) = (0u64, 0u64);
             let mut take = |raw: &str, id: Option<Cow<'_, str>>| match id {
                 Some(id) => stats.take(sink, DATASET, &id, raw, fetch.page_depth(), malformed),
                 None => {
@@ -296,9 +296,13 @@ impl ReferralsSource {
                 Some(items) => {
                     let from = fetch.page_value().map_or(0, |v| v.start);
                     for item in items {
+                        on_page += 1;
+                        if item.taken {
+                            unchanged += 1;
+                            continue;
+                        }
                         let span = item.span.start - from..item.span.end - from;
                         let raw = &page.value[span];
-                        on_page += 1;
                         let id = match item.id {
                             Some(id) => {
                                 Some(Cow::Borrowed(&page.value[id.start - from..id.end - from]))
@@ -317,6 +321,8 @@ impl ReferralsSource {
                     }
                 }
             }
+            // Taken by the sink during the scan, as the same records as before.
+            stats.records += unchanged;
             let Some(link) = page.next_link else { break };
             if on_page == 0 {
                 return Err(SourceError::Chain {
