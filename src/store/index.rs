@@ -347,9 +347,10 @@ mod tests {
             old.extend_from_slice(&hash.to_le_bytes());
             tree.insert(locate(id).0.to_be_bytes(), old).unwrap();
         }
-        let index = Index::load(&tree).unwrap();
+        let mut index = Index::load(&tree).unwrap();
         assert_eq!(index.len(), 2);
-        assert_eq!(index.holds(a), true);
+        assert!(index.holds(a));
+        assert_eq!(index.see(a), Seen::Known(5, 0), "no length is known");
         for (bucket, blob) in index.rewrite(&[(a.into(), 5, 40)], &[]) {
             tree.insert(bucket.to_be_bytes(), blob).unwrap();
         }
