@@ -162,6 +162,14 @@ async fn a_state_folder_written_by_0_1_0_opens_delivers_and_reannounces_nothing(
     let sweep = p.poll(&p.sources[0], false).await.unwrap();
     assert!(!sweep.baseline);
     assert_eq!((sweep.records, sweep.unchanged), (39, 39));
+    // 0.1.0's index kept no record lengths; that sweep gave them, so the next one takes its
+    // unchanged records by hashing them in place.
+    let mut index = p.store.index("referrals").unwrap();
+    for item in p.store.records("referrals").unwrap().iter() {
+        let (id, record) = item.unwrap();
+        let lengths = partnerwatch::store::Seen::Known(record.hash, record.raw.len());
+        assert_eq!(index.see(&id), lengths, "{id}");
+    }
     let record_events: Vec<_> = sweep
         .events
         .iter()
