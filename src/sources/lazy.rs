@@ -1,4 +1,5 @@
-//! Reading pages without building JSON trees: slices of the page text, found with sonic-rs.
+//! Reading pages without building JSON trees: slices of the page text, found by one pass of
+//! our own over each page ([`scan_page`]) or, where that pass declines, with sonic-rs.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -11,8 +12,8 @@ pub const MAX_PAGE_DEPTH: usize = 512;
 /// A record nested deeper than this is more than the diff handles: its stored version is kept.
 pub const MAX_RECORD_DEPTH: usize = 100;
 
-/// How deeply `json` nests arrays and objects, without parsing it. Strings are skipped with
-/// `memchr` (they are most of a page's bytes), so this costs far less than a parse.
+/// How deeply `json` nests arrays and objects, without parsing it. Strings are skipped eight
+/// bytes at a time (they are most of a page's bytes), so this costs far less than a parse.
 pub fn nesting_depth(json: &[u8]) -> usize {
     page_shape(json).depth
 }
