@@ -259,14 +259,14 @@ impl ReferralsSource {
                     }
                     e => e,
                 })?;
-            let shape = lazy::scan_page(
+            let mut shape = lazy::scan_page(
                 &body,
                 lazy::Records {
                     id_key: ID_KEYS[0].as_bytes(),
                     unchanged: &mut |id, from| sink.unchanged(id, from),
                 },
             );
-            let items = shape.items.clone();
+            let items = shape.items.take();
             fetch.scanned(&what, shape)?;
             let request = fetch.request().to_string();
             let malformed = |error: String| SourceError::Malformed {
