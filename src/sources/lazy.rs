@@ -185,8 +185,6 @@ fn scan(json: &[u8], mut records: Option<Records<'_>>) -> Shape {
                     } else {
                         items_ok = false;
                     }
-                } else if in_value && depth == 3 {
-                    id_settled |= id_next;
                 } else if open == b'[' && depth == 1 && value.is_none() {
                     let keyed = key.is_some_and(|(from, to)| {
                         &json[from..to] == b"value"
@@ -204,9 +202,14 @@ fn scan(json: &[u8], mut records: Option<Records<'_>>) -> Shape {
             }
             close @ (b']' | b'}') => {
                 if let Some(from) = start.filter(|_| depth == 2) {
-                    items_ok &= close == b']' && between != Between::Comma;
-                    value = Some(from..i + 1);
-                    start = None;
+                    // Only `]` closes the array; a `}` here is left to a parser to name.
+                    if close == b']' {
+                        items_ok &= between != Between::Comma;
+                        value = Some(from..i + 1);
+                        start = None;
+                    } else {
+                        items_ok = false;
+                    }
                 } else if in_value && depth == 3 && items_ok {
                     items.push(Item {
                         span: item_start..i + 1,
@@ -223,13 +226,12 @@ fn scan(json: &[u8], mut records: Option<Records<'_>>) -> Shape {
                     between = Between::Comma;
                 } else if depth == 3 {
                     expect_key = true;
-                    id_settled |= id_next;
                 }
             }
             b':' if in_value && depth == 3 => {
                 expect_key = false;
                 if id_next && !id_settled {
-                    // The id is read only if it is a string.
+                    // The id is read only if it is a string (this settles it otherwise).
                     let after = json[i + 1..].iter().find(|b| !b.is_ascii_whitespace());
                     id_settled = after != Some(&b'"');
                 }
