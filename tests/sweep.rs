@@ -740,6 +740,42 @@ async fn a_page_nested_forty_thousand_deep_fails_its_sweep_with_a_message_not_a_
     assert_eq!(p.store.records("referrals").unwrap().len(), 0);
 }
 
+/// A page is no longer checked to be UTF-8 as a whole before its records are read (an
+/// unchanged record is the bytes the store holds); a record that is not UTF-8 still fails
+/// the sweep, on the scan's path and on the parser's.
+#[tokio::test]
+async fn a_record_that_is_not_utf8_fails_its_sweep_and_stores_nothing() {
+    for between in [",", " , "] {
+        let mut body = br#"{"value":[{"id":"a","n":"ok"}"#.to_vec();
+        // ", " between records is irregular for the scan: that page goes to the parser.
+        body.extend_from_slice(between.as_bytes());
+        body.extend_from_slice(br#"{"id":"b","n":"caf"#);
+        body.push(0xe9); // Latin-1 'é', not UTF-8
+        body.extend_from_slice(br#""}]}"#);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(move || {
+            let body = body.clone();
+            async move { ([("content-type", "application/json")], body) }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let sim = common::sim(0, 10).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = common::write_config(dir.path(), &sim, "");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&sim.referrals_base_url(), &format!("http://{addr}/v1.0"));
+        std::fs::write(&path, text).unwrap();
+        let p = common::pipeline(&path, &common::clock());
+        let err = p.poll(&p.sources[0], false).await.unwrap_err().to_string();
+        assert!(
+            err.contains("referrals page 1") && err.contains("utf-8"),
+            "{between:?}: {err}"
+        );
+        assert_eq!(p.store.records("referrals").unwrap().len(), 0);
+    }
+}
+
 #[tokio::test]
 async fn one_record_nested_too_deep_keeps_its_stored_version_and_the_rest_of_the_sweep_counts() {
     let common::Fixture {

@@ -373,6 +373,76 @@ mod tests {
         assert_eq!(events[0].data["threshold"], "6h");
     }
 
+    /// `waits` reads a record into a few fields and falls back to the tree when that fails;
+    /// the tree (`deadline_of` of the parsed record) is what it must agree with, on
+    /// well-formed records and on every kind of odd one.
+    #[test]
+    fn waiting_read_from_bytes_agrees_with_the_tree() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+        let now = t("2026-11-23T08:00:00Z");
+        let (mut waiting, mut odd) = (0, 0);
+        for i in 0..3_000 {
+            let created = now - SignedDuration::from_hours(rng.random_range(0..2_000));
+            let mut r = crate::sim::referrals::new_referral(&mut rng, created, "https://x");
+            let (status, substatus) = [
+                ("New", "Pending"),
+                ("new", "RECEIVED"),
+                ("New", "Accepted"),
+                ("Active", "Accepted"),
+                ("Closed", "Won"),
+            ][rng.random_range(0..5)];
+            r["status"] = json!(status);
+            r["substatus"] = json!(substatus);
+            if rng.random_bool(0.3) {
+                r["direction"] = json!(["Incoming", "Outgoing", "outgoing"][i % 3]);
+            }
+            if rng.random_bool(0.3) {
+                r["expirationDateTime"] = json!((created + RESPONSE_WINDOW).to_string());
+            }
+            let mut raw = serde_json::to_string(&r).unwrap();
+            match i % 10 {
+                // A key spelled with an escape; an escaped date.
+                0 => raw = raw.replacen("\"status\"", "\"\\u0073tatus\"", 1),
+                1 => raw = raw.replacen("Z\"", "\\u005a\"", 1),
+                // A key given twice (the tree keeps the last), or under its alias too.
+                2 => raw.insert_str(raw.len() - 1, ",\"status\":\"Closed\""),
+                3 => raw.insert_str(raw.len() - 1, ",\"Status\":\"New\""),
+                // A field of the wrong type, a null, a value nested in a skipped field.
+                4 => raw = raw.replacen(&format!("\"status\":\"{status}\""), "\"status\":7", 1),
+                5 => {
+                    raw = raw.replacen(
+                        &format!("\"substatus\":\"{substatus}\""),
+                        "\"substatus\":null",
+                        1,
+                    )
+                }
+                6 => raw.insert_str(raw.len() - 1, ",\"x\":[{\"status\":\"New\"},\"]}\"]"),
+                // Not JSON: cut short, trailing bytes.
+                7 => {
+                    let cut = (0..=raw.len() / 2).rev().find(|&i| raw.is_char_boundary(i));
+                    raw.truncate(cut.unwrap_or(0));
+                }
+                8 => raw.push_str(" x"),
+                _ => {}
+            }
+            let tree =
+                serde_json::from_slice::<Value>(raw.as_bytes()).map(|v| deadline_of(&v).is_some());
+            match (waits(raw.as_bytes()), tree) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "{raw}");
+                    waiting += usize::from(a);
+                }
+                (Err(_), Err(_)) => odd += 1,
+                (a, b) => panic!("waits {a:?}, the tree {b:?}: {raw}"),
+            }
+        }
+        assert!(
+            waiting > 300 && odd >= 500,
+            "{waiting} waiting, {odd} not JSON"
+        );
+    }
+
     #[test]
     fn passing_the_deadline_fires_expired_once_and_leaves_the_clock() {
         let (events, updates) = evaluate(

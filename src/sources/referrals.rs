@@ -51,8 +51,10 @@ pub struct ReferralsSource {
 /// The parts of one OData page partnerwatch reads, found without building a tree.
 struct ODataPage<'a> {
     count: Option<u64>,
-    /// The raw JSON text of the `value` array.
-    value: &'a str,
+    /// The raw JSON of the `value` array, not yet checked to be UTF-8: a record the sink
+    /// took as unchanged is the bytes it stored, and every other record is checked when
+    /// taken.
+    value: &'a [u8],
     next_link: Option<String>,
 }
 
@@ -68,16 +70,15 @@ fn odata_page(body: &[u8], value: Option<std::ops::Range<usize>>) -> Result<ODat
         let ODataPage {
             count, next_link, ..
         } = odata_page(&rest, None)?;
-        let value = std::str::from_utf8(&body[range]).map_err(|e| e.to_string())?;
         return Ok(ODataPage {
             count,
-            value,
+            value: &body[range],
             next_link,
         });
     }
     let mut page = ODataPage {
         count: None,
-        value: "",
+        value: b"",
         next_link: None,
     };
     let mut has_value = false;
@@ -90,8 +91,9 @@ fn odata_page(body: &[u8], value: Option<std::ops::Range<usize>>) -> Result<ODat
                 if !value.is_array() {
                     return Err("`value` is not an array".into());
                 }
-                page.value =
-                    within(body, value.as_raw_str()).ok_or("`value` could not be read in place")?;
+                page.value = within(body, value.as_raw_str())
+                    .ok_or("`value` could not be read in place")?
+                    .as_bytes();
                 has_value = true;
             }
             _ => {}
@@ -302,18 +304,21 @@ impl ReferralsSource {
                             continue;
                         }
                         let span = item.span.start - from..item.span.end - from;
-                        let raw = &page.value[span];
+                        let raw = std::str::from_utf8(&page.value[span])
+                            .map_err(|e| malformed(format!("a record is not UTF-8: {e}")))?;
                         let id = match item.id {
-                            Some(id) => {
-                                Some(Cow::Borrowed(&page.value[id.start - from..id.end - from]))
-                            }
+                            // The scan found the id within the record: UTF-8 as well.
+                            Some(id) => raw
+                                .get(id.start - item.span.start..id.end - item.span.start)
+                                .map(Cow::Borrowed),
                             None => record_id(raw, &ID_KEYS),
                         };
                         take(raw, id)?;
                     }
                 }
                 None => {
-                    for item in sonic_rs::to_array_iter(page.value.as_bytes()) {
+                    std::str::from_utf8(page.value).map_err(|e| malformed(e.to_string()))?;
+                    for item in sonic_rs::to_array_iter(page.value) {
                         let raw = item.map_err(|e| malformed(e.to_string()))?;
                         let raw = raw.as_raw_str();
                         on_page += 1;
