@@ -11,7 +11,7 @@
 //! Buckets written before the length was kept have no header (an entry never starts with a
 //! zero id length): their records' lengths are unknown until a sweep sees them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::StoreError;
@@ -201,34 +201,38 @@ impl Index {
         upserts: &[(String, u128, usize)],
         removals: &[String],
     ) -> Vec<(u16, Vec<u8>)> {
-        let mut touched: BTreeMap<u16, BTreeMap<String, Option<(u128, u32)>>> = BTreeMap::new();
-        for (id, hash, len) in upserts {
-            let len = u32::try_from(*len).unwrap_or(0);
-            touched
-                .entry(locate(id).0)
-                .or_default()
-                .insert(id.clone(), Some((*hash, len)));
+        // (bucket, id, change) sorted by bucket and id; of one id given twice the later wins
+        // (a removal after an upsert), the sort being stable.
+        let mut changes: Vec<BucketChange<'_>> = upserts
+            .iter()
+            .map(|(id, hash, len)| {
+                let len = u32::try_from(*len).unwrap_or(0);
+                (locate(id).0, id.as_str(), Some((*hash, len)))
+            })
+            .chain(removals.iter().map(|id| (locate(id).0, id.as_str(), None)))
+            .collect();
+        changes.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut last: Vec<BucketChange<'_>> = Vec::with_capacity(changes.len());
+        for change in changes {
+            match last.last_mut() {
+                Some(prev) if (prev.0, prev.1) == (change.0, change.1) => *prev = change,
+                _ => last.push(change),
+            }
         }
-        for id in removals {
-            touched
-                .entry(locate(id).0)
-                .or_default()
-                .insert(id.clone(), None);
-        }
-        touched
-            .into_iter()
-            .map(|(bucket, changes)| {
+        last.chunk_by(|a, b| a.0 == b.0)
+            .map(|run| {
+                let bucket = run[0].0;
                 let mut out = FORMAT.to_vec();
                 if let Some(blob) = self.blobs.get(bucket as usize) {
                     for (offset, id_len, hash, len) in entries(blob).unwrap_or_default() {
                         let id =
                             std::str::from_utf8(&blob[offset..offset + id_len]).unwrap_or_default();
-                        if !changes.contains_key(id) {
+                        if run.binary_search_by(|c| c.1.cmp(id)).is_err() {
                             push(&mut out, id, hash, len);
                         }
                     }
                 }
-                for (id, change) in &changes {
+                for (_, id, change) in run {
                     if let Some((hash, len)) = change {
                         push(&mut out, id, *hash, *len);
                     }
@@ -241,6 +245,9 @@ impl Index {
             .collect()
     }
 }
+
+/// One change of a rewrite: (bucket, id, new hash and record length, or `None` if removed).
+type BucketChange<'a> = (u16, &'a str, Option<(u128, u32)>);
 
 fn push(out: &mut Vec<u8>, id: &str, hash: u128, len: u32) {
     let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
@@ -328,6 +335,20 @@ mod tests {
         assert_eq!(again.see("id-1"), Seen::Known(99, 7));
         assert_eq!(again.see("id-2"), Seen::Known(14, 102));
         assert_eq!(again.see("id-42"), Seen::New);
+        // Of an id given twice the later wins: upserted twice, or upserted and removed.
+        let twice = [
+            ("id-5".into(), 1, 1),
+            ("id-6".into(), 2, 2),
+            ("id-5".into(), 3, 3),
+        ];
+        for (bucket, blob) in again.rewrite(&twice, &["id-6".into()]) {
+            tree.insert(bucket.to_be_bytes(), blob).unwrap();
+        }
+        let mut last = Index::load(&tree).unwrap();
+        assert_eq!(last.len(), 498);
+        assert_eq!(last.see("id-5"), Seen::Known(3, 3));
+        assert_eq!(last.see("id-6"), Seen::New);
+        assert_eq!(last.see("id-7"), Seen::Known(49, 107));
     }
 
     #[test]

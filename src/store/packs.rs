@@ -62,7 +62,10 @@ pub fn encode(records: &[Packed<'_>]) -> (Vec<u8>, Vec<u8>) {
         .map(|r| r.0.as_bytes().to_vec())
         .unwrap_or_default();
     let count = u16::try_from(records.len()).expect("a pack holds fewer than 65536 records");
-    let body: Vec<u8> = records.iter().flat_map(|r| r.2.iter().copied()).collect();
+    let mut body = Vec::with_capacity(records.iter().map(|r| r.2.len()).sum());
+    for r in records {
+        body.extend_from_slice(r.2);
+    }
     let compressed = lz4_flex::block::compress_prepend_size(&body);
     let mut v = Vec::with_capacity(3 + records.len() * 60 + compressed.len().min(body.len()));
     let plain = compressed.len() >= body.len();
