@@ -70,28 +70,6 @@ impl Store {
         for id in &commit.removals {
             record_batch.remove(id.as_bytes());
         }
-        // A removed record may also be in a pack of the baseline: the pack is rewritten
-        // without it (or goes). Read here, before the transaction: this process is the only
-        // writer (the lock), and sled's transactions cannot look up a range.
-        let held = self.records(&commit.dataset)?;
-        let mut from_packs: std::collections::BTreeMap<sled::IVec, (sled::IVec, Vec<&str>)> =
-            Default::default();
-        for id in &commit.removals {
-            if let Some(found) = held.in_pack(id)? {
-                from_packs
-                    .entry(found.key)
-                    .or_insert((found.pack, Vec::new()))
-                    .1
-                    .push(id);
-            }
-        }
-        let mut pack_batch = sled::Batch::default();
-        for (key, (pack, gone)) in from_packs {
-            match super::packs::without(&pack, &gone)? {
-                Some(rest) => pack_batch.insert(key, rest),
-                None => pack_batch.remove(key),
-            }
-        }
         for (bucket, blob) in &commit.index {
             if blob.is_empty() {
                 hash_batch.remove(&bucket.to_be_bytes());
@@ -149,7 +127,6 @@ impl Store {
             &t.meta,
             &t.expiry,
             &versions,
-            &held.1,
         );
         let result = trees.transaction(
             |(
@@ -163,7 +140,6 @@ impl Store {
                 meta,
                 expiry,
                 versions,
-                packs,
             )| {
                 hashes.apply_batch(&hash_batch)?;
                 versions.apply_batch(&version_batch)?;
@@ -176,7 +152,6 @@ impl Store {
                     history.insert(key, value)?;
                 }
                 records.apply_batch(&record_batch)?;
-                packs.apply_batch(&pack_batch)?;
                 expiry.apply_batch(&expiry_batch)?;
                 let mut report = CommitReport::default();
                 let mut known = std::collections::HashSet::new();

@@ -21,7 +21,6 @@ pub mod events;
 pub mod index;
 pub mod meta;
 pub mod outbox;
-pub mod packs;
 pub mod records;
 
 pub use commit::{CommitReport, KeyWrites, SweepCommit};
@@ -320,95 +319,6 @@ mod tests {
             changes: Vec::new(),
             data: serde_json::Value::Null,
         }
-    }
-
-    /// A baseline's records live in packs; a change shadows the packed copy, a removal takes
-    /// the record out of both, and every reader sees each record once, in its latest version.
-    #[test]
-    fn packed_records_are_shadowed_by_changes_and_gone_when_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let raw = |id: &str, v: u32| {
-            format!(
-                "{{\"id\":\"{id}\",\"v\":{v},\"pad\":\"{}\"}}",
-                "p".repeat(900)
-            )
-            .into_bytes()
-        };
-        let all: Vec<(String, u128, Vec<u8>)> = (0..200)
-            .map(|i| {
-                let id = format!("r{i:03}");
-                let r = raw(&id, 0);
-                (id, content_hash(&r), r)
-            })
-            .collect();
-        // Streamed in two batches, as a baseline does.
-        store.write_records("referrals", &all[..120]).unwrap();
-        store.write_records("referrals", &all[120..]).unwrap();
-        let packs = store.packs_tree("referrals").unwrap();
-        assert!(
-            packs.len() > 1 && packs.len() < 200 / 4,
-            "{} packs",
-            packs.len()
-        );
-        assert_eq!(store.records_tree("referrals").unwrap().len(), 0);
-        let records = store.records("referrals").unwrap();
-        assert_eq!(records.len(), 200);
-        let got = records.get("r137").unwrap().unwrap();
-        assert_eq!(
-            (got.hash, got.raw.as_ref()),
-            (all[137].1, all[137].2.as_slice())
-        );
-        assert!(records.get("r1370").unwrap().is_none());
-        assert!(records.get("r999").unwrap().is_none());
-
-        // r005 and r150 change; then r150 (changed), r151 (packed only) and r199 (the last
-        // of the last pack) are removed.
-        let changed: Vec<(String, u128, Vec<u8>)> = ["r005", "r150"]
-            .iter()
-            .map(|id| {
-                let r = raw(id, 1);
-                (id.to_string(), content_hash(&r), r)
-            })
-            .collect();
-        let commit = SweepCommit {
-            dataset: "referrals".into(),
-            upserts: changed.clone(),
-            ..Default::default()
-        };
-        store.commit_sweep(&commit, &[], &[]).unwrap();
-        assert_eq!(records.len(), 200);
-        assert_eq!(records.get("r005").unwrap().unwrap().hash, changed[0].1);
-        let removed = ["r150", "r151", "r199"].map(String::from).to_vec();
-        let commit = SweepCommit {
-            dataset: "referrals".into(),
-            removals: removed.clone(),
-            ..Default::default()
-        };
-        store.commit_sweep(&commit, &[], &[]).unwrap();
-        for id in &removed {
-            assert!(
-                records.get(id).unwrap().is_none(),
-                "{id} is gone, packed copy too"
-            );
-        }
-        let listed: Vec<(String, u128)> = records
-            .iter()
-            .map(|r| r.map(|(id, s)| (id, s.hash)).unwrap())
-            .collect();
-        let expected: Vec<(String, u128)> = all
-            .iter()
-            .filter(|(id, ..)| !removed.contains(id))
-            .map(|(id, h, _)| (id.clone(), if id == "r005" { changed[0].1 } else { *h }))
-            .collect();
-        assert_eq!(
-            listed, expected,
-            "each record once, in id order, in its latest version"
-        );
-        assert_eq!(records.len(), 197);
-        // A record after the removed last one of a pack is still found where it is.
-        assert!(records.get("r198").unwrap().is_some());
-        assert!(records.get("r152").unwrap().is_some());
     }
 
     #[test]

@@ -89,12 +89,6 @@ impl Store {
         Ok(t.db.open_tree(format!("records/{dataset}"))?)
     }
 
-    /// Where a baseline's records are, a few to a value ([`super::packs`]).
-    pub(super) fn packs_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
-        let t = self.t()?;
-        Ok(t.db.open_tree(format!("packs/{dataset}"))?)
-    }
-
     pub(super) fn index_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
         let t = self.t()?;
         Ok(t.db.open_tree(format!("index/{dataset}"))?)
@@ -112,7 +106,7 @@ impl Store {
         if self.baseline_at(dataset)?.is_some() {
             return Ok(());
         }
-        let records = self.records(dataset)?;
+        let records = self.records_tree(dataset)?;
         if records.is_empty() {
             return Ok(());
         }
@@ -122,8 +116,7 @@ impl Store {
             "dropping the records of a baseline that did not complete"
         );
         for tree in [
-            records.0,
-            records.1,
+            records,
             self.index_tree(dataset)?,
             self.history_tree(dataset)?,
             self.versions_tree(dataset)?,
@@ -137,22 +130,16 @@ impl Store {
     /// Writes records outside a sweep's transaction: the baseline streams its records this
     /// way, since it announces nothing and an interrupted baseline is simply taken again. The
     /// index that makes them count as known is written with the sweep's commit.
-    ///
-    /// They are written in packs ([`super::packs`]), so `upserts` must be sorted by id, come
-    /// after every record written this way before, and be records the store does not hold.
     pub fn write_records(
         &self,
         dataset: &str,
         upserts: &[(String, u128, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        let records = upserts
-            .iter()
-            .map(|(id, hash, raw)| (id.as_str(), *hash, raw.as_slice()));
-        for (key, pack) in super::packs::pack_all(records) {
-            batch.insert(key, pack);
+        for (id, hash, raw) in upserts {
+            batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
         }
-        self.packs_tree(dataset)?.apply_batch(batch)?;
+        self.records_tree(dataset)?.apply_batch(batch)?;
         // Flushed batch by batch, sled holds one batch of unwritten pages at a time.
         self.t()?.db.flush()?;
         Ok(())
@@ -241,148 +228,40 @@ impl Store {
 
     /// A read view of one dataset's latest records.
     pub fn records(&self, dataset: &str) -> Result<Records, StoreError> {
-        Ok(Records(
-            self.records_tree(dataset)?,
-            self.packs_tree(dataset)?,
-        ))
+        Ok(Records(self.records_tree(dataset)?))
     }
 }
 
-/// A read view of one dataset's latest records: each is its own entry in the records tree
-/// if it has one, else its copy in a pack of the baseline ([`super::packs`]).
+/// A read view of one dataset's latest records.
 #[derive(Debug, Clone)]
-pub struct Records(pub(super) sled::Tree, pub(super) sled::Tree);
-
-/// Where a pack holds a record: the pack's key and value, and the record's place in it.
-pub(super) struct InPack {
-    pub key: sled::IVec,
-    pub pack: sled::IVec,
-    pub entry: super::packs::Entry,
-    pub from: usize,
-    entries: Vec<super::packs::Entry>,
-}
+pub struct Records(sled::Tree);
 
 impl Records {
     pub fn get(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
-        if let Some(own) = self.0.get(id.as_bytes())? {
-            return StoredRecord::decode(own).map(Some);
-        }
-        let Some(found) = self.in_pack(id)? else {
-            return Ok(None);
-        };
-        let body = super::packs::body(&found.pack, found.from, &found.entries)?;
-        let e = &found.entry;
-        Ok(Some(StoredRecord {
-            hash: e.hash,
-            raw: body[e.at..e.at + e.len].into(),
-        }))
+        self.0
+            .get(id.as_bytes())?
+            .map(StoredRecord::decode)
+            .transpose()
     }
 
-    /// The pack that holds `id`, if one does (whether or not the records tree shadows it).
-    pub(super) fn in_pack(&self, id: &str) -> Result<Option<InPack>, StoreError> {
-        // Packs never overlap: the one that could hold `id` is the first whose last id is
-        // not before it.
-        let Some(item) = self.1.range(id.as_bytes()..).next() else {
-            return Ok(None);
-        };
-        let (key, pack) = item?;
-        let (entries, from) = super::packs::entries(&pack)?;
-        let Some(entry) = entries.iter().find(|e| e.id == id).cloned() else {
-            return Ok(None);
-        };
-        Ok(Some(InPack {
-            key,
-            pack,
-            entry,
-            from,
-            entries,
-        }))
-    }
-
-    /// How many records: those of their own, and those of packs that none shadows.
     pub fn len(&self) -> usize {
-        let packed = self
-            .1
-            .iter()
-            .values()
-            .filter_map(|pack| super::packs::entries(&pack.ok()?).ok())
-            .flat_map(|(entries, _)| entries)
-            .filter(|e| !self.0.contains_key(e.id.as_bytes()).unwrap_or(false))
-            .count();
-        self.0.len() + packed
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty() && self.1.is_empty()
+        self.0.is_empty()
     }
 
     /// Every (id, record), in id order.
     pub fn iter(&self) -> impl Iterator<Item = Result<(String, StoredRecord), StoreError>> + '_ {
-        let own = self.0.iter().map(|item| {
+        self.0.iter().map(|item| {
             let (k, v) = item?;
             let id = String::from_utf8(k.to_vec()).map_err(|e| StoreError::Corrupt {
                 what: "record id",
                 detail: e.to_string(),
             })?;
             Ok((id, StoredRecord::decode(v)?))
-        });
-        let packed = self.1.iter().values().flat_map(|pack| {
-            let records = pack
-                .map_err(StoreError::from)
-                .and_then(|p| super::packs::decode(&p));
-            let out: Vec<Result<(String, StoredRecord), StoreError>> = match records {
-                Ok(records) => records
-                    .into_iter()
-                    .map(|(id, hash, raw)| {
-                        Ok((
-                            id,
-                            StoredRecord {
-                                hash,
-                                raw: raw.into(),
-                            },
-                        ))
-                    })
-                    .collect(),
-                Err(e) => vec![Err(e)],
-            };
-            out
-        });
-        Merged {
-            own: own.peekable(),
-            packed: packed.peekable(),
-        }
-    }
-}
-
-/// Two streams of (id, record) in id order as one; where both hold an id, the first's.
-struct Merged<A: Iterator, B: Iterator> {
-    own: std::iter::Peekable<A>,
-    packed: std::iter::Peekable<B>,
-}
-
-impl<A, B> Iterator for Merged<A, B>
-where
-    A: Iterator<Item = Result<(String, StoredRecord), StoreError>>,
-    B: Iterator<Item = Result<(String, StoredRecord), StoreError>>,
-{
-    type Item = Result<(String, StoredRecord), StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        use std::cmp::Ordering;
-        let order = match (self.own.peek(), self.packed.peek()) {
-            (None, None) => return None,
-            (Some(_), None) | (Some(Err(_)), _) => Ordering::Less,
-            (None, Some(_)) | (_, Some(Err(_))) => Ordering::Greater,
-            (Some(Ok((a, _))), Some(Ok((b, _)))) => a.cmp(b),
-        };
-        match order {
-            Ordering::Less => self.own.next(),
-            Ordering::Greater => self.packed.next(),
-            Ordering::Equal => {
-                self.packed.next();
-                self.own.next()
-            }
-        }
+        })
     }
 }
 
