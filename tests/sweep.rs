@@ -717,6 +717,17 @@ async fn a_page_nested_forty_thousand_deep_fails_its_sweep_with_a_message_not_a_
         "[".repeat(depth),
         "]".repeat(depth)
     );
+    let (err, stored) = baseline_failing_on(body.into_bytes()).await;
+    assert!(
+        err.contains("referrals page 1") && err.contains("40003 levels deep"),
+        "{err}"
+    );
+    assert_eq!(stored, 0);
+}
+
+/// A baseline against a server that answers every call with `body`, which must fail: its
+/// error, and how many records the store then holds.
+async fn baseline_failing_on(body: Vec<u8>) -> (String, usize) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(move || {
@@ -733,11 +744,7 @@ async fn a_page_nested_forty_thousand_deep_fails_its_sweep_with_a_message_not_a_
     std::fs::write(&path, text).unwrap();
     let p = common::pipeline(&path, &common::clock());
     let err = p.poll(&p.sources[0], false).await.unwrap_err().to_string();
-    assert!(
-        err.contains("referrals page 1") && err.contains("40003 levels deep"),
-        "{err}"
-    );
-    assert_eq!(p.store.records("referrals").unwrap().len(), 0);
+    (err, p.store.records("referrals").unwrap().len())
 }
 
 /// A page is no longer checked to be UTF-8 as a whole before its records are read (an
@@ -752,27 +759,12 @@ async fn a_record_that_is_not_utf8_fails_its_sweep_and_stores_nothing() {
         body.extend_from_slice(br#"{"id":"b","n":"caf"#);
         body.push(0xe9); // Latin-1 'é', not UTF-8
         body.extend_from_slice(br#""}]}"#);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().fallback(move || {
-            let body = body.clone();
-            async move { ([("content-type", "application/json")], body) }
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let sim = common::sim(0, 10).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = common::write_config(dir.path(), &sim, "");
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace(&sim.referrals_base_url(), &format!("http://{addr}/v1.0"));
-        std::fs::write(&path, text).unwrap();
-        let p = common::pipeline(&path, &common::clock());
-        let err = p.poll(&p.sources[0], false).await.unwrap_err().to_string();
+        let (err, stored) = baseline_failing_on(body).await;
         assert!(
             err.contains("referrals page 1") && err.contains("utf-8"),
             "{between:?}: {err}"
         );
-        assert_eq!(p.store.records("referrals").unwrap().len(), 0);
+        assert_eq!(stored, 0);
     }
 }
 
