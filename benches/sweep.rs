@@ -9,6 +9,8 @@
 //! first_peak_rss_mb=…`, the `first_` figures being those of the baseline sweep.
 //! `PW_BENCH_RECORDS` sets another size.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -70,18 +72,11 @@ fn orchestrate() {
     let state = dir.join("state");
 
     let run_sweep = |snapshot: &str| -> String {
-        let out = child("sweep")
-            .env("PW_BENCH_URL", format!("{base}/{snapshot}/v1.0"))
-            .env("PW_BENCH_STATE", &state)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        common::stdout_of(
+            child("sweep")
+                .env("PW_BENCH_URL", format!("{base}/{snapshot}/v1.0"))
+                .env("PW_BENCH_STATE", &state),
+        )
     };
     let setup = run_sweep("old");
     eprintln!("baseline sweep (setup): {setup}");
@@ -275,17 +270,6 @@ fn serve(dir: &Path) {
     });
 }
 
-fn rusage() -> (f64, f64) {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        secs(ru.ru_utime) + secs(ru.ru_stime),
-        ru.ru_maxrss as f64 / 1024.0,
-    )
-}
-
 /// One sweep through the real pipeline; prints its CPU time and this process's peak RSS.
 fn sweep(base_url: &str, state: &Path) {
     use partnerwatch::config::{Config, ReferralsConfig, Secret};
@@ -345,17 +329,17 @@ fn sweep(base_url: &str, state: &Path) {
                 .to_string()
         };
         eprintln!("after open: {}", rss());
-        let (c0, _) = rusage();
+        let (c0, _) = common::rusage();
         let h = pipeline.store.index("referrals").unwrap();
-        let (c1, _) = rusage();
+        let (c1, _) = common::rusage();
         eprintln!("hashes: {} in {:.3}s, {}", h.len(), c1 - c0, rss());
         drop(h);
     }
-    let (cpu0, _) = rusage();
+    let (cpu0, _) = common::rusage();
     let report = rt
         .block_on(pipeline.poll(&pipeline.sources[0], false))
         .unwrap();
-    let (cpu1, peak) = rusage();
+    let (cpu1, peak) = common::rusage();
     let changed = report
         .events
         .iter()

@@ -79,7 +79,7 @@ impl StoreError {
 }
 
 /// sled's page cache: enough for the hot indexes, small enough for an idle daemon.
-const CACHE_BYTES: u64 = 32 << 20;
+pub const CACHE_BYTES: u64 = 32 << 20;
 
 /// Creates the state folder if needed; it holds tokens, so only its owner may enter it.
 pub fn prepare_state_dir(dir: &Path) -> Result<(), StoreError> {
