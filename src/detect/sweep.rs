@@ -353,6 +353,7 @@ impl SweepDiff {
             commit: SweepCommit {
                 dataset: self.dataset,
                 index: self.index.rewrite(&self.indexed, &removals),
+                order: complete.then(|| self.index.order()),
                 upserts: self.upserts,
                 history: self.history,
                 versions: self.counted,

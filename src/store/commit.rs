@@ -27,6 +27,8 @@ pub struct SweepCommit {
     pub removals: Vec<String>,
     /// Rewritten buckets of the content-hash index (empty: the bucket is gone).
     pub index: Vec<(u16, Vec<u8>)>,
+    /// After a complete sweep, the order in which it saw the ids ([`super::Index::order`]).
+    pub order: Option<Vec<u8>>,
     /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
     /// The change counts of the records that changed: (id, changes so far, this one included).
@@ -82,7 +84,9 @@ impl Store {
             .map(|e| {
                 (
                     e.id.clone(),
-                    serde_json::to_vec(e).expect("events serialize"),
+                    // sonic-rs writes the same JSON as serde_json, escaping strings with SIMD:
+                    // an event carries two whole records.
+                    sonic_rs::to_vec(e).expect("events serialize"),
                 )
             })
             .collect();
@@ -191,6 +195,9 @@ impl Store {
             },
         );
         let report = result.map_err(transaction_error)?;
+        if let Some(order) = &commit.order {
+            self.write_order(&commit.dataset, order)?;
+        }
         let ids: Vec<&str> = commit.history.iter().map(|(id, _)| id.as_str()).collect();
         self.trim_history(&history, &ids, self.history_versions)?;
         t.db.flush()?;

@@ -57,6 +57,8 @@ type PreHashedMap<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hash: u128,
+    /// [`locate`]'s hash of the id: the key of `places`.
+    key: u64,
     /// [`check`] of the id.
     check: u64,
     bucket: u16,
@@ -80,41 +82,110 @@ pub enum Seen {
 }
 
 /// The loaded index, tracking which ids a sweep has seen.
+///
+/// Its entries lie in the order in which the last complete sweep saw their ids (where that
+/// order was kept, [`Index::order`]), and a lookup tries the entry after the last one seen
+/// before it asks the map. An API lists its records in the same order sweep after sweep, so
+/// nearly every lookup reads the next entry in memory. Through the map, each would be a
+/// cache miss that the next record has to wait for: the record's stored length, which says
+/// where the next record starts, is what the lookup finds.
 #[derive(Debug, Default)]
 pub struct Index {
     /// The bucket blobs, indexed by bucket (empty where a bucket has none).
     blobs: Vec<sled::IVec>,
-    entries: PreHashedMap<Entry>,
+    entries: Vec<Entry>,
+    /// Of each id's [`locate`] hash, its place in `entries`.
+    places: PreHashedMap<u32>,
     new_seen: HashSet<u64, BuildHasherDefault<PreHashed>>,
+    /// The place after the entry last seen: where the next record is looked for first.
+    next: usize,
+    /// The [`locate`] hashes of the ids this sweep has seen, in the order it saw them.
+    seen_order: Vec<u64>,
 }
 
+/// The order of a dataset's ids is kept in values of this many bytes (8 per id), each under
+/// its number (big-endian `u32`): well under the size from which sled writes a value to a
+/// file of its own.
+pub const ORDER_CHUNK_BYTES: usize = 64 << 10;
+
 impl Index {
-    /// Loads the index from its tree.
+    /// Loads the index from its tree, its entries in the order kept in `order` (the values
+    /// [`Index::order`] made, by [`ORDER_CHUNK_BYTES`]). The order only speeds lookups up:
+    /// one that is missing, stale or damaged costs time, never a wrong answer.
+    pub fn load_ordered(tree: &sled::Tree, order: &sled::Tree) -> Result<Index, StoreError> {
+        let mut index = Self::load(tree)?;
+        let mut keys = Vec::new();
+        for chunk in order.iter().values() {
+            keys.extend_from_slice(&chunk?);
+        }
+        if keys.len() % 8 == 0 && !keys.is_empty() {
+            index.arrange(&keys);
+        }
+        Ok(index)
+    }
+
+    /// Lays the entries out in the order of `keys` (packed little-endian [`locate`] hashes);
+    /// entries whose id is not among them follow, as they were.
+    fn arrange(&mut self, keys: &[u8]) {
+        let mut taken = vec![false; self.entries.len()];
+        let mut arranged = Vec::with_capacity(self.entries.len());
+        for key in keys.chunks_exact(8) {
+            let key = u64::from_le_bytes(key.try_into().expect("8 bytes"));
+            if let Some(&at) = self.places.get(&key) {
+                if !std::mem::replace(&mut taken[at as usize], true) {
+                    arranged.push(self.entries[at as usize]);
+                }
+            }
+        }
+        for (e, taken) in self.entries.iter().zip(&taken) {
+            if !taken {
+                arranged.push(*e);
+            }
+        }
+        self.entries = arranged;
+        self.places.clear();
+        for (at, e) in self.entries.iter().enumerate() {
+            self.places.insert(e.key, at as u32);
+        }
+    }
+
+    /// Loads the index from its tree, its entries in bucket order.
     pub fn load(tree: &sled::Tree) -> Result<Index, StoreError> {
         let mut index = Index {
             blobs: vec![sled::IVec::default(); BUCKETS as usize],
             ..Index::default()
         };
+        // Every bucket's entries first, so that the map is sized once: grown entry by entry,
+        // it would be rehashed (and its memory touched) a dozen times on the way to 100,000.
+        let mut loaded = Vec::new();
+        let mut count = 0;
         for item in tree.iter() {
             let (k, blob) = item?;
             let bucket =
                 u16::from_be_bytes(k.as_ref().try_into().map_err(|_| corrupt("bucket key"))?);
-            for (offset, id_len, hash, len) in entries(&blob)? {
+            let found = entries(&blob)?;
+            count += found.len();
+            loaded.push((bucket, blob, found));
+        }
+        index.entries.reserve(count);
+        index.places.reserve(count);
+        for (bucket, blob, found) in loaded {
+            for (offset, id_len, hash, len) in found {
                 let id = &blob[offset..offset + id_len];
                 let id = std::str::from_utf8(id).map_err(|_| corrupt("id"))?;
                 let (_, key) = locate(id);
-                index.entries.insert(
+                // Of two ids with one hash (about 2^-64), the later is the one found.
+                index.places.insert(key, index.entries.len() as u32);
+                index.entries.push(Entry {
+                    hash,
                     key,
-                    Entry {
-                        hash,
-                        check: check(id),
-                        bucket,
-                        offset: offset as u32,
-                        id_len: id_len as u16,
-                        len,
-                        seen: false,
-                    },
-                );
+                    check: check(id),
+                    bucket,
+                    offset: offset as u32,
+                    id_len: id_len as u16,
+                    len,
+                    seen: false,
+                });
             }
             if let Some(slot) = index.blobs.get_mut(bucket as usize) {
                 *slot = blob;
@@ -124,11 +195,42 @@ impl Index {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.places.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.places.is_empty()
+    }
+
+    /// The place of the entry of the id with these hashes: the one after the last seen if it
+    /// is that id's, else the map's.
+    fn place(&self, key: u64, check: u64) -> Option<usize> {
+        if let Some(e) = self.entries.get(self.next) {
+            if e.key == key && e.check == check {
+                return Some(self.next);
+            }
+        }
+        let at = *self.places.get(&key)? as usize;
+        (self.entries[at].check == check).then_some(at)
+    }
+
+    /// Marks the entry at `at` seen.
+    fn mark(&mut self, at: usize) {
+        let e = &mut self.entries[at];
+        e.seen = true;
+        self.seen_order.push(e.key);
+        self.next = at + 1;
+    }
+
+    /// The ids this sweep has seen (their [`locate`] hashes, packed little-endian), in the
+    /// order it saw them: after a complete sweep, the order [`Index::load_ordered`] lays the
+    /// next sweep's entries out in.
+    pub fn order(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.seen_order.len() * 8);
+        for key in &self.seen_order {
+            out.extend_from_slice(&key.to_le_bytes());
+        }
+        out
     }
 
     fn id_bytes(&self, e: &Entry) -> &[u8] {
@@ -143,7 +245,7 @@ impl Index {
     /// Whether the store holds a record under `id` (without marking it seen).
     pub fn holds(&self, id: &str) -> bool {
         let (_, key) = locate(id);
-        self.entries.get(&key).is_some_and(|e| e.check == check(id))
+        self.place(key, check(id)).is_some()
     }
 
     /// If `from` starts with the record stored under `id` — its stored length of bytes
@@ -151,31 +253,36 @@ impl Index {
     /// returns that length. One lookup for an unchanged record, none of its bytes parsed.
     pub fn see_unchanged(&mut self, id: &str, from: &[u8]) -> Option<usize> {
         let (_, key) = locate(id);
-        let e = self.entries.get_mut(&key)?;
-        if e.seen || e.len == 0 || e.check != check(id) {
+        let at = self.place(key, check(id))?;
+        let e = &self.entries[at];
+        if e.seen || e.len == 0 {
             return None;
         }
         let bytes = from.get(..e.len as usize)?;
-        (super::content_hash(bytes) == e.hash).then(|| {
-            e.seen = true;
-            bytes.len()
-        })
+        if super::content_hash(bytes) != e.hash {
+            return None;
+        }
+        self.mark(at);
+        Some(bytes.len())
     }
 
     /// Marks `id` as seen in this sweep and says what the store knew of it.
     pub fn see(&mut self, id: &str) -> Seen {
         let (_, key) = locate(id);
-        if let Some(e) = self.entries.get(&key).copied() {
-            if e.check == check(id) {
-                if e.seen {
-                    return Seen::Again;
-                }
-                self.entries.get_mut(&key).expect("present").seen = true;
-                return Seen::Known(e.hash, e.len as usize);
+        if let Some(at) = self.place(key, check(id)) {
+            let e = self.entries[at];
+            if e.seen {
+                return Seen::Again;
             }
-            tracing::error!(%id, other = self.id_of(&e), "two ids share a 64-bit hash; treating the newcomer as new");
+            self.mark(at);
+            return Seen::Known(e.hash, e.len as usize);
+        }
+        if let Some(&at) = self.places.get(&key) {
+            let other = self.id_of(&self.entries[at as usize]);
+            tracing::error!(%id, other, "two ids share a 64-bit hash; treating the newcomer as new");
         }
         if self.new_seen.insert(key) {
+            self.seen_order.push(key);
             Seen::New
         } else {
             Seen::Again
@@ -185,8 +292,9 @@ impl Index {
     /// The stored ids this sweep has not seen: after a complete sweep, the removals.
     pub fn unseen(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
-            .entries
+            .places
             .values()
+            .map(|&at| &self.entries[at as usize])
             .filter(|e| !e.seen)
             .map(|e| self.id_of(e).to_string())
             .collect();
@@ -303,6 +411,7 @@ fn corrupt(what: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn rewrite_then_load_round_trips_and_tracks_seen() {
@@ -349,6 +458,159 @@ mod tests {
         assert_eq!(last.see("id-5"), Seen::Known(3, 3));
         assert_eq!(last.see("id-6"), Seen::New);
         assert_eq!(last.see("id-7"), Seen::Known(49, 107));
+    }
+
+    /// Writes `order` as [`Store::write_order`] does, in chunks of `chunk` bytes.
+    fn keep_order(tree: &sled::Tree, order: &[u8], chunk: usize) {
+        tree.clear().unwrap();
+        for (n, c) in order.chunks(chunk).enumerate() {
+            tree.insert((n as u32).to_be_bytes(), c).unwrap();
+        }
+    }
+
+    #[test]
+    fn entries_follow_the_kept_order_and_every_lookup_answers_as_without_it() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (tree, order) = (
+            db.open_tree("index").unwrap(),
+            db.open_tree("order").unwrap(),
+        );
+        let ids: Vec<(String, u128, usize)> = (0..600)
+            .map(|i| (format!("ref-{i}"), i as u128 * 11, 200 + i))
+            .collect();
+        for (bucket, blob) in Index::load(&tree).unwrap().rewrite(&ids, &[]) {
+            tree.insert(bucket.to_be_bytes(), blob).unwrap();
+        }
+        // A sweep in a shuffled order, with a new id in it and ref-5 missing.
+        let mut swept: Vec<String> = ids.iter().map(|(id, ..)| id.clone()).collect();
+        swept.retain(|id| id != "ref-5");
+        swept.insert(300, "ref-new".into());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        rand::seq::SliceRandom::shuffle(&mut swept[..], &mut rng);
+        let mut first = Index::load_ordered(&tree, &order).unwrap();
+        for id in &swept {
+            first.see(id);
+        }
+        let kept = first.order();
+        assert_eq!(kept.len(), swept.len() * 8);
+
+        // Kept in small chunks, so that the order spans several values.
+        keep_order(&order, &kept, 8 * 37);
+        let ordered = Index::load_ordered(&tree, &order).unwrap();
+        let expected: Vec<u64> = swept
+            .iter()
+            .filter(|id| *id != "ref-new")
+            .map(|id| locate(id).1)
+            .chain([locate("ref-5").1])
+            .collect();
+        let laid_out: Vec<u64> = ordered.entries.iter().map(|e| e.key).collect();
+        assert_eq!(
+            laid_out, expected,
+            "in the kept order, the unlisted id last"
+        );
+
+        // Every order (kept, reversed, damaged, none) gives the same answers, in any order of
+        // lookups: the one kept, another, and ids seen twice.
+        let mut reversed = kept.chunks(8).rev().flatten().copied().collect::<Vec<u8>>();
+        reversed.extend_from_slice(&kept[..16]);
+        let damaged = kept[..kept.len() - 3].to_vec();
+        let mut lookups: Vec<String> = swept.clone();
+        lookups.extend(["ref-5".to_string(), "ref-7".into(), "nobody".into()]);
+        let mut answers = Vec::new();
+        for hint in [Some(&kept), Some(&reversed), Some(&damaged), None] {
+            match hint {
+                Some(h) => keep_order(&order, h, 4096),
+                None => order.clear().unwrap(),
+            }
+            let mut index = Index::load_ordered(&tree, &order).unwrap();
+            assert_eq!(index.len(), 600);
+            let got: Vec<(Seen, bool)> = lookups
+                .iter()
+                .map(|id| (index.see(id), index.holds(id)))
+                .collect();
+            answers.push((got, index.unseen()));
+        }
+        for (id, hash, len) in ids.iter().take(20) {
+            let at = lookups.iter().position(|l| l == id).unwrap();
+            assert_eq!(answers[0].0[at].0, Seen::Known(*hash, *len), "{id}");
+        }
+        assert!(answers.iter().all(|a| *a == answers[0]));
+        assert_eq!(answers[0].0[lookups.len() - 1], (Seen::New, false));
+        assert_eq!(
+            answers[0].0[lookups.len() - 2],
+            (Seen::Again, true),
+            "ref-7 twice"
+        );
+        assert!(answers[0].1.is_empty());
+    }
+
+    #[test]
+    fn the_expected_entry_is_taken_only_if_both_hashes_of_the_id_match() {
+        // An entry whose id shares "a"'s 64-bit hash but not its second one, where "a" is
+        // looked for first: a different id (two such ids exist, though none is known).
+        let (_, key) = locate("a");
+        let entry = Entry {
+            hash: 1,
+            key,
+            check: check("a") ^ 1,
+            bucket: 0,
+            offset: 0,
+            id_len: 0,
+            len: 2,
+            seen: false,
+        };
+        let mut index = Index {
+            blobs: vec![sled::IVec::default()],
+            entries: vec![entry],
+            places: [(key, 0)].into_iter().collect(),
+            ..Index::default()
+        };
+        assert!(!index.holds("a"));
+        assert_eq!(index.see_unchanged("a", b"{}"), None);
+        assert_eq!(index.see("a"), Seen::New);
+        assert_eq!(
+            index.unseen(),
+            vec![String::new()],
+            "the other id is not seen"
+        );
+    }
+
+    #[test]
+    fn an_unchanged_record_is_found_by_its_bytes_when_the_order_is_stale() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (tree, order) = (
+            db.open_tree("index").unwrap(),
+            db.open_tree("order").unwrap(),
+        );
+        let records: Vec<Vec<u8>> = (0..50)
+            .map(|i| format!(r#"{{"id":"r-{i}","v":{i}}}"#).into_bytes())
+            .collect();
+        let upserts: Vec<(String, u128, usize)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("r-{i}"), super::super::content_hash(r), r.len()))
+            .collect();
+        for (bucket, blob) in Index::load(&tree).unwrap().rewrite(&upserts, &[]) {
+            tree.insert(bucket.to_be_bytes(), blob).unwrap();
+        }
+        let mut first = Index::load(&tree).unwrap();
+        for i in 0..50 {
+            first.see(&format!("r-{i}"));
+        }
+        keep_order(&order, &first.order(), 4096);
+        // The next sweep lists them from the end: each is still found, once, by its bytes;
+        // a record whose bytes differ is not.
+        let mut index = Index::load_ordered(&tree, &order).unwrap();
+        for i in (0..50).rev() {
+            let id = format!("r-{i}");
+            assert_eq!(index.see_unchanged(&id, b"{}"), None, "{id}: other bytes");
+            assert_eq!(
+                index.see_unchanged(&id, &records[i]),
+                Some(records[i].len())
+            );
+            assert_eq!(index.see_unchanged(&id, &records[i]), None, "{id}: seen");
+        }
+        assert!(index.unseen().is_empty());
     }
 
     #[test]

@@ -94,9 +94,33 @@ impl Store {
         Ok(t.db.open_tree(format!("index/{dataset}"))?)
     }
 
+    /// The order in which the last complete sweep of `dataset` saw its ids (a hint that
+    /// makes [`Store::index`] faster; see [`Index::load_ordered`]).
+    pub(super) fn order_tree(&self, dataset: &str) -> Result<sled::Tree, StoreError> {
+        let t = self.t()?;
+        Ok(t.db.open_tree(format!("order/{dataset}"))?)
+    }
+
     /// The content-hash index of `dataset`: every stored id with its latest hash.
     pub fn index(&self, dataset: &str) -> Result<Index, StoreError> {
-        Index::load(&self.index_tree(dataset)?)
+        Index::load_ordered(&self.index_tree(dataset)?, &self.order_tree(dataset)?)
+    }
+
+    /// Keeps `order` ([`Index::order`]) as the order of `dataset`'s ids, in values of
+    /// [`ORDER_CHUNK_BYTES`](super::index::ORDER_CHUNK_BYTES). Outside a sweep's transaction:
+    /// an order lost in a crash only makes the next sweep's lookups slower.
+    pub(super) fn write_order(&self, dataset: &str, order: &[u8]) -> Result<(), StoreError> {
+        let tree = self.order_tree(dataset)?;
+        let mut batch = sled::Batch::default();
+        let mut n = 0u32;
+        for chunk in order.chunks(super::index::ORDER_CHUNK_BYTES) {
+            batch.insert(&n.to_be_bytes(), chunk);
+            n += 1;
+        }
+        for key in tree.range(n.to_be_bytes()..).keys() {
+            batch.remove(key?);
+        }
+        Ok(tree.apply_batch(batch)?)
     }
 
     /// Drops every record of a dataset that has no baseline yet: what a failed or interrupted
@@ -118,6 +142,7 @@ impl Store {
         for tree in [
             records,
             self.index_tree(dataset)?,
+            self.order_tree(dataset)?,
             self.history_tree(dataset)?,
             self.versions_tree(dataset)?,
         ] {
