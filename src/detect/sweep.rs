@@ -256,7 +256,7 @@ impl SweepDiff {
         self.upsert(id, hash, raw)?;
         // Same content in another spelling (key order, white space): store, announce nothing.
         if let (Some(s), false) = (&old, changes.is_empty()) {
-            self.history.push((id.to_string(), s.raw.to_vec()));
+            self.history.push((id.to_string(), s.packed.to_vec()));
         }
         let wanted = !self.baseline || known.is_none() || (self.keep)(raw).unwrap_or(false);
         if wanted && (old_value.is_none() || !changes.is_empty()) {
@@ -336,7 +336,7 @@ impl SweepDiff {
         for id in &removals {
             if let Some(stored) = self.stored.get(id)? {
                 let old = stored.json()?;
-                self.history.push((id.clone(), stored.raw.to_vec()));
+                self.history.push((id.clone(), stored.packed.to_vec()));
                 if !self.baseline || (self.keep)(&stored.raw).unwrap_or(false) {
                     let version = self.count(id)?;
                     self.changes.push(RecordChange {

@@ -29,7 +29,8 @@ pub struct SweepCommit {
     pub index: Vec<(u16, Vec<u8>)>,
     /// After a complete sweep, the order in which it saw the ids ([`super::Index::order`]).
     pub order: Option<Vec<u8>>,
-    /// Versions replaced or removed by this sweep: (id, raw JSON), kept as history.
+    /// Versions replaced or removed by this sweep: (id, JSON as it is or as
+    /// [`pack`](super::records::pack) made it), kept as history.
     pub history: Vec<(String, Vec<u8>)>,
     /// The change counts of the records that changed: (id, changes so far, this one included).
     pub versions: Vec<(String, u64)>,
@@ -81,14 +82,7 @@ impl Store {
         }
         let encoded_events: Vec<(String, Vec<u8>)> = events
             .iter()
-            .map(|e| {
-                (
-                    e.id.clone(),
-                    // sonic-rs writes the same JSON as serde_json, escaping strings with SIMD:
-                    // an event carries two whole records.
-                    sonic_rs::to_vec(e).expect("events serialize"),
-                )
-            })
+            .map(|e| (e.id.clone(), super::events::encode_event(e)))
             .collect();
 
         let mut expiry_batch = sled::Batch::default();

@@ -57,8 +57,17 @@ impl Store {
     }
 }
 
-fn decode_event(bytes: &[u8]) -> Result<Event, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+/// An event as the log keeps it: its JSON, [packed](super::records::pack) (an event carries
+/// two whole records).
+pub(super) fn encode_event(event: &Event) -> Vec<u8> {
+    // sonic-rs writes the same JSON as serde_json, escaping strings with SIMD.
+    super::records::pack(&sonic_rs::to_vec(event).expect("events serialize"))
+}
+
+/// An event of the log: packed, or its JSON as logs before packing kept it.
+fn decode_event(bytes: &sled::IVec) -> Result<Event, StoreError> {
+    let json = super::records::unpack("event", bytes)?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt {
         what: "event",
         detail: e.to_string(),
     })

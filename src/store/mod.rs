@@ -347,6 +347,68 @@ mod tests {
     }
 
     #[test]
+    fn events_and_history_are_kept_packed_and_read_back_whole_as_are_those_kept_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let at: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+        let record = crate::sim::referrals::new_referral(&mut rng, at, "https://example.test");
+        let raw = serde_json::to_vec(&record).unwrap();
+        let mut first = event(1, at);
+        first.record = record.clone();
+        let commit = SweepCommit {
+            dataset: "referrals".into(),
+            upserts: vec![("r1".into(), content_hash(&raw), raw.clone())],
+            ..Default::default()
+        };
+        store.commit_sweep(&commit, &[first.clone()], &[]).unwrap();
+        let stored = store
+            .records("referrals")
+            .unwrap()
+            .get("r1")
+            .unwrap()
+            .unwrap();
+        let commit = SweepCommit {
+            dataset: "referrals".into(),
+            history: vec![("r1".into(), stored.packed.to_vec())],
+            completed_at: Some(at),
+            ..Default::default()
+        };
+        store.commit_sweep(&commit, &[], &[]).unwrap();
+
+        assert_eq!(store.event("e1").unwrap().unwrap().record, record);
+        assert_eq!(
+            store.history("referrals", "r1").unwrap(),
+            vec![(at, record.clone())]
+        );
+        // Kept in fewer bytes than their JSON.
+        let t = store.t().unwrap();
+        let (_, kept) = t.events.iter().next().unwrap().unwrap();
+        assert!(kept.len() < serde_json::to_vec(&first).unwrap().len() * 2 / 3);
+        let history = store.history_tree("referrals").unwrap();
+        let (_, kept) = history.iter().next().unwrap().unwrap();
+        assert!(kept.len() < (8 + raw.len()) * 2 / 3);
+
+        // As logs and histories before packing kept them: JSON as it is.
+        let mut old = event(2, at);
+        old.record = record.clone();
+        t.events
+            .insert(99u64.to_be_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        t.event_ids.insert("e2", &99u64.to_be_bytes()).unwrap();
+        assert_eq!(store.event("e2").unwrap().unwrap().record, record);
+        let mut key = records::history_prefix("r2");
+        key.extend_from_slice(&1u64.to_be_bytes());
+        let mut value = at.as_millisecond().to_be_bytes().to_vec();
+        value.extend_from_slice(&raw);
+        history.insert(key, value).unwrap();
+        assert_eq!(
+            store.history("referrals", "r2").unwrap(),
+            vec![(at, record)]
+        );
+    }
+
+    #[test]
     fn failed_sweeps_are_found_by_time() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();

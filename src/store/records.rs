@@ -18,6 +18,42 @@ pub(super) fn history_prefix(id: &str) -> Vec<u8> {
 pub struct StoredRecord {
     pub hash: u128,
     pub raw: sled::IVec,
+    /// The JSON as the store keeps it ([`pack`]): what its history keeps when it is replaced,
+    /// without compressing it again.
+    pub packed: sled::IVec,
+}
+
+/// A record's JSON as the store keeps it: LZ4-compressed after a [`LZ4`] byte when that is
+/// smaller, else as it is.
+pub fn pack(raw: &[u8]) -> Vec<u8> {
+    let compressed = lz4_flex::block::compress_prepend_size(raw);
+    if compressed.len() + 1 < raw.len() {
+        let mut v = Vec::with_capacity(1 + compressed.len());
+        v.push(LZ4);
+        v.extend_from_slice(&compressed);
+        v
+    } else {
+        raw.to_vec()
+    }
+}
+
+/// The JSON of what [`pack`] made (or of JSON stored as it is).
+pub fn unpack(what: &'static str, packed: &sled::IVec) -> Result<sled::IVec, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt { what, detail };
+    match packed.first() {
+        Some(&LZ4) => {
+            let size = packed
+                .get(1..5)
+                .map(|n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
+            if size.is_none_or(|n| n > MAX_RECORD_BYTES) {
+                return Err(corrupt(format!("compressed record of {size:?} bytes")));
+            }
+            Ok(lz4_flex::block::decompress_size_prepended(&packed[1..])
+                .map_err(|e| corrupt(e.to_string()))?
+                .into())
+        }
+        _ => Ok(packed.clone()),
+    }
 }
 
 /// After the hash, this byte says the JSON is LZ4-compressed (JSON never starts with it;
@@ -31,15 +67,10 @@ impl StoredRecord {
     /// (a sweep writes every record of a baseline: a third of the bytes is a third of the
     /// store's pages to hold and write).
     pub(super) fn encode(hash: u128, raw: &[u8]) -> Vec<u8> {
-        let compressed = lz4_flex::block::compress_prepend_size(raw);
-        let mut v = Vec::with_capacity(17 + raw.len().min(compressed.len()));
+        let packed = pack(raw);
+        let mut v = Vec::with_capacity(16 + packed.len());
         v.extend_from_slice(&hash.to_le_bytes());
-        if compressed.len() + 1 < raw.len() {
-            v.push(LZ4);
-            v.extend_from_slice(&compressed);
-        } else {
-            v.extend_from_slice(raw);
-        }
+        v.extend_from_slice(&packed);
         v
     }
 
@@ -52,22 +83,12 @@ impl StoredRecord {
             return Err(corrupt(format!("{} bytes", bytes.len())));
         }
         let hash = u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"));
-        let raw = match bytes.get(16) {
-            Some(&LZ4) => {
-                let packed = &bytes[17..];
-                let size = packed
-                    .get(..4)
-                    .map(|n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
-                if size.is_none_or(|n| n > MAX_RECORD_BYTES) {
-                    return Err(corrupt(format!("compressed record of {size:?} bytes")));
-                }
-                lz4_flex::block::decompress_size_prepended(packed)
-                    .map_err(|e| corrupt(e.to_string()))?
-                    .into()
-            }
-            _ => bytes.subslice(16, bytes.len() - 16),
-        };
-        Ok(StoredRecord { hash, raw })
+        let packed = bytes.subslice(16, bytes.len() - 16);
+        Ok(StoredRecord {
+            hash,
+            raw: unpack("record", &packed)?,
+            packed,
+        })
     }
 
     pub fn json(&self) -> Result<serde_json::Value, StoreError> {
@@ -226,7 +247,8 @@ impl Store {
             }
             let millis = i64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
             let at = Timestamp::from_millisecond(millis).map_err(|e| corrupt(e.to_string()))?;
-            let value = serde_json::from_slice(&v[8..]).map_err(|e| corrupt(e.to_string()))?;
+            let raw = unpack("history", &v.subslice(8, v.len() - 8))?;
+            let value = serde_json::from_slice(&raw).map_err(|e| corrupt(e.to_string()))?;
             out.push((at, value));
         }
         Ok(out)
