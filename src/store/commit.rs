@@ -181,6 +181,8 @@ impl Store {
                     let key = MetaKey::Baseline(commit.dataset.clone()).encode();
                     if meta.get(&key)?.is_none() {
                         meta.insert(key, MetaValue::Time(at).encode())?;
+                        let counted = MetaKey::ChangesCounted(commit.dataset.clone()).encode();
+                        meta.insert(counted, MetaValue::Time(at).encode())?;
                     }
                     let key = MetaKey::LastSweep(commit.dataset.clone()).encode();
                     meta.insert(key, MetaValue::Time(at).encode())?;
@@ -192,8 +194,24 @@ impl Store {
         if let Some(order) = &commit.order {
             self.write_order(&commit.dataset, order)?;
         }
-        let ids: Vec<&str> = commit.history.iter().map(|(id, _)| id.as_str()).collect();
-        self.trim_history(&history, &ids, self.history_versions)?;
+        // A record whose changes are all counted holds at most that many earlier versions.
+        let counted = MetaKey::ChangesCounted(commit.dataset.clone()).encode();
+        let counts: std::collections::HashMap<&str, u64> = match t.meta.contains_key(counted)? {
+            true => commit
+                .versions
+                .iter()
+                .map(|(id, n)| (id.as_str(), *n))
+                .collect(),
+            false => Default::default(),
+        };
+        let keep = self.history_versions;
+        let ids: Vec<&str> = commit
+            .history
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .filter(|id| counts.get(id).is_none_or(|&n| n > keep as u64))
+            .collect();
+        self.trim_history(&history, &ids, keep)?;
         t.db.flush()?;
         Ok(report)
     }

@@ -34,6 +34,10 @@ pub enum MetaKey {
     ThresholdSide(ThresholdKey),
     /// The outbox's status indexes were built for this folder.
     OutboxStatusIndexed,
+    /// The dataset's baseline was taken by a version that counts every record's changes
+    /// (guarantee 10): no record has more earlier versions in its history than changes
+    /// counted, so a record changed at most as often as the history keeps needs no trimming.
+    ChangesCounted(String),
 }
 
 /// A threshold line of one field of one record (`copilot.threshold_crossed`).
@@ -63,6 +67,7 @@ impl MetaKey {
                 t.dataset, t.entity, t.field, t.line
             ),
             MetaKey::OutboxStatusIndexed => "outbox_status_index".to_string(),
+            MetaKey::ChangesCounted(d) => format!("changes_counted/{d}"),
         }
         .into_bytes()
     }

@@ -408,6 +408,41 @@ mod tests {
         );
     }
 
+    /// Five sweeps, each replacing `id`'s version with `v` and counting change `counts(v)`.
+    fn replace_five_times(store: &Store, id: &str, completed: bool, counts: fn(u64) -> u64) {
+        let at: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        for v in 1..=5u64 {
+            let commit = SweepCommit {
+                dataset: "referrals".into(),
+                history: vec![(id.into(), format!(r#"{{"v":{v}}}"#).into_bytes())],
+                versions: vec![(id.into(), counts(v))],
+                completed_at: completed.then_some(at + jiff::SignedDuration::from_secs(v as i64)),
+                ..Default::default()
+            };
+            store.commit_sweep(&commit, &[], &[]).unwrap();
+        }
+    }
+
+    fn kept(store: &Store, id: &str) -> Vec<serde_json::Value> {
+        let history = store.history("referrals", id).unwrap();
+        history.into_iter().map(|(_, v)| v["v"].clone()).collect()
+    }
+
+    #[test]
+    fn history_keeps_the_latest_versions_also_where_changes_were_not_always_counted() {
+        // Baselined by this version: every change counted.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_history_versions(2);
+        replace_five_times(&store, "r1", true, |v| v);
+        assert_eq!(kept(&store, "r1"), [4, 5]);
+        // Baselined before changes were counted (no marker): counts say less than the
+        // history holds, and are not trusted.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap().with_history_versions(2);
+        replace_five_times(&store, "r2", false, |_| 1);
+        assert_eq!(kept(&store, "r2"), [4, 5]);
+    }
+
     #[test]
     fn failed_sweeps_are_found_by_time() {
         let dir = tempfile::tempdir().unwrap();
