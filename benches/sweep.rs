@@ -274,11 +274,7 @@ fn serve(dir: &Path) {
 fn sweep(base_url: &str, state: &Path) {
     use partnerwatch::config::{Config, ReferralsConfig, Secret};
     use partnerwatch::pipeline::{Assets, Pipeline};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = partnerwatch::cli::runtime().unwrap();
     let config = Config {
         links: partnerwatch::config::LinksConfig::default(),
         actions: None,
@@ -336,9 +332,12 @@ fn sweep(base_url: &str, state: &Path) {
         drop(h);
     }
     let (cpu0, _) = common::rusage();
-    let report = rt
-        .block_on(pipeline.poll(&pipeline.sources[0], false))
-        .unwrap();
+    // As a command runs it: on a worker of the command's runtime.
+    let pipeline = Arc::new(pipeline);
+    let p = Arc::clone(&pipeline);
+    let report =
+        partnerwatch::cli::run_on_worker(&rt, async move { p.poll(&p.sources[0], false).await })
+            .unwrap();
     let (cpu1, peak) = common::rusage();
     let changed = report
         .events

@@ -22,8 +22,9 @@ pub fn endpoint(key: &str, base_url: &str, path: &str) -> Result<url::Url, Strin
         .map_err(|e| format!("{key} {base_url:?} is not a URL: {e}"))
 }
 
-/// Where a source puts each record of a sweep.
-pub trait RecordSink {
+/// Where a source puts each record of a sweep. `Send`: a sweep is a task that any of the
+/// runtime's workers may run ([`crate::cli::run_on_worker`]).
+pub trait RecordSink: Send {
     fn record(&mut self, id: &str, raw: &[u8]) -> Result<Taken, IngestError>;
 
     /// A record the sweep saw but cannot take (nested deeper than [`lazy::MAX_RECORD_DEPTH`]):
