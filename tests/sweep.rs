@@ -565,17 +565,18 @@ async fn a_failed_baseline_leaves_none_of_its_streamed_records_behind() {
     // A baseline spools its records and writes them, batch by batch, before its commit: a
     // crash in between leaves records without a baseline, as this one does.
     pipeline.baseline_batch_bytes = 1;
-    pipeline
+    let mut batch = partnerwatch::store::RecordBatch::default();
+    batch.add("left-by-a-crash", 1, br#"{"id":"left-by-a-crash"}"#);
+    pipeline.store.write_records("referrals", batch).unwrap();
+    // And so does one between writing the baseline's index (before its commit) and the commit.
+    let index =
+        partnerwatch::store::Index::default().rewrite(&[("left-by-a-crash".into(), 1, 24)], &[]);
+    pipeline.store.write_index("referrals", &index).unwrap();
+    assert!(pipeline
         .store
-        .write_records(
-            "referrals",
-            &[(
-                "left-by-a-crash".to_string(),
-                1,
-                br#"{"id":"left-by-a-crash"}"#.to_vec(),
-            )],
-        )
-        .unwrap();
+        .index("referrals")
+        .unwrap()
+        .holds("left-by-a-crash"));
     sim.state().add_fault(Fault {
         page: Some(3),
         action: FaultAction::Status {
@@ -595,6 +596,9 @@ async fn a_failed_baseline_leaves_none_of_its_streamed_records_behind() {
     let records = pipeline.store.records("referrals").unwrap();
     assert_eq!(records.len(), 100);
     assert!(records.get("left-by-a-crash").unwrap().is_none());
+    let index = pipeline.store.index("referrals").unwrap();
+    assert!(!index.holds("left-by-a-crash"));
+    assert_eq!(index.len(), 100);
     assert_eq!(report.count(EventKind::ReferralNew), 0);
     // Written in batches of one, every record reads back as it came.
     for r in sim.state().referrals() {

@@ -29,7 +29,7 @@ pub use index::{Index, Seen};
 pub use meta::{
     MetaKey, MetaValue, MetaWrite, Side, SourceHealth, ThresholdKey, SWEEP_FAILURES_KEPT,
 };
-pub use records::{content_hash, Records, StoredRecord, Versions};
+pub use records::{content_hash, RecordBatch, Records, StoredRecord, Versions};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

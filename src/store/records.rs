@@ -176,18 +176,28 @@ impl Store {
     /// Writes records outside a sweep's transaction: the baseline streams its records this
     /// way, since it announces nothing and an interrupted baseline is simply taken again. The
     /// index that makes them count as known is written with the sweep's commit.
-    pub fn write_records(
-        &self,
-        dataset: &str,
-        upserts: &[(String, u128, Vec<u8>)],
-    ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (id, hash, raw) in upserts {
-            batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
-        }
-        self.records_tree(dataset)?.apply_batch(batch)?;
+    pub fn write_records(&self, dataset: &str, batch: RecordBatch) -> Result<(), StoreError> {
+        self.records_tree(dataset)?.apply_batch(batch.batch)?;
         // Flushed batch by batch, sled holds one batch of unwritten pages at a time.
         self.t()?.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes buckets of `dataset`'s index outside a sweep's transaction, a few hundred at a
+    /// time: a baseline's, which counts for nothing until the baseline's commit.
+    pub fn write_index(&self, dataset: &str, buckets: &[(u16, Vec<u8>)]) -> Result<(), StoreError> {
+        let tree = self.index_tree(dataset)?;
+        for part in buckets.chunks(256) {
+            let mut batch = sled::Batch::default();
+            for (bucket, blob) in part {
+                if blob.is_empty() {
+                    batch.remove(&bucket.to_be_bytes());
+                } else {
+                    batch.insert(&bucket.to_be_bytes(), blob.as_slice());
+                }
+            }
+            tree.apply_batch(batch)?;
+        }
         Ok(())
     }
 
@@ -276,6 +286,26 @@ impl Store {
     /// A read view of one dataset's latest records.
     pub fn records(&self, dataset: &str) -> Result<Records, StoreError> {
         Ok(Records(self.records_tree(dataset)?))
+    }
+}
+
+/// Records for [`Store::write_records`], each encoded as it is added.
+#[derive(Debug, Default)]
+pub struct RecordBatch {
+    batch: sled::Batch,
+    bytes: usize,
+}
+
+impl RecordBatch {
+    pub fn add(&mut self, id: &str, hash: u128, raw: &[u8]) {
+        self.bytes += raw.len();
+        self.batch
+            .insert(id.as_bytes(), StoredRecord::encode(hash, raw));
+    }
+
+    /// The JSON bytes of the records added.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
