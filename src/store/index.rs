@@ -468,13 +468,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn entries_follow_the_kept_order_and_every_lookup_answers_as_without_it() {
+    /// A temporary database with an index tree and an order tree.
+    fn index_and_order() -> (sled::Db, sled::Tree, sled::Tree) {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let (tree, order) = (
             db.open_tree("index").unwrap(),
             db.open_tree("order").unwrap(),
         );
+        (db, tree, order)
+    }
+
+    #[test]
+    fn entries_follow_the_kept_order_and_every_lookup_answers_as_without_it() {
+        let (_db, tree, order) = index_and_order();
         let ids: Vec<(String, u128, usize)> = (0..600)
             .map(|i| (format!("ref-{i}"), i as u128 * 11, 200 + i))
             .collect();
@@ -577,11 +583,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_record_is_found_by_its_bytes_when_the_order_is_stale() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let (tree, order) = (
-            db.open_tree("index").unwrap(),
-            db.open_tree("order").unwrap(),
-        );
+        let (_db, tree, order) = index_and_order();
         let records: Vec<Vec<u8>> = (0..50)
             .map(|i| format!(r#"{{"id":"r-{i}","v":{i}}}"#).into_bytes())
             .collect();
