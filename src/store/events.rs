@@ -60,8 +60,7 @@ impl Store {
 /// An event as the log keeps it: its JSON, [packed](super::records::pack) (an event carries
 /// two whole records).
 pub(super) fn encode_event(event: &Event) -> Vec<u8> {
-    // sonic-rs writes the same JSON as serde_json, escaping strings with SIMD.
-    super::records::pack(&sonic_rs::to_vec(event).expect("events serialize"))
+    super::records::pack(&serde_json::to_vec(event).expect("events serialize"))
 }
 
 /// An event of the log: packed, or its JSON as logs before packing kept it.
