@@ -66,20 +66,13 @@ impl Store {
         let records = self.records_tree(&commit.dataset)?;
         let hashes = self.index_tree(&commit.dataset)?;
         let mut record_batch = sled::Batch::default();
-        let mut hash_batch = sled::Batch::default();
         for (id, hash, raw) in &commit.upserts {
             record_batch.insert(id.as_bytes(), StoredRecord::encode(*hash, raw));
         }
         for id in &commit.removals {
             record_batch.remove(id.as_bytes());
         }
-        for (bucket, blob) in &commit.index {
-            if blob.is_empty() {
-                hash_batch.remove(&bucket.to_be_bytes());
-            } else {
-                hash_batch.insert(&bucket.to_be_bytes(), blob.as_slice());
-            }
-        }
+        let hash_batch = super::index::bucket_batch(&commit.index);
         let encoded_events: Vec<(String, Vec<u8>)> = events
             .iter()
             .map(|e| (e.id.clone(), super::events::encode_event(e)))

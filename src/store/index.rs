@@ -103,23 +103,40 @@ pub struct Index {
     seen_order: Vec<u64>,
 }
 
-/// The order of a dataset's ids is kept in values of this many bytes (8 per id), each under
-/// its number (big-endian `u32`): well under the size from which sled writes a value to a
-/// file of its own.
-pub const ORDER_CHUNK_BYTES: usize = 64 << 10;
+/// The key of the one value of a dataset's order tree: the ids' [`locate`] hashes, packed
+/// little-endian, as [`Index::order`] makes them.
+const ORDER_KEY: &[u8] = b"ids";
+
+/// Keeps `order` ([`Index::order`]) in `tree`, for [`Index::load_ordered`].
+pub fn keep_order(tree: &sled::Tree, order: &[u8]) -> Result<(), StoreError> {
+    tree.insert(ORDER_KEY, order)?;
+    Ok(())
+}
+
+/// A batch that writes rewritten buckets ([`Index::rewrite`]) to the index tree; an empty
+/// bucket is removed.
+pub fn bucket_batch(buckets: &[(u16, Vec<u8>)]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (bucket, blob) in buckets {
+        if blob.is_empty() {
+            batch.remove(&bucket.to_be_bytes());
+        } else {
+            batch.insert(&bucket.to_be_bytes(), blob.as_slice());
+        }
+    }
+    batch
+}
 
 impl Index {
-    /// Loads the index from its tree, its entries in the order kept in `order` (the values
-    /// [`Index::order`] made, by [`ORDER_CHUNK_BYTES`]). The order only speeds lookups up:
-    /// one that is missing, stale or damaged costs time, never a wrong answer.
+    /// Loads the index from its tree, its entries in the order kept in `order`
+    /// ([`keep_order`]). The order only speeds lookups up: one that is missing, stale or
+    /// damaged costs time, never a wrong answer.
     pub fn load_ordered(tree: &sled::Tree, order: &sled::Tree) -> Result<Index, StoreError> {
         let mut index = Self::load(tree)?;
-        let mut keys = Vec::new();
-        for chunk in order.iter().values() {
-            keys.extend_from_slice(&chunk?);
-        }
-        if keys.len() % 8 == 0 && !keys.is_empty() {
-            index.arrange(&keys);
+        if let Some(keys) = order.get(ORDER_KEY)? {
+            if keys.len() % 8 == 0 {
+                index.arrange(&keys);
+            }
         }
         Ok(index)
     }
@@ -460,14 +477,6 @@ mod tests {
         assert_eq!(last.see("id-7"), Seen::Known(49, 107));
     }
 
-    /// Writes `order` as [`Store::write_order`] does, in chunks of `chunk` bytes.
-    fn keep_order(tree: &sled::Tree, order: &[u8], chunk: usize) {
-        tree.clear().unwrap();
-        for (n, c) in order.chunks(chunk).enumerate() {
-            tree.insert((n as u32).to_be_bytes(), c).unwrap();
-        }
-    }
-
     /// A temporary database with an index tree and an order tree.
     fn index_and_order() -> (sled::Db, sled::Tree, sled::Tree) {
         let db = sled::Config::new().temporary(true).open().unwrap();
@@ -500,8 +509,7 @@ mod tests {
         let kept = first.order();
         assert_eq!(kept.len(), swept.len() * 8);
 
-        // Kept in small chunks, so that the order spans several values.
-        keep_order(&order, &kept, 8 * 37);
+        keep_order(&order, &kept).unwrap();
         let ordered = Index::load_ordered(&tree, &order).unwrap();
         let expected: Vec<u64> = swept
             .iter()
@@ -525,7 +533,7 @@ mod tests {
         let mut answers = Vec::new();
         for hint in [Some(&kept), Some(&reversed), Some(&damaged), None] {
             match hint {
-                Some(h) => keep_order(&order, h, 4096),
+                Some(h) => keep_order(&order, h).unwrap(),
                 None => order.clear().unwrap(),
             }
             let mut index = Index::load_ordered(&tree, &order).unwrap();
@@ -599,7 +607,7 @@ mod tests {
         for i in 0..50 {
             first.see(&format!("r-{i}"));
         }
-        keep_order(&order, &first.order(), 4096);
+        keep_order(&order, &first.order()).unwrap();
         // The next sweep lists them from the end: each is still found, once, by its bytes;
         // a record whose bytes differ is not.
         let mut index = Index::load_ordered(&tree, &order).unwrap();

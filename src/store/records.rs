@@ -127,21 +127,10 @@ impl Store {
         Index::load_ordered(&self.index_tree(dataset)?, &self.order_tree(dataset)?)
     }
 
-    /// Keeps `order` ([`Index::order`]) as the order of `dataset`'s ids, in values of
-    /// [`ORDER_CHUNK_BYTES`](super::index::ORDER_CHUNK_BYTES). Outside a sweep's transaction:
-    /// an order lost in a crash only makes the next sweep's lookups slower.
+    /// Keeps `order` ([`Index::order`]) as the order of `dataset`'s ids. Outside a sweep's
+    /// transaction: an order lost in a crash only makes the next sweep's lookups slower.
     pub(super) fn write_order(&self, dataset: &str, order: &[u8]) -> Result<(), StoreError> {
-        let tree = self.order_tree(dataset)?;
-        let mut batch = sled::Batch::default();
-        let mut n = 0u32;
-        for chunk in order.chunks(super::index::ORDER_CHUNK_BYTES) {
-            batch.insert(&n.to_be_bytes(), chunk);
-            n += 1;
-        }
-        for key in tree.range(n.to_be_bytes()..).keys() {
-            batch.remove(key?);
-        }
-        Ok(tree.apply_batch(batch)?)
+        super::index::keep_order(&self.order_tree(dataset)?, order)
     }
 
     /// Drops every record of a dataset that has no baseline yet: what a failed or interrupted
@@ -188,15 +177,7 @@ impl Store {
     pub fn write_index(&self, dataset: &str, buckets: &[(u16, Vec<u8>)]) -> Result<(), StoreError> {
         let tree = self.index_tree(dataset)?;
         for part in buckets.chunks(256) {
-            let mut batch = sled::Batch::default();
-            for (bucket, blob) in part {
-                if blob.is_empty() {
-                    batch.remove(&bucket.to_be_bytes());
-                } else {
-                    batch.insert(&bucket.to_be_bytes(), blob.as_slice());
-                }
-            }
-            tree.apply_batch(batch)?;
+            tree.apply_batch(super::index::bucket_batch(part))?;
         }
         Ok(())
     }
