@@ -333,11 +333,10 @@ fn sweep(base_url: &str, state: &Path) {
     }
     let (cpu0, _) = common::rusage();
     // As a command runs it: on a worker of the command's runtime.
-    let pipeline = Arc::new(pipeline);
-    let p = Arc::clone(&pipeline);
-    let report =
-        partnerwatch::cli::run_on_worker(&rt, async move { p.poll(&p.sources[0], false).await })
-            .unwrap();
+    let report = partnerwatch::cli::run_on_worker(&rt, async move {
+        pipeline.poll(&pipeline.sources[0], false).await
+    })
+    .unwrap();
     let (cpu1, peak) = common::rusage();
     let changed = report
         .events
