@@ -419,7 +419,7 @@ impl SweepDiff {
             commit: SweepCommit {
                 dataset: self.dataset,
                 index,
-                order: complete.then(|| self.index.order()),
+                order: complete.then(|| self.index.changed_order()).flatten(),
                 upserts: self.upserts,
                 history: self.history,
                 versions: self.counted,

@@ -27,7 +27,8 @@ pub struct SweepCommit {
     pub removals: Vec<String>,
     /// Rewritten buckets of the content-hash index (empty: the bucket is gone).
     pub index: Vec<(u16, Vec<u8>)>,
-    /// After a complete sweep, the order in which it saw the ids ([`super::Index::order`]).
+    /// After a complete sweep that saw the ids in another order than the kept one, that order
+    /// ([`super::Index::changed_order`]).
     pub order: Option<Vec<u8>>,
     /// Versions replaced or removed by this sweep: (id, JSON as it is or as
     /// [`pack`](super::records::pack) made it), kept as history.

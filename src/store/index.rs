@@ -101,6 +101,8 @@ pub struct Index {
     next: usize,
     /// The [`locate`] hashes of the ids this sweep has seen, in the order it saw them.
     seen_order: Vec<u64>,
+    /// The order the entries were laid out in ([`Index::load_ordered`]), as kept.
+    kept_order: Option<sled::IVec>,
 }
 
 /// The key of the one value of a dataset's order tree: the ids' [`locate`] hashes, packed
@@ -136,33 +138,43 @@ impl Index {
         if let Some(keys) = order.get(ORDER_KEY)? {
             if keys.len() % 8 == 0 {
                 index.arrange(&keys);
+                index.kept_order = Some(keys);
             }
         }
         Ok(index)
     }
 
     /// Lays the entries out in the order of `keys` (packed little-endian [`locate`] hashes);
-    /// entries whose id is not among them follow, as they were.
+    /// entries whose id is not among them follow, as they were. In place: the entries are
+    /// permuted and the map's places renumbered, neither copied nor rehashed.
     fn arrange(&mut self, keys: &[u8]) {
-        let mut taken = vec![false; self.entries.len()];
-        let mut arranged = Vec::with_capacity(self.entries.len());
+        const UNPLACED: u32 = u32::MAX;
+        let mut target = vec![UNPLACED; self.entries.len()];
+        let mut next = 0u32;
         for key in keys.chunks_exact(8) {
             let key = u64::from_le_bytes(key.try_into().expect("8 bytes"));
             if let Some(&at) = self.places.get(&key) {
-                if !std::mem::replace(&mut taken[at as usize], true) {
-                    arranged.push(self.entries[at as usize]);
+                let slot = &mut target[at as usize];
+                if *slot == UNPLACED {
+                    *slot = next;
+                    next += 1;
                 }
             }
         }
-        for (e, taken) in self.entries.iter().zip(&taken) {
-            if !taken {
-                arranged.push(*e);
-            }
+        for slot in target.iter_mut().filter(|slot| **slot == UNPLACED) {
+            *slot = next;
+            next += 1;
         }
-        self.entries = arranged;
-        self.places.clear();
-        for (at, e) in self.entries.iter().enumerate() {
-            self.places.insert(e.key, at as u32);
+        for at in self.places.values_mut() {
+            *at = target[*at as usize];
+        }
+        // Each swap puts one entry where it belongs.
+        for i in 0..self.entries.len() {
+            while target[i] as usize != i {
+                let to = target[i] as usize;
+                self.entries.swap(i, to);
+                target.swap(i, to);
+            }
         }
     }
 
@@ -248,6 +260,19 @@ impl Index {
             out.extend_from_slice(&key.to_le_bytes());
         }
         out
+    }
+
+    /// [`Index::order`], unless it is the order that was kept already: an API that lists its
+    /// records in the same order sweep after sweep leaves nothing to write.
+    pub fn changed_order(&self) -> Option<Vec<u8>> {
+        let same = self.kept_order.as_ref().is_some_and(|kept| {
+            kept.len() == self.seen_order.len() * 8
+                && kept
+                    .chunks_exact(8)
+                    .zip(&self.seen_order)
+                    .all(|(k, key)| k == key.to_le_bytes())
+        });
+        (!same).then(|| self.order())
     }
 
     fn id_bytes(&self, e: &Entry) -> &[u8] {
@@ -556,6 +581,37 @@ mod tests {
             "ref-7 twice"
         );
         assert!(answers[0].1.is_empty());
+    }
+
+    #[test]
+    fn an_order_is_written_again_only_when_a_sweep_saw_another_one() {
+        let (_db, tree, order) = index_and_order();
+        let ids: Vec<(String, u128, usize)> = (0..300)
+            .map(|i| (format!("r-{i}"), i as u128, 10 + i))
+            .collect();
+        for (bucket, blob) in Index::load(&tree).unwrap().rewrite(&ids, &[]) {
+            tree.insert(bucket.to_be_bytes(), blob).unwrap();
+        }
+        let sweep = |seen: &[&str]| {
+            let mut index = Index::load_ordered(&tree, &order).unwrap();
+            for id in seen {
+                index.see(id);
+            }
+            index.changed_order()
+        };
+        let listed: Vec<String> = ids.iter().rev().map(|(id, ..)| id.clone()).collect();
+        let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+        // Nothing kept yet: the first complete sweep's order is written.
+        let first = sweep(&listed).expect("no order was kept");
+        keep_order(&order, &first).unwrap();
+        assert_eq!(sweep(&listed), None, "the same order again");
+        let mut swapped = listed.clone();
+        swapped.swap(10, 11);
+        assert!(sweep(&swapped).is_some(), "two ids swapped");
+        assert!(sweep(&listed[1..]).is_some(), "one id gone");
+        let mut more = listed.clone();
+        more.push("r-new");
+        assert!(sweep(&more).is_some(), "one id more");
     }
 
     #[test]
