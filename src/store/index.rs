@@ -265,14 +265,8 @@ impl Index {
     /// [`Index::order`], unless it is the order that was kept already: an API that lists its
     /// records in the same order sweep after sweep leaves nothing to write.
     pub fn changed_order(&self) -> Option<Vec<u8>> {
-        let same = self.kept_order.as_ref().is_some_and(|kept| {
-            kept.len() == self.seen_order.len() * 8
-                && kept
-                    .chunks_exact(8)
-                    .zip(&self.seen_order)
-                    .all(|(k, key)| k == key.to_le_bytes())
-        });
-        (!same).then(|| self.order())
+        let order = self.order();
+        (self.kept_order.as_deref() != Some(&order[..])).then_some(order)
     }
 
     fn id_bytes(&self, e: &Entry) -> &[u8] {
