@@ -37,6 +37,10 @@ thread_local! {
         Default::default();
 }
 
+/// The largest output buffer [`PACKER`] keeps between records: one for a rare record of
+/// megabytes is let go, not held by every thread for the life of the daemon.
+const PACKER_KEEPS: usize = 256 << 10;
+
 /// `prefix`, then [`pack`] of `raw`, in one allocation of just that size.
 fn pack_after(prefix: &[u8], raw: &[u8]) -> Vec<u8> {
     PACKER.with(|packer| {
@@ -45,7 +49,8 @@ fn pack_after(prefix: &[u8], raw: &[u8]) -> Vec<u8> {
         if buf.len() < need {
             buf.resize(need, 0);
         }
-        match lz4_flex::block::compress_into_with_table(raw, &mut buf[..need], table) {
+        let compressed = lz4_flex::block::compress_into_with_table(raw, &mut buf[..need], table);
+        let out = match compressed {
             // The layout of `compress_prepend_size`: the size, little-endian, then the block.
             Ok(n) if 1 + 4 + n < raw.len() => {
                 let mut out = Vec::with_capacity(prefix.len() + 1 + 4 + n);
@@ -56,7 +61,11 @@ fn pack_after(prefix: &[u8], raw: &[u8]) -> Vec<u8> {
                 out
             }
             _ => [prefix, raw].concat(),
+        };
+        if buf.len() > PACKER_KEEPS {
+            *buf = Vec::new();
         }
+        out
     })
 }
 
@@ -404,5 +413,16 @@ mod tests {
         assert_eq!(pack(b"{}"), b"{}", "a tiny one as it is");
         let stored = StoredRecord::decode(StoredRecord::encode(7, &raws[2]).into()).unwrap();
         assert_eq!((stored.hash, &stored.raw[..]), (7, &raws[2][..]));
+    }
+
+    #[test]
+    fn the_packer_lets_go_of_a_buffer_made_for_a_record_of_megabytes() {
+        let kept = || PACKER.with(|p| p.borrow().1.capacity());
+        let big = record(3 << 20, 4);
+        let packed = pack(&big);
+        assert_eq!(&unpack("record", &packed.into()).unwrap()[..], &big[..]);
+        assert!(kept() <= PACKER_KEEPS, "{} bytes kept", kept());
+        pack(&record(1_500, 5));
+        assert!(kept() > 0, "a typical record's buffer is kept for the next");
     }
 }
