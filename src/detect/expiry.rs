@@ -384,7 +384,7 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(15);
         let now = t("2026-11-23T08:00:00Z");
         let (mut waiting, mut odd) = (0, 0);
-        for i in 0..3_000 {
+        for i in 0..3_400 {
             let created = now - SignedDuration::from_hours(rng.random_range(0..2_000));
             let mut r = crate::sim::referrals::new_referral(&mut rng, created, "https://x");
             let (status, substatus) = [
@@ -443,7 +443,7 @@ mod tests {
             }
         }
         assert!(
-            waiting > 250 && odd >= 500,
+            waiting > 300 && odd >= 500,
             "{waiting} waiting, {odd} not JSON"
         );
     }
