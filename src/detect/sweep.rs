@@ -138,8 +138,6 @@ pub struct SweepDiff {
     history: Vec<(String, Vec<u8>)>,
     changes: Vec<RecordChange>,
     unchanged: usize,
-    /// Held by a baseline (see [`LargeBlocksMapped`]).
-    _mapped: Option<LargeBlocksMapped>,
 }
 
 impl std::fmt::Debug for SweepDiff {
@@ -179,61 +177,6 @@ impl Spool {
 
 pub use crate::store::content_hash;
 
-/// While one lives (in any thread), glibc's allocator maps every block of
-/// [`LargeBlocksMapped::FROM`] or more on its own and unmaps it when it is freed; after the
-/// last, it serves blocks of up to 32 MiB from its heap, as it does by default once the
-/// process has freed such a block.
-///
-/// A baseline allocates and frees large blocks by the hundred (page chunks, its growing lists
-/// of records, a 512 KiB log buffer for every segment sled writes); from the heap, the freed
-/// ones left holes that later ones did not fit. In alternating runs of 100,000 referrals the
-/// first sweep peaked at 110.3–111.4 MB with this, 172.7–198.8 MB without, for 2.47–2.60 CPU-s
-/// against 2.21–2.45 (README, Performance). For the whole process, mapping them cost a
-/// steady sweep about a tenth of its CPU time.
-struct LargeBlocksMapped;
-
-/// How many [`LargeBlocksMapped`] live.
-static LARGE_BLOCKS_MAPPED: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
-
-impl LargeBlocksMapped {
-    const FROM: usize = 256 << 10;
-    const HEAP_UP_TO: usize = 32 << 20;
-
-    fn new() -> Self {
-        let mut live = LARGE_BLOCKS_MAPPED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if *live == 0 {
-            Self::mmap_threshold(Self::FROM);
-        }
-        *live += 1;
-        LargeBlocksMapped
-    }
-
-    fn mmap_threshold(bytes: usize) {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only sets a parameter of the allocator; glibc makes it safe to call
-        // while other threads allocate.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, bytes as libc::c_int);
-        }
-        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-        let _ = bytes;
-    }
-}
-
-impl Drop for LargeBlocksMapped {
-    fn drop(&mut self) {
-        let mut live = LARGE_BLOCKS_MAPPED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        *live -= 1;
-        if *live == 0 {
-            Self::mmap_threshold(Self::HEAP_UP_TO);
-        }
-    }
-}
-
 impl SweepDiff {
     /// A sweep of `dataset`. On a `baseline` sweep, new records for which `keep` is false are
     /// stored without being kept as changes.
@@ -260,7 +203,6 @@ impl SweepDiff {
             history: Vec::new(),
             changes: Vec::new(),
             unchanged: 0,
-            _mapped: baseline.then(LargeBlocksMapped::new),
         })
     }
 
