@@ -914,3 +914,28 @@ fn an_smtp_url_with_an_unencoded_hash_is_refused_with_the_fix() {
     assert!(err.contains("URL-encode") && err.contains("%23"), "{err}");
     assert!(!err.contains("ss-word-77"), "{err}");
 }
+
+/// The binary allocates with jemalloc and jemalloc reads the options the crate exports (one
+/// arena): a misspelt symbol or a lost `#[global_allocator]` would be ignored without a word,
+/// and the sweep's figures with it. jemalloc prints its options at exit when asked to.
+#[cfg(unix)]
+#[test]
+fn the_binary_allocates_with_jemalloc_and_its_options() {
+    let (ok, _, stderr) = run(partnerwatch()
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true"));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("jemalloc statistics"),
+        "jemalloc did not print its statistics: {stderr}"
+    );
+    assert!(
+        stderr.lines().any(|l| l.trim() == "opt.narenas: 1"),
+        "jemalloc did not take the crate's options: {}",
+        stderr
+            .lines()
+            .filter(|l| l.contains("narenas"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
