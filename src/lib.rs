@@ -53,7 +53,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// with one (the budget is 150), for the same CPU time.
 #[cfg(unix)]
 #[export_name = "_rjem_malloc_conf"]
-pub static JEMALLOC_OPTIONS: &[u8; 10] = b"narenas:1\0";
+static JEMALLOC_OPTIONS: &[u8; 10] = b"narenas:1\0";
 
 pub mod actions;
 pub mod auth;
