@@ -332,12 +332,18 @@ fn sweep(base_url: &str, state: &Path) {
         drop(h);
     }
     let (cpu0, _) = common::rusage();
+    let start = std::time::Instant::now();
     // As a command runs it: on a worker of the command's runtime.
     let report = partnerwatch::cli::run_on_worker(&rt, async move {
         pipeline.poll(&pipeline.sources[0], false).await
     })
     .unwrap();
     let (cpu1, peak) = common::rusage();
+    if std::env::var("PW_BENCH_WINDOW").is_ok() {
+        // For a profile of the sweep alone: `perf record -k CLOCK_MONOTONIC` stamps its
+        // samples on the clock `Instant` reads.
+        eprintln!("window {:?} {:?}", start, std::time::Instant::now());
+    }
     let changed = report
         .events
         .iter()

@@ -11,7 +11,7 @@
 //! Buckets written before the length was kept have no header (an entry never starts with a
 //! zero id length): their records' lengths are unknown until a sweep sees them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::StoreError;
@@ -68,6 +68,8 @@ struct Entry {
     /// The record's length in bytes; 0 if not known (a bucket of the older format).
     len: u32,
     seen: bool,
+    /// Its place in this sweep's order is taken ([`Index::see_unchanged`]).
+    ordered: bool,
 }
 
 /// What a lookup found.
@@ -96,7 +98,9 @@ pub struct Index {
     entries: Vec<Entry>,
     /// Of each id's [`locate`] hash, its place in `entries`.
     places: PreHashedMap<u32>,
-    new_seen: HashSet<u64, BuildHasherDefault<PreHashed>>,
+    /// The ids not in the index that this sweep has come to, and whether each was taken
+    /// ([`Index::see`]) or only had its place in the order noted ([`Index::see_unchanged`]).
+    new_seen: PreHashedMap<bool>,
     /// The place after the entry last seen: where the next record is looked for first.
     next: usize,
     /// The [`locate`] hashes of the ids this sweep has seen, in the order it saw them.
@@ -214,6 +218,7 @@ impl Index {
                     id_len: id_len as u16,
                     len,
                     seen: false,
+                    ordered: false,
                 });
             }
             if let Some(slot) = index.blobs.get_mut(bucket as usize) {
@@ -245,9 +250,17 @@ impl Index {
 
     /// Marks the entry at `at` seen.
     fn mark(&mut self, at: usize) {
+        self.place_in_order(at);
+        self.entries[at].seen = true;
+    }
+
+    /// Notes the entry at `at` in this sweep's order, once.
+    fn place_in_order(&mut self, at: usize) {
         let e = &mut self.entries[at];
-        e.seen = true;
-        self.seen_order.push(e.key);
+        if !e.ordered {
+            e.ordered = true;
+            self.seen_order.push(e.key);
+        }
         self.next = at + 1;
     }
 
@@ -287,11 +300,29 @@ impl Index {
     /// If `from` starts with the record stored under `id` — its stored length of bytes
     /// hashes to its stored hash — and this sweep has not seen `id` yet: marks it seen and
     /// returns that length. One lookup for an unchanged record, none of its bytes parsed.
+    ///
+    /// A record that is not unchanged is taken later ([`Index::see`], after the page's
+    /// scan), but its place in the order is here: noted later, each changed or new record
+    /// would move to the end of its page, and every sweep with a change would write the
+    /// whole order again.
     pub fn see_unchanged(&mut self, id: &str, from: &[u8]) -> Option<usize> {
         let (_, key) = locate(id);
-        let at = self.place(key, check(id))?;
+        let Some(at) = self.place(key, check(id)) else {
+            if self.places.contains_key(&key) {
+                return None; // an id sharing a known one's hash: left to `see`
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.new_seen.entry(key) {
+                slot.insert(false);
+                self.seen_order.push(key);
+            }
+            return None;
+        };
+        if self.entries[at].seen {
+            return None;
+        }
+        self.place_in_order(at);
         let e = &self.entries[at];
-        if e.seen || e.len == 0 {
+        if e.len == 0 {
             return None;
         }
         let bytes = from.get(..e.len as usize)?;
@@ -317,11 +348,17 @@ impl Index {
             let other = self.id_of(&self.entries[at as usize]);
             tracing::error!(%id, other, "two ids share a 64-bit hash; treating the newcomer as new");
         }
-        if self.new_seen.insert(key) {
-            self.seen_order.push(key);
-            Seen::New
-        } else {
-            Seen::Again
+        match self.new_seen.get_mut(&key) {
+            Some(true) => Seen::Again,
+            Some(taken) => {
+                *taken = true;
+                Seen::New
+            }
+            None => {
+                self.new_seen.insert(key, true);
+                self.seen_order.push(key);
+                Seen::New
+            }
         }
     }
 
@@ -609,6 +646,60 @@ mod tests {
     }
 
     #[test]
+    fn changed_and_new_records_keep_their_places_in_the_order_though_taken_after_the_scan() {
+        let (_db, tree, order) = index_and_order();
+        let records: Vec<Vec<u8>> = (0..40)
+            .map(|i| format!(r#"{{"id":"r-{i}","v":{i}}}"#).into_bytes())
+            .collect();
+        let stored: Vec<(String, u128, usize)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("r-{i}"), super::super::content_hash(r), r.len()))
+            .collect();
+        for (bucket, blob) in Index::load(&tree).unwrap().rewrite(&stored, &[]) {
+            tree.insert(bucket.to_be_bytes(), blob).unwrap();
+        }
+        // A page as a sweep reads it: the scan asks about every record in page order, and
+        // what is not unchanged is taken after the scan. r-7 changed; r-new is new.
+        let mut listed: Vec<(String, Vec<u8>)> = stored
+            .iter()
+            .zip(&records)
+            .map(|((id, ..), r)| (id.clone(), r.clone()))
+            .collect();
+        listed[7].1 = br#"{"id":"r-7","v":"changed"}"#.to_vec();
+        listed.insert(20, ("r-new".into(), br#"{"id":"r-new"}"#.to_vec()));
+        let sweep = || {
+            let mut index = Index::load_ordered(&tree, &order).unwrap();
+            let mut later = Vec::new();
+            for (id, raw) in &listed {
+                if index.see_unchanged(id, raw).is_none() {
+                    later.push(id.as_str());
+                }
+            }
+            let taken: Vec<Seen> = later.iter().map(|id| index.see(id)).collect();
+            (index, later, taken)
+        };
+        let (first, later, taken) = sweep();
+        assert_eq!(later, ["r-7", "r-new"]);
+        assert!(
+            matches!(taken[..], [Seen::Known(..), Seen::New]),
+            "{taken:?}"
+        );
+        let in_page_order: Vec<u8> = listed
+            .iter()
+            .flat_map(|(id, _)| locate(id).1.to_le_bytes())
+            .collect();
+        assert_eq!(first.order(), in_page_order, "each where the page has it");
+        keep_order(&order, &first.order()).unwrap();
+        let (again, ..) = sweep();
+        assert_eq!(
+            again.changed_order(),
+            None,
+            "the same page, nothing to write"
+        );
+    }
+
+    #[test]
     fn the_expected_entry_is_taken_only_if_both_hashes_of_the_id_match() {
         // An entry whose id shares "a"'s 64-bit hash but not its second one, where "a" is
         // looked for first: a different id (two such ids exist, though none is known).
@@ -622,6 +713,7 @@ mod tests {
             id_len: 0,
             len: 2,
             seen: false,
+            ordered: false,
         };
         let mut index = Index {
             blobs: vec![sled::IVec::default()],

@@ -193,8 +193,15 @@ impl Store {
     /// Writes records outside a sweep's transaction: the baseline streams its records this
     /// way, since it announces nothing and an interrupted baseline is simply taken again. The
     /// index that makes them count as known is written with the sweep's commit.
+    /// One by one, in the order they were added (the baseline adds them in id order): a
+    /// `sled::Batch` applies its writes in hash-map order, and random inserts leave every
+    /// leaf of the tree split and patched, a base and up to nine deltas that each later read
+    /// of it pages in. In key order sled fills one leaf at a time and writes each whole.
     pub fn write_records(&self, dataset: &str, batch: RecordBatch) -> Result<(), StoreError> {
-        self.records_tree(dataset)?.apply_batch(batch.batch)?;
+        let tree = self.records_tree(dataset)?;
+        for (id, value) in batch.records {
+            tree.insert(id.as_bytes(), value)?;
+        }
         // Flushed batch by batch, sled holds one batch of unwritten pages at a time.
         self.t()?.db.flush()?;
         Ok(())
@@ -202,10 +209,14 @@ impl Store {
 
     /// Writes buckets of `dataset`'s index outside a sweep's transaction, a few hundred at a
     /// time: a baseline's, which counts for nothing until the baseline's commit.
+    /// In bucket order, one by one, for the reason [`Store::write_records`] gives.
     pub fn write_index(&self, dataset: &str, buckets: &[(u16, Vec<u8>)]) -> Result<(), StoreError> {
         let tree = self.index_tree(dataset)?;
-        for part in buckets.chunks(256) {
-            tree.apply_batch(super::index::bucket_batch(part))?;
+        for (bucket, blob) in buckets {
+            match blob.is_empty() {
+                true => tree.remove(bucket.to_be_bytes())?,
+                false => tree.insert(bucket.to_be_bytes(), blob.as_slice())?,
+            };
         }
         Ok(())
     }
@@ -301,15 +312,15 @@ impl Store {
 /// Records for [`Store::write_records`], each encoded as it is added.
 #[derive(Debug, Default)]
 pub struct RecordBatch {
-    batch: sled::Batch,
+    records: Vec<(String, Vec<u8>)>,
     bytes: usize,
 }
 
 impl RecordBatch {
     pub fn add(&mut self, id: &str, hash: u128, raw: &[u8]) {
         self.bytes += raw.len();
-        self.batch
-            .insert(id.as_bytes(), StoredRecord::encode(hash, raw));
+        self.records
+            .push((id.to_string(), StoredRecord::encode(hash, raw)));
     }
 
     /// The JSON bytes of the records added.
