@@ -7,7 +7,9 @@
 //! that process alone), and `python3 benches/baseline.py`. The last line is
 //! `sweep records=… changed=… cpu_s=… peak_rss_mb=… baseline_cpu_s=… speedup=… first_cpu_s=…
 //! first_peak_rss_mb=…`, the `first_` figures being those of the baseline sweep.
-//! `PW_BENCH_RECORDS` sets another size.
+//! `PW_BENCH_RECORDS` sets another size; with `PW_BENCH_WINDOW` the measured sweep also prints
+//! when it started and ended on the monotonic clock, to cut a `perf record -k CLOCK_MONOTONIC`
+//! profile down to the sweep alone.
 
 mod common;
 
