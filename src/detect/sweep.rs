@@ -304,22 +304,15 @@ impl SweepDiff {
     /// trees is some 20 KB, where its bytes are 1.5, and a thousand of them held while
     /// pages stream in keep the memory the pages passed through from being used again (a
     /// steady sweep of 100,000 referrals with 1 % changed grew by 50 MB as it read them).
-    /// The stored versions are read in id order, where sled finds neighbours in one leaf;
-    /// the changes keep the order in which the records came.
+    /// The changes keep the order in which the records came.
     fn compare(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
-        let mut by_id: Vec<usize> = (0..pending.len()).filter(|&n| pending[n].1).collect();
-        by_id.sort_unstable_by(|&a, &b| {
-            self.upserts[pending[a].0]
-                .0
-                .cmp(&self.upserts[pending[b].0].0)
-        });
-        let mut stored = vec![None; pending.len()];
-        for n in by_id {
-            stored[n] = self.stored.get(&self.upserts[pending[n].0].0)?;
-        }
-        for (n, old) in stored.into_iter().enumerate() {
-            let (id, hash, raw) = &self.upserts[pending[n].0];
+        for (at, known) in pending {
+            let (id, hash, raw) = &self.upserts[at];
+            let old = match known {
+                true => self.stored.get(id)?,
+                false => None,
+            };
             let new: Value = serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
                 what: "record",
                 detail: e.to_string(),
