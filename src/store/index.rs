@@ -119,18 +119,40 @@ pub fn keep_order(tree: &sled::Tree, order: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A batch that writes rewritten buckets ([`Index::rewrite`]) to the index tree; an empty
-/// bucket is removed.
+/// The writes of rewritten buckets ([`Index::rewrite`]) to the index tree: (key, blob), or
+/// (key, `None`) for a bucket left empty, which is removed.
+fn bucket_writes(
+    buckets: &[(u16, Vec<u8>)],
+) -> impl Iterator<Item = ([u8; 2], Option<&[u8]>)> + '_ {
+    buckets.iter().map(|(bucket, blob)| {
+        let blob = (!blob.is_empty()).then_some(blob.as_slice());
+        (bucket.to_be_bytes(), blob)
+    })
+}
+
+/// A batch that writes rewritten buckets to the index tree, for a sweep's transaction.
 pub fn bucket_batch(buckets: &[(u16, Vec<u8>)]) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    for (bucket, blob) in buckets {
-        if blob.is_empty() {
-            batch.remove(&bucket.to_be_bytes());
-        } else {
-            batch.insert(&bucket.to_be_bytes(), blob.as_slice());
+    for (key, blob) in bucket_writes(buckets) {
+        match blob {
+            Some(blob) => batch.insert(&key, blob),
+            None => batch.remove(&key),
         }
     }
     batch
+}
+
+/// Writes rewritten buckets to the index tree one at a time, in the order given (a
+/// rewrite's is bucket order). Not as a `sled::Batch`: sled applies one in hash-map order,
+/// and random inserts leave every leaf split and patched ([`Store::write_records`](super::Store::write_records)).
+pub fn write_buckets(tree: &sled::Tree, buckets: &[(u16, Vec<u8>)]) -> Result<(), StoreError> {
+    for (key, blob) in bucket_writes(buckets) {
+        match blob {
+            Some(blob) => tree.insert(key, blob)?,
+            None => tree.remove(key)?,
+        };
+    }
+    Ok(())
 }
 
 impl Index {
@@ -543,6 +565,24 @@ mod tests {
         (db, tree, order)
     }
 
+    /// What the index holds of records: (id, hash, length).
+    type Indexed = Vec<(String, u128, usize)>;
+
+    /// `n` records `{"id":"r-i","v":i}` written to `tree`'s index: their bytes, and what the
+    /// index holds of each.
+    fn stored_records(tree: &sled::Tree, n: usize) -> (Vec<Vec<u8>>, Indexed) {
+        let records: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!(r#"{{"id":"r-{i}","v":{i}}}"#).into_bytes())
+            .collect();
+        let stored: Indexed = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("r-{i}"), super::super::content_hash(r), r.len()))
+            .collect();
+        write_buckets(tree, &Index::load(tree).unwrap().rewrite(&stored, &[])).unwrap();
+        (records, stored)
+    }
+
     #[test]
     fn entries_follow_the_kept_order_and_every_lookup_answers_as_without_it() {
         let (_db, tree, order) = index_and_order();
@@ -648,17 +688,7 @@ mod tests {
     #[test]
     fn changed_and_new_records_keep_their_places_in_the_order_though_taken_after_the_scan() {
         let (_db, tree, order) = index_and_order();
-        let records: Vec<Vec<u8>> = (0..40)
-            .map(|i| format!(r#"{{"id":"r-{i}","v":{i}}}"#).into_bytes())
-            .collect();
-        let stored: Vec<(String, u128, usize)> = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("r-{i}"), super::super::content_hash(r), r.len()))
-            .collect();
-        for (bucket, blob) in Index::load(&tree).unwrap().rewrite(&stored, &[]) {
-            tree.insert(bucket.to_be_bytes(), blob).unwrap();
-        }
+        let (records, stored) = stored_records(&tree, 40);
         // A page as a sweep reads it: the scan asks about every record in page order, and
         // what is not unchanged is taken after the scan. r-7 changed; r-new is new.
         let mut listed: Vec<(String, Vec<u8>)> = stored
@@ -734,17 +764,7 @@ mod tests {
     #[test]
     fn an_unchanged_record_is_found_by_its_bytes_when_the_order_is_stale() {
         let (_db, tree, order) = index_and_order();
-        let records: Vec<Vec<u8>> = (0..50)
-            .map(|i| format!(r#"{{"id":"r-{i}","v":{i}}}"#).into_bytes())
-            .collect();
-        let upserts: Vec<(String, u128, usize)> = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (format!("r-{i}"), super::super::content_hash(r), r.len()))
-            .collect();
-        for (bucket, blob) in Index::load(&tree).unwrap().rewrite(&upserts, &[]) {
-            tree.insert(bucket.to_be_bytes(), blob).unwrap();
-        }
+        let (records, _) = stored_records(&tree, 50);
         let mut first = Index::load(&tree).unwrap();
         for i in 0..50 {
             first.see(&format!("r-{i}"));

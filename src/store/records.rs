@@ -193,6 +193,7 @@ impl Store {
     /// Writes records outside a sweep's transaction: the baseline streams its records this
     /// way, since it announces nothing and an interrupted baseline is simply taken again. The
     /// index that makes them count as known is written with the sweep's commit.
+    ///
     /// One by one, in the order they were added (the baseline adds them in id order): a
     /// `sled::Batch` applies its writes in hash-map order, and random inserts leave every
     /// leaf of the tree split and patched, a base and up to nine deltas that each later read
@@ -207,18 +208,11 @@ impl Store {
         Ok(())
     }
 
-    /// Writes buckets of `dataset`'s index outside a sweep's transaction, a few hundred at a
-    /// time: a baseline's, which counts for nothing until the baseline's commit.
-    /// In bucket order, one by one, for the reason [`Store::write_records`] gives.
+    /// Writes buckets of `dataset`'s index outside a sweep's transaction, one at a time in
+    /// bucket order ([`super::index::write_buckets`]): a baseline's, which counts for nothing
+    /// until the baseline's commit.
     pub fn write_index(&self, dataset: &str, buckets: &[(u16, Vec<u8>)]) -> Result<(), StoreError> {
-        let tree = self.index_tree(dataset)?;
-        for (bucket, blob) in buckets {
-            match blob.is_empty() {
-                true => tree.remove(bucket.to_be_bytes())?,
-                false => tree.insert(bucket.to_be_bytes(), blob.as_slice())?,
-            };
-        }
-        Ok(())
+        super::index::write_buckets(&self.index_tree(dataset)?, buckets)
     }
 
     /// An unnamed scratch file in the state folder (removed when closed, or by the system
