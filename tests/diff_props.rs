@@ -99,6 +99,21 @@ proptest! {
         prop_assert_eq!(normalize(&patched), normalize(&new));
         prop_assert_eq!(changes.is_empty(), normalize(&old) == normalize(&new));
     }
+
+    /// Compared as text, in either spelling, two documents differ exactly as their values do.
+    #[test]
+    fn changes_in_text_are_the_changes_of_the_values(
+        old in value(),
+        new in value(),
+        pretty in any::<(bool, bool)>(),
+    ) {
+        let text = |v: &Value, pretty: bool| match pretty {
+            true => serde_json::to_vec_pretty(v).unwrap(),
+            false => serde_json::to_vec(v).unwrap(),
+        };
+        let (a, b) = (text(&old, pretty.0), text(&new, pretty.1));
+        prop_assert_eq!(diff::changes_in_text(&a, &b).unwrap(), diff::changes(&old, &new));
+    }
 }
 
 proptest! {

@@ -583,7 +583,7 @@ fn acted_event(
         entity_id: action.referral.clone(),
         detected_at: now,
         record,
-        previous,
+        previous: previous.map(Into::into),
         changes,
         data: json!({
             "action": verb.as_str(),

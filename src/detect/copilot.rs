@@ -153,7 +153,7 @@ pub fn detect(
                     SOURCE,
                     &id,
                     &[h, seq],
-                    old,
+                    old.into_value(),
                     None,
                     Vec::new(),
                     json!({"reason": "absent from a complete sweep"}),

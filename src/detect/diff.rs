@@ -58,6 +58,85 @@ fn walk(path: &mut String, old: &Value, new: &Value, out: &mut Vec<Change>) {
     }
 }
 
+/// [`changes`] between two documents given as JSON text, reading only what differs: the
+/// top-level members of two objects are compared as text, and only those whose text differs
+/// are parsed and compared as [`changes`] compares them. A steady sweep's changed record
+/// differs in a field or two of its thirty. Documents that are not both objects, or an
+/// object that names a member twice, are compared in full. An error if either is not JSON.
+pub fn changes_in_text(old: &[u8], new: &[u8]) -> Result<Vec<Change>, String> {
+    let parse = |raw: &[u8]| serde_json::from_slice::<Value>(raw).map_err(|e| e.to_string());
+    let (Some(a), Some(b)) = (members(old)?, members(new)?) else {
+        return Ok(changes(&parse(old)?, &parse(new)?));
+    };
+    let mut out = Vec::new();
+    let mut path = String::new();
+    for (i, (key, va)) in a.iter().enumerate() {
+        let vb = member(&b, key, i);
+        if vb == Some(*va) {
+            continue;
+        }
+        let old_value = parse(va)?;
+        let new_value = vb.map(parse).transpose()?.unwrap_or(Value::Null);
+        let len = push(&mut path, key);
+        walk(&mut path, &old_value, &new_value, &mut out);
+        path.truncate(len);
+    }
+    for (i, (key, vb)) in b.iter().enumerate() {
+        if member(&a, key, i).is_none() {
+            let value = parse(vb)?;
+            if !value.is_null() {
+                let len = push(&mut path, key);
+                out.push(Change {
+                    path: path.clone(),
+                    old: Value::Null,
+                    new: value,
+                });
+                path.truncate(len);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A member of a JSON object: its name, and its value as text.
+type Member<'a> = (std::borrow::Cow<'a, str>, &'a [u8]);
+
+/// The top-level members of a JSON object as (name, value as text), in their order; `None`
+/// if the text is not an object or names a member twice (where the last one counts).
+fn members(raw: &[u8]) -> Result<Option<Vec<Member<'_>>>, String> {
+    let first = raw.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for item in sonic_rs::to_object_iter(raw) {
+        let (key, value) = item.map_err(|e| e.to_string())?;
+        let text = within(raw, value.as_raw_str().as_bytes()).ok_or("a member not in place")?;
+        out.push((key, text));
+    }
+    let mut names: Vec<&str> = out.iter().map(|(k, _)| k.as_ref()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+/// `part` as a slice of `whole`, if it lies within it.
+fn within<'a>(whole: &'a [u8], part: &[u8]) -> Option<&'a [u8]> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    whole.get(start..start + part.len())
+}
+
+/// The text of member `key`, looked for first at `hint` (two versions of a record list
+/// their members in the same order).
+fn member<'a>(members: &[Member<'a>], key: &str, hint: usize) -> Option<&'a [u8]> {
+    match members.get(hint) {
+        Some((k, v)) if k == key => Some(*v),
+        _ => members.iter().find(|(k, _)| k == key).map(|(_, v)| *v),
+    }
+}
+
 /// Appends `/key` (escaped per RFC 6901) and returns the length before it.
 fn push(path: &mut String, key: &str) -> usize {
     let len = path.len();
@@ -98,5 +177,35 @@ mod tests {
             ]
         );
         assert!(changes(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn changes_in_text_agree_with_changes_of_the_parsed_documents() {
+        let docs = [
+            r#"{"a": 1, "d": {"v": 10, "n": "x"}, "t": [1, 2], "k/x": "p", "gone": true}"#,
+            r#"{"a":1,"d":{"v":20,"n":"x"},"t":[1,3,4],"k/x":"q","added":"y"}"#,
+            // The same members in another order and spacing, one spelled with an escape.
+            r#"{ "gone" : true, "k/x": "\u0070", "t": [1, 2], "d": {"n": "x", "v": 10}, "a": 1 }"#,
+            r#"{"a": 1, "d": {"v": 10}, "nothing": null}"#,
+            r#"{"a": 1.0, "d": null}"#,
+            r#"{"a": 1, "a": 2, "d": {"v": 10}}"#,
+            r#"{}"#,
+            r#"[1, {"a": 2}]"#,
+            r#"[1, {"a": 3}]"#,
+            r#""text""#,
+            r#"7"#,
+        ];
+        for old in docs {
+            for new in docs {
+                let parsed = changes(
+                    &serde_json::from_str(old).unwrap(),
+                    &serde_json::from_str(new).unwrap(),
+                );
+                let text = changes_in_text(old.as_bytes(), new.as_bytes()).unwrap();
+                assert_eq!(text, parsed, "{old} -> {new}");
+            }
+        }
+        assert!(changes_in_text(br#"{"a": 1}"#, br#"{"a": 1"#).is_err());
+        assert!(changes_in_text(br#"{"a": [1,]}"#, br#"{"a": 2}"#).is_err());
     }
 }

@@ -124,7 +124,7 @@ impl ExpiryClock {
                 (now >= state.deadline).then(|| {
                     expired_event(
                         &c.entity_id,
-                        old.clone(),
+                        old.value().clone(),
                         state.deadline,
                         now,
                         "it left the list after its deadline without an answer",

@@ -77,7 +77,7 @@ pub fn record_event(
     entity: &str,
     hashes: &[u128],
     record: Value,
-    previous: Option<Value>,
+    previous: Option<crate::model::Doc>,
     changes: Vec<Change>,
     data: Value,
     now: Timestamp,

@@ -11,7 +11,7 @@ use super::record_event;
 use super::RecordChange;
 use crate::model::event_data::{Closed, EventData, StatusChanged};
 use crate::model::referral::{ReferralStatus, ReferralSubstatus};
-use crate::model::{Change, Dataset, Event, EventKind};
+use crate::model::{Change, Dataset, Doc, Event, EventKind};
 
 pub const SOURCE: &str = Dataset::Referrals.name();
 
@@ -49,7 +49,7 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
         let event = |kind: EventKind,
                      hashes: &[u128],
                      record: Value,
-                     previous: Option<Value>,
+                     previous: Option<Doc>,
                      changes: Vec<Change>,
                      data: Value| {
             record_event(
@@ -69,15 +69,19 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
             (Some((h, old)), None) => out.push(event(
                 EventKind::ReferralRemoved,
                 &[h, seq],
-                old,
+                old.into_value(),
                 None,
                 Vec::new(),
                 json!({ "reason": "absent from a complete sweep" }),
             )),
             (Some((oh, old)), Some((nh, new))) => {
                 let hashes = [oh, nh, seq];
-                let (from, to) = (status(&old), status(&new));
-                let (rf, rt) = (registration(&old), registration(&new));
+                // Of the stored version only these fields are read: the rest stays text.
+                let was = old
+                    .members_named(&["status", "substatus", "subStatus", "registrationStatus"])
+                    .unwrap_or_default();
+                let (from, to) = (status(&was), status(&new));
+                let (rf, rt) = (registration(&was), registration(&new));
                 let mut lifecycle = Vec::new();
                 // A status is a move only between two known values, whatever their casing: a
                 // status briefly missing (null) is neither a move to "/" nor, when it comes
@@ -236,5 +240,50 @@ pub fn eligibility_event(record: &Value, answer: &Value, now: Timestamp) -> Even
             "passed_words": words(&passed),
             "failed_words": words(&failed),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_version_is_read_only_for_the_fields_that_decide_the_events() {
+        let old = br#"{"id": "r1", "status": "New", "SubStatus": "Pending", "registrationStatus": "None", "details": {"dealValue": 1}}"#;
+        let new = json!({"id": "r1", "status": "Active", "substatus": "Accepted", "registrationStatus": "Submitted", "details": {"dealValue": 2}});
+        let changes =
+            super::super::diff::changes_in_text(old, &serde_json::to_vec(&new).unwrap()).unwrap();
+        let change = RecordChange {
+            entity_id: "r1".into(),
+            old: Some((1, Doc::from_text(&old[..]))),
+            new: Some((2, new)),
+            changes,
+            version: 0,
+        };
+        let events = detect(vec![change], false, "2026-12-04T05:00:00Z".parse().unwrap());
+        let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::ReferralChanged,
+                EventKind::ReferralStatusChanged,
+                EventKind::ReferralRegistrationChanged
+            ]
+        );
+        assert_eq!(
+            events[1].data["from"], "New/Pending",
+            "the casing of SubStatus"
+        );
+        assert_eq!(events[1].data["to"], "Active/Accepted");
+        assert_eq!(events[2].data, json!({"from": "None", "to": "Submitted"}));
+        for e in &events {
+            let previous = e.previous.as_ref().unwrap();
+            assert!(
+                !previous.is_parsed(),
+                "{}: previous left as text",
+                e.kind.as_str()
+            );
+            assert_eq!(previous["details"]["dealValue"], 1);
+        }
     }
 }

@@ -18,7 +18,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::model::Change;
+use crate::model::{Change, Doc};
 use crate::sources::{RecordSink, Taken};
 use crate::store::{Index, RecordBatch, Records, Seen, Store, StoreError, SweepCommit, Versions};
 
@@ -40,8 +40,9 @@ pub const BASELINE_BATCH_BYTES: usize = 2 << 20;
 #[derive(Debug, Clone)]
 pub struct RecordChange {
     pub entity_id: String,
-    /// The stored version, with its hash (`None` for a new record).
-    pub old: Option<(u128, Value)>,
+    /// The stored version, with its hash (`None` for a new record): its text, parsed only
+    /// if something reads it.
+    pub old: Option<(u128, Doc)>,
     /// The swept version, with its hash (`None` for a removed record).
     pub new: Option<(u128, Value)>,
     pub changes: Vec<Change>,
@@ -65,7 +66,7 @@ impl RecordChange {
         };
         Self {
             entity_id: entity_id.into(),
-            old,
+            old: old.map(|(h, v)| (h, Doc::from(v))),
             new,
             changes,
             version: 0,
@@ -260,37 +261,39 @@ impl SweepDiff {
         };
         self.upsert(id, hash, raw)?;
         let wanted = known.is_none() || (self.keep)(raw).unwrap_or(false);
-        self.compare_one(id, hash, new, old, wanted)?;
+        self.compare_one(id, hash, (raw, new), old, wanted)?;
         Ok(Taken::First)
     }
 
-    /// Compares one new or changed record with its stored version (`old`); `wanted`: a
-    /// change of it is announced.
+    /// Takes one new or changed record (`raw`, read as `new`) against its stored version
+    /// (`old`); `wanted`: a change of it is announced. The two are compared as text
+    /// ([`super::diff::changes_in_text`]), and the stored one is kept as text in the change.
     fn compare_one(
         &mut self,
         id: &str,
         hash: u128,
-        new: Value,
+        (raw, new): (&[u8], Value),
         old: Option<crate::store::StoredRecord>,
         wanted: bool,
     ) -> Result<(), StoreError> {
-        let old_value = old
-            .as_ref()
-            .map(|s| s.json().map(|v| (s.hash, v)))
-            .transpose()?;
-        let changes = match &old_value {
-            Some((_, old)) => super::diff::changes(old, &new),
+        let changes = match &old {
+            Some(s) => {
+                super::diff::changes_in_text(&s.raw, raw).map_err(|detail| StoreError::Corrupt {
+                    what: "record",
+                    detail,
+                })?
+            }
             None => Vec::new(),
         };
         // Same content in another spelling (key order, white space): store, announce nothing.
         if let (Some(s), false) = (&old, changes.is_empty()) {
             self.history.push((id.to_string(), s.packed.to_vec()));
         }
-        if wanted && (old_value.is_none() || !changes.is_empty()) {
+        if wanted && (old.is_none() || !changes.is_empty()) {
             let version = self.count(id)?;
             self.changes.push(RecordChange {
                 entity_id: id.to_string(),
-                old: old_value,
+                old: old.map(|s| (s.hash, Doc::from_text(&s.raw[..]))),
                 new: Some((hash, new)),
                 changes,
                 version,
@@ -300,25 +303,29 @@ impl SweepDiff {
     }
 
     /// Reads in full and compares the new and changed records of a sweep that is not a
-    /// baseline, once its pages are done. Not as each arrives: a change held as two JSON
-    /// trees is some 20 KB, where its bytes are 1.5, and a thousand of them held while
+    /// baseline, once its pages are done. Not as each arrives: a change held as a JSON tree
+    /// is some 10 KB, where its bytes are 1.5, and a thousand of them held while
     /// pages stream in keep the memory the pages passed through from being used again (a
     /// steady sweep of 100,000 referrals with 1 % changed grew by 50 MB as it read them).
     /// The changes keep the order in which the records came.
     fn compare(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
         for (at, known) in pending {
-            let (id, hash, raw) = &self.upserts[at];
+            // Taken out of `upserts` while it is compared, and put back.
+            let (id, hash, raw) = {
+                let (id, hash, raw) = &mut self.upserts[at];
+                (id.clone(), *hash, std::mem::take(raw))
+            };
             let old = match known {
-                true => self.stored.get(id)?,
+                true => self.stored.get(&id)?,
                 false => None,
             };
-            let new: Value = serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+            let new: Value = serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
                 what: "record",
                 detail: e.to_string(),
             })?;
-            let (id, hash) = (id.clone(), *hash);
-            self.compare_one(&id, hash, new, old, true)?;
+            self.compare_one(&id, hash, (&raw, new), old, true)?;
+            self.upserts[at].2 = raw;
         }
         Ok(())
     }
@@ -392,7 +399,7 @@ impl SweepDiff {
                     let version = self.count(id)?;
                     self.changes.push(RecordChange {
                         entity_id: id.clone(),
-                        old: Some((stored.hash, old)),
+                        old: Some((stored.hash, Doc::from(old))),
                         new: None,
                         changes: Vec::new(),
                         version,

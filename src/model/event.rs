@@ -114,8 +114,8 @@ pub struct Event {
     pub detected_at: Timestamp,
     /// The record as the API returned it (for a removal: as it was last seen).
     pub record: Value,
-    /// The version before the change, if there was one.
-    pub previous: Option<Value>,
+    /// The version before the change, if there was one: kept as its stored text until read.
+    pub previous: Option<super::Doc>,
     #[serde(default)]
     pub changes: Vec<Change>,
     /// Kind-specific facts (`from`, `to`, `hours_left`, …).

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod dataset;
 pub mod delivery;
+pub mod doc;
 pub mod event;
 pub mod event_data;
 pub mod license;
@@ -12,6 +13,7 @@ pub mod referral;
 pub use action::{ActionRecord, ActionState};
 pub use dataset::Dataset;
 pub use delivery::{Amount, Body, Button, Delivery, DeliveryStatus, Format, InlineImage, Message};
+pub use doc::Doc;
 pub use event::{Change, Event, EventKind};
 
 /// A field of a JSON record by name, whatever its casing (the APIs are not consistent:

@@ -211,7 +211,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 detected_at: now,
                 changes: crate::detect::diff::changes(&old, &new),
                 record: new,
-                previous: Some(old),
+                previous: Some(old.into()),
                 data: serde_json::json!({
                     "action": "accept", "done": "Accepted", "by": "@alice (123456789)",
                     "via": "telegram", "result": "ok", "reason": null, "http_status": null,
@@ -416,7 +416,7 @@ mod tests {
             let mut event = sample_event(*kind).unwrap();
             hostile(&mut event.record);
             if let Some(previous) = event.previous.as_mut() {
-                hostile(previous);
+                hostile(previous.value_mut());
             }
             let ours = links.referral(&event.entity_id);
             let referral = kind.as_str().starts_with("referral.");

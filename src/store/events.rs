@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::{Store, StoreError};
-use crate::model::Event;
+use crate::model::{Change, Doc, Event, EventKind};
 
 /// How far out of detection order the log may be (events of one commit share a time; a
 /// clock step backwards is tolerated this far) when it is read from the end.
@@ -58,9 +58,58 @@ impl Store {
 }
 
 /// An event as the log keeps it: its JSON, [packed](super::records::pack) (an event carries
-/// two whole records).
+/// two whole records). A previous version still held as its stored text is written as that
+/// text, not parsed to be written again.
 pub(super) fn encode_event(event: &Event) -> Vec<u8> {
-    super::records::pack(&serde_json::to_vec(event).expect("events serialize"))
+    let json = match event.previous.as_ref().and_then(Doc::text) {
+        Some(text) => with_previous_text(event, text),
+        None => serde_json::to_vec(event).expect("events serialize"),
+    };
+    super::records::pack(&json)
+}
+
+/// The JSON of `event`, its `previous` written as `text` (JSON, as [`Doc`] holds it).
+fn with_previous_text(event: &Event, text: &[u8]) -> Vec<u8> {
+    /// Every field of [`Event`] but `previous`, as its derived `Serialize` writes them.
+    #[derive(serde::Serialize)]
+    struct Rest<'a> {
+        id: &'a str,
+        kind: &'a EventKind,
+        source: &'a str,
+        entity_id: &'a str,
+        detected_at: &'a Timestamp,
+        record: &'a serde_json::Value,
+        changes: &'a [Change],
+        data: &'a serde_json::Value,
+    }
+    let Event {
+        id,
+        kind,
+        source,
+        entity_id,
+        detected_at,
+        record,
+        previous: _,
+        changes,
+        data,
+    } = event;
+    let rest = Rest {
+        id,
+        kind,
+        source,
+        entity_id,
+        detected_at,
+        record,
+        changes,
+        data,
+    };
+    let mut json = serde_json::to_vec(&rest).expect("events serialize");
+    debug_assert_eq!(json.last(), Some(&b'}'));
+    json.pop();
+    json.extend_from_slice(b",\"previous\":");
+    json.extend_from_slice(text);
+    json.push(b'}');
+    json
 }
 
 /// An event of the log: packed, or its JSON as logs before packing kept it.
@@ -70,4 +119,49 @@ fn decode_event(bytes: &sled::IVec) -> Result<Event, StoreError> {
         what: "event",
         detail: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_previous_version_kept_as_text_is_logged_as_that_text() {
+        let text = br#"{"id": "r1", "status": "Active", "details": {"dealValue": 100}}"#;
+        let event = Event {
+            id: "e1".into(),
+            kind: EventKind::ReferralChanged,
+            source: "referrals".into(),
+            entity_id: "r1".into(),
+            detected_at: "2026-12-04T05:00:00Z".parse().unwrap(),
+            record: json!({"id": "r1", "status": "Active", "details": {"dealValue": 200}}),
+            previous: Some(Doc::from_text(&text[..])),
+            changes: vec![Change {
+                path: "/details/dealValue".into(),
+                old: json!(100),
+                new: json!(200),
+            }],
+            data: json!({"x": 1}),
+        };
+        let encoded = encode_event(&event);
+        assert!(
+            !event.previous.as_ref().unwrap().is_parsed(),
+            "written without being parsed"
+        );
+        let json =
+            super::super::records::unpack("event", &sled::IVec::from(encoded.clone())).unwrap();
+        // Every field, as the derived serialization writes the event: none left out.
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
+            serde_json::to_value(&event).unwrap()
+        );
+        assert!(
+            json.windows(text.len()).any(|w| w == text),
+            "the stored text, as it is"
+        );
+        let back = decode_event(&sled::IVec::from(encoded)).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(back.previous.unwrap()["details"]["dealValue"], 100);
+    }
 }

@@ -65,7 +65,7 @@ pub(super) fn copilot_section(
             }
             EventKind::CopilotNew => arrived.push(e.entity_id.clone()),
             EventKind::CopilotRemoved => {
-                let was = e.previous.as_ref().unwrap_or(&e.record);
+                let was = e.previous.as_deref().unwrap_or(&e.record);
                 left.push((e.entity_id.clone(), status(was)));
             }
             _ => {}
