@@ -59,33 +59,42 @@ fn walk(path: &mut String, old: &Value, new: &Value, out: &mut Vec<Change>) {
 }
 
 /// [`changes`] between two documents given as JSON text, reading only what differs: the
-/// top-level members of two objects are compared as text, and only those whose text differs
-/// are parsed and compared as [`changes`] compares them. A steady sweep's changed record
-/// differs in a field or two of its thirty. Documents that are not both objects, or an
-/// object that names a member twice, are compared in full. An error if either is not JSON.
+/// members of two objects are compared as text, those whose text differs are compared in
+/// turn (member by member where both are objects), and only the values that differ are
+/// parsed. A steady sweep's changed record differs in a field or two of its thirty.
+/// Anything but two objects, and an object that names a member twice, is parsed and
+/// compared as [`changes`] compares it. An error if either is not JSON.
 pub fn changes_in_text(old: &[u8], new: &[u8]) -> Result<Vec<Change>, String> {
+    let mut out = Vec::new();
+    walk_text(&mut String::new(), old, new, &mut out)?;
+    Ok(out)
+}
+
+fn walk_text(
+    path: &mut String,
+    old: &[u8],
+    new: &[u8],
+    out: &mut Vec<Change>,
+) -> Result<(), String> {
     let parse = |raw: &[u8]| serde_json::from_slice::<Value>(raw).map_err(|e| e.to_string());
     let (Some(a), Some(b)) = (members(old)?, members(new)?) else {
-        return Ok(changes(&parse(old)?, &parse(new)?));
+        walk(path, &parse(old)?, &parse(new)?, out);
+        return Ok(());
     };
-    let mut out = Vec::new();
-    let mut path = String::new();
     for (i, (key, va)) in a.iter().enumerate() {
-        let vb = member(&b, key, i);
-        if vb == Some(*va) {
-            continue;
+        let len = push(path, key);
+        match member(&b, key, i) {
+            Some(vb) if vb == *va => {}
+            Some(vb) => walk_text(path, va, vb, out)?,
+            None => walk(path, &parse(va)?, &Value::Null, out),
         }
-        let old_value = parse(va)?;
-        let new_value = vb.map(parse).transpose()?.unwrap_or(Value::Null);
-        let len = push(&mut path, key);
-        walk(&mut path, &old_value, &new_value, &mut out);
         path.truncate(len);
     }
     for (i, (key, vb)) in b.iter().enumerate() {
         if member(&a, key, i).is_none() {
             let value = parse(vb)?;
             if !value.is_null() {
-                let len = push(&mut path, key);
+                let len = push(path, key);
                 out.push(Change {
                     path: path.clone(),
                     old: Value::Null,
@@ -95,7 +104,7 @@ pub fn changes_in_text(old: &[u8], new: &[u8]) -> Result<Vec<Change>, String> {
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A member of a JSON object: its name, and its value as text.
@@ -189,6 +198,7 @@ mod tests {
             r#"{"a": 1, "d": {"v": 10}, "nothing": null}"#,
             r#"{"a": 1.0, "d": null}"#,
             r#"{"a": 1, "a": 2, "d": {"v": 10}}"#,
+            r#"{"a": 1, "d": {"v": 10, "v": 20}}"#,
             r#"{}"#,
             r#"[1, {"a": 2}]"#,
             r#"[1, {"a": 3}]"#,
