@@ -210,22 +210,23 @@ impl Index {
             blobs: vec![sled::IVec::default(); BUCKETS as usize],
             ..Index::default()
         };
-        // Every bucket's entries first, so that the map is sized once: grown entry by entry,
-        // it would be rehashed (and its memory touched) a dozen times on the way to 100,000.
+        // The entries are counted first, so that the map and the list are sized once: grown
+        // entry by entry, the map would be rehashed (and its memory touched) a dozen times on
+        // the way to 100,000. Counting reads only the entries' lengths.
         let mut loaded = Vec::new();
         let mut count = 0;
         for item in tree.iter() {
             let (k, blob) = item?;
             let bucket =
                 u16::from_be_bytes(k.as_ref().try_into().map_err(|_| corrupt("bucket key"))?);
-            let found = entries(&blob)?;
-            count += found.len();
-            loaded.push((bucket, blob, found));
+            count += Entries::new(&blob).count();
+            loaded.push((bucket, blob));
         }
         index.entries.reserve(count);
         index.places.reserve(count);
-        for (bucket, blob, found) in loaded {
-            for (offset, id_len, hash, len) in found {
+        for (bucket, blob) in loaded {
+            for found in Entries::new(&blob) {
+                let (offset, id_len, hash, len) = found?;
                 let id = &blob[offset..offset + id_len];
                 let id = std::str::from_utf8(id).map_err(|_| corrupt("id"))?;
                 let (_, key) = locate(id);
@@ -427,7 +428,8 @@ impl Index {
                 let bucket = run[0].0;
                 let mut out = FORMAT.to_vec();
                 if let Some(blob) = self.blobs.get(bucket as usize) {
-                    for (offset, id_len, hash, len) in entries(blob).unwrap_or_default() {
+                    let kept: Result<Vec<_>, _> = Entries::new(blob).collect();
+                    for (offset, id_len, hash, len) in kept.unwrap_or_default() {
                         let id =
                             std::str::from_utf8(&blob[offset..offset + id_len]).unwrap_or_default();
                         if run.binary_search_by(|c| c.1.cmp(id)).is_err() {
@@ -460,12 +462,26 @@ fn push(out: &mut Vec<u8>, id: &str, hash: u128, len: u32) {
     out.extend_from_slice(&len.to_le_bytes());
 }
 
-/// (offset of id, id length, hash, record length or 0) of every entry of a bucket blob.
-fn entries(blob: &[u8]) -> Result<Vec<(usize, usize, u128, u32)>, StoreError> {
-    let mut out = Vec::new();
-    let with_len = blob.starts_with(&FORMAT);
-    let mut at = if with_len { FORMAT.len() } else { 0 };
-    while at < blob.len() {
+/// (offset of id, id length, hash, record length or 0) of every entry of a bucket blob, in
+/// order; an error where the blob ends inside an entry (and nothing after it).
+struct Entries<'a> {
+    blob: &'a [u8],
+    at: usize,
+    with_len: bool,
+}
+
+impl<'a> Entries<'a> {
+    fn new(blob: &'a [u8]) -> Self {
+        let with_len = blob.starts_with(&FORMAT);
+        Entries {
+            blob,
+            at: if with_len { FORMAT.len() } else { 0 },
+            with_len,
+        }
+    }
+
+    fn read(&mut self) -> Result<(usize, usize, u128, u32), StoreError> {
+        let (blob, at) = (self.blob, self.at);
         let len = u16::from_le_bytes(
             blob.get(at..at + 2)
                 .ok_or_else(|| corrupt("length"))?
@@ -480,20 +496,34 @@ fn entries(blob: &[u8]) -> Result<Vec<(usize, usize, u128, u32)>, StoreError> {
                 .try_into()
                 .expect("16 bytes"),
         );
-        at = hash_at + 16;
+        self.at = hash_at + 16;
         let mut record_len = 0;
-        if with_len {
+        if self.with_len {
             record_len = u32::from_le_bytes(
-                blob.get(at..at + 4)
+                blob.get(self.at..self.at + 4)
                     .ok_or_else(|| corrupt("record length"))?
                     .try_into()
                     .expect("4 bytes"),
             );
-            at += 4;
+            self.at += 4;
         }
-        out.push((id_at, len, hash, record_len));
+        Ok((id_at, len, hash, record_len))
     }
-    Ok(out)
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<(usize, usize, u128, u32), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.blob.len() {
+            return None;
+        }
+        let entry = self.read();
+        if entry.is_err() {
+            self.at = self.blob.len();
+        }
+        Some(entry)
+    }
 }
 
 fn corrupt(what: &str) -> StoreError {
