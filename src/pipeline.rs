@@ -348,7 +348,7 @@ impl Pipeline {
                         EventKind::ReferralStatusChanged | EventKind::ReferralNew
                     )
                 })
-                .map(|e| e.record.clone())
+                .map(|e| e.record.value().clone())
                 .collect();
             self.check_eligibility(&accepted).await;
         }
@@ -638,7 +638,7 @@ impl Pipeline {
         let mut clock = ExpiryClock::load(self.store.expiry_entries()?);
         let mut events = clock.left_after_deadline(changes, now);
         clock.follow(changes);
-        let swept: HashMap<&str, &serde_json::Value> = changes
+        let swept: HashMap<&str, &crate::model::Doc> = changes
             .iter()
             .filter_map(|c| c.new.as_ref().map(|(_, r)| (c.entity_id.as_str(), r)))
             .collect();
@@ -647,7 +647,7 @@ impl Pipeline {
         events.extend(clock.check(&thresholds, now, |id| {
             swept
                 .get(id)
-                .map(|r| (*r).clone())
+                .map(|r| r.value().clone())
                 .or_else(|| records.get(id).ok().flatten().and_then(|r| r.json().ok()))
         }));
         Ok((events, clock.into_writes()))

@@ -932,3 +932,50 @@ async fn odata_count_per_page_or_total_reads_the_whole_list() {
         );
     }
 }
+
+/// A changed referral no rule sends is detected, compared and logged in full without either
+/// version being parsed: both stay the text they arrived as (a steady sweep of 100,000 with
+/// 1 % changed would otherwise build 2,000 JSON trees nobody reads).
+#[tokio::test]
+async fn a_change_no_rule_sends_is_logged_whole_without_being_parsed() {
+    let sim = common::sim(40, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::write_config(dir.path(), &sim, "");
+    std::fs::write(
+        dir.path().join("rules/all.yaml"),
+        "- name: new-only\n  on: referral.new\n  channels: [inbox]\n  template: any\n",
+    )
+    .unwrap();
+    let clock = common::clock();
+    let pipeline = common::pipeline(&path, &clock);
+    pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+    let (id, before) = {
+        let mut s = sim.state();
+        let r = s.referrals()[5].clone();
+        let id = r["id"].as_str().unwrap().to_string();
+        s.patch_referral(&id, &json!({"details": {"dealValue": 777}}));
+        (id, r["details"]["dealValue"].clone())
+    };
+    let report = pipeline.poll(&pipeline.sources[0], false).await.unwrap();
+
+    let changed: Vec<_> = report
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::ReferralChanged)
+        .collect();
+    assert_eq!(changed.len(), 1);
+    let event = changed[0];
+    assert_eq!(event.entity_id, id);
+    assert!(!event.record.is_parsed(), "the new version stays text");
+    let previous = event.previous.as_ref().unwrap();
+    assert!(!previous.is_parsed(), "the stored version stays text");
+    assert!(event
+        .changes
+        .iter()
+        .any(|c| c.path == "/details/dealValue" && c.old == before && c.new == json!(777)));
+
+    let logged = pipeline.store.event(&event.id).unwrap().unwrap();
+    assert_eq!(logged.record["details"]["dealValue"], 777);
+    assert_eq!(logged.previous.unwrap()["details"]["dealValue"], before);
+    assert_eq!(logged.changes, event.changes);
+}

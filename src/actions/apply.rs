@@ -582,7 +582,7 @@ fn acted_event(
         source: DATASET.to_string(),
         entity_id: action.referral.clone(),
         detected_at: now,
-        record,
+        record: record.into(),
         previous: previous.map(Into::into),
         changes,
         data: json!({

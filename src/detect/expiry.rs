@@ -23,7 +23,7 @@ use crate::config::Every;
 use crate::model::event::event_id;
 use crate::model::event_data::{EventData, Expiring};
 use crate::model::referral::{Direction, ReferralStatus, ReferralSubstatus, ReferralView};
-use crate::model::{Dataset, Event, EventKind};
+use crate::model::{Dataset, Doc, Event, EventKind};
 
 /// The documented response window.
 pub const RESPONSE_WINDOW: SignedDuration = SignedDuration::from_hours(14 * 24);
@@ -60,6 +60,18 @@ pub fn waits(raw: &[u8]) -> Result<bool, serde_json::Error> {
         // A field of an unexpected type, or spelled twice: the tree decides, as it does
         // for every other record.
         Err(_) => serde_json::from_slice::<Value>(raw).map(|r| deadline_of(&r).is_some()),
+    }
+}
+
+/// [`deadline_of`] a referral held as a [`Doc`]: read from its text, without building a tree,
+/// where it is still text (as [`waits`] reads a baseline's records).
+pub fn deadline_of_doc(record: &Doc) -> Option<Timestamp> {
+    match record.text() {
+        Some(text) if !record.is_parsed() => match serde_json::from_slice::<ReferralView>(text) {
+            Ok(view) => deadline_of_view(&view),
+            Err(_) => deadline_of(record.value()),
+        },
+        _ => deadline_of(record.value()),
     }
 }
 
@@ -184,7 +196,7 @@ pub fn updates_from_changes(
 ) -> Vec<(String, Option<ExpiryState>)> {
     let mut out = Vec::new();
     for c in changes {
-        let deadline = c.new.as_ref().and_then(|(_, r)| deadline_of(r));
+        let deadline = c.new.as_ref().and_then(|(_, r)| deadline_of_doc(r));
         let existing = current(&c.entity_id);
         match (deadline, existing) {
             (None, None) => {}
@@ -268,7 +280,7 @@ fn expiring_event(
         source: Dataset::Referrals.name().into(),
         entity_id: id.to_string(),
         detected_at: now,
-        record,
+        record: record.into(),
         previous: None,
         changes: Vec::new(),
         data: Expiring {
@@ -302,7 +314,7 @@ pub fn expired_event(
         source: Dataset::Referrals.name().into(),
         entity_id: id.to_string(),
         detected_at: now,
-        record,
+        record: record.into(),
         previous: None,
         changes: Vec::new(),
         data: json!({ "deadline": deadline_s, "how": how }),

@@ -48,7 +48,7 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
         let entity_id = c.entity_id;
         let event = |kind: EventKind,
                      hashes: &[u128],
-                     record: Value,
+                     record: Doc,
                      previous: Option<Doc>,
                      changes: Vec<Change>,
                      data: Value| {
@@ -69,19 +69,21 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
             (Some((h, old)), None) => out.push(event(
                 EventKind::ReferralRemoved,
                 &[h, seq],
-                old.into_value(),
+                old,
                 None,
                 Vec::new(),
                 json!({ "reason": "absent from a complete sweep" }),
             )),
             (Some((oh, old)), Some((nh, new))) => {
                 let hashes = [oh, nh, seq];
-                // Of the stored version only these fields are read: the rest stays text.
-                let was = old
-                    .members_named(&["status", "substatus", "subStatus", "registrationStatus"])
-                    .unwrap_or_default();
-                let (from, to) = (status(&was), status(&new));
-                let (rf, rt) = (registration(&was), registration(&new));
+                // Of the two versions only these fields are read: the rest stays text.
+                let named = |doc: &Doc| {
+                    doc.members_named(&["status", "substatus", "subStatus", "registrationStatus"])
+                        .unwrap_or_default()
+                };
+                let (was, is) = (named(&old), named(&new));
+                let (from, to) = (status(&was), status(&is));
+                let (rf, rt) = (registration(&was), registration(&is));
                 let mut lifecycle = Vec::new();
                 // A status is a move only between two known values, whatever their casing: a
                 // status briefly missing (null) is neither a move to "/" nor, when it comes
@@ -121,7 +123,7 @@ pub fn detect(changes: Vec<RecordChange>, baseline: bool, now: Timestamp) -> Vec
                     expiry::any_deadline(&old).map(|deadline| {
                         let mut e = expiry::expired_event(
                             &entity_id,
-                            new.clone(),
+                            new.value().clone(),
                             deadline,
                             now,
                             "Partner Center archived it as Expired",
@@ -230,7 +232,7 @@ pub fn eligibility_event(record: &Value, answer: &Value, now: Timestamp) -> Even
         source: SOURCE.to_string(),
         entity_id: id,
         detected_at: now,
-        record: record.clone(),
+        record: record.clone().into(),
         previous: None,
         changes: Vec::new(),
         data: json!({
@@ -256,7 +258,7 @@ mod tests {
         let change = RecordChange {
             entity_id: "r1".into(),
             old: Some((1, Doc::from_text(&old[..]))),
-            new: Some((2, new)),
+            new: Some((2, new.into())),
             changes,
             version: 0,
         };

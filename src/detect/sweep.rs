@@ -43,8 +43,9 @@ pub struct RecordChange {
     /// The stored version, with its hash (`None` for a new record): its text, parsed only
     /// if something reads it.
     pub old: Option<(u128, Doc)>,
-    /// The swept version, with its hash (`None` for a removed record).
-    pub new: Option<(u128, Value)>,
+    /// The swept version, with its hash (`None` for a removed record): its text, parsed
+    /// only if something reads it.
+    pub new: Option<(u128, Doc)>,
     pub changes: Vec<Change>,
     /// Which change of this record this is (0 for its first since the baseline): part of its
     /// events' ids, so a value that goes back and forth is announced each time, and a change
@@ -67,7 +68,7 @@ impl RecordChange {
         Self {
             entity_id: entity_id.into(),
             old: old.map(|(h, v)| (h, Doc::from(v))),
-            new,
+            new: new.map(|(h, v)| (h, Doc::from(v))),
             changes,
             version: 0,
         }
@@ -254,7 +255,7 @@ impl SweepDiff {
             self.pending.push((self.upserts.len() - 1, known.is_some()));
             return Ok(Taken::First);
         }
-        let new: Value = serde_json::from_slice(raw).map_err(malformed)?;
+        let new = Doc::from(serde_json::from_slice::<Value>(raw).map_err(malformed)?);
         let old = match known {
             None => None,
             Some(_) => self.stored.get(id)?,
@@ -265,14 +266,14 @@ impl SweepDiff {
         Ok(Taken::First)
     }
 
-    /// Takes one new or changed record (`raw`, read as `new`) against its stored version
+    /// Takes one new or changed record (`raw`, held as `new`) against its stored version
     /// (`old`); `wanted`: a change of it is announced. The two are compared as text
     /// ([`super::diff::changes_in_text`]), and the stored one is kept as text in the change.
     fn compare_one(
         &mut self,
         id: &str,
         hash: u128,
-        (raw, new): (&[u8], Value),
+        (raw, new): (&[u8], Doc),
         old: Option<crate::store::StoredRecord>,
         wanted: bool,
     ) -> Result<(), StoreError> {
@@ -320,10 +321,9 @@ impl SweepDiff {
                 true => self.stored.get(&id)?,
                 false => None,
             };
-            let new: Value = serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
-                what: "record",
-                detail: e.to_string(),
-            })?;
+            // Checked to be JSON as it arrived ([`SweepDiff::ingest`]); read if something
+            // needs more of it than a detector's few fields.
+            let new = Doc::from_text(&raw[..]);
             self.compare_one(&id, hash, (&raw, new), old, true)?;
             self.upserts[at].2 = raw;
         }

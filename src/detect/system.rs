@@ -27,7 +27,7 @@ fn event(
         source: "partnerwatch".into(),
         entity_id: entity.to_string(),
         detected_at: now,
-        record: data.clone(),
+        record: data.clone().into(),
         previous: None,
         changes: Vec::new(),
         data,

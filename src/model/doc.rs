@@ -140,6 +140,12 @@ impl PartialEq for Doc {
     }
 }
 
+impl PartialEq<Value> for Doc {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
 impl Serialize for Doc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.value().serialize(serializer)

@@ -113,7 +113,7 @@ pub struct Event {
     pub entity_id: String,
     pub detected_at: Timestamp,
     /// The record as the API returned it (for a removal: as it was last seen).
-    pub record: Value,
+    pub record: super::Doc,
     /// The version before the change, if there was one: kept as its stored text until read.
     pub previous: Option<super::Doc>,
     #[serde(default)]

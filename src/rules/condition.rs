@@ -100,7 +100,7 @@ mod tests {
             source: "referrals".into(),
             entity_id: "r".into(),
             detected_at: "2026-11-23T08:00:00Z".parse().unwrap(),
-            record,
+            record: record.into(),
             previous: None,
             changes: vec![],
             data: json!({"direction": "worse"}),

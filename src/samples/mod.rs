@@ -210,7 +210,7 @@ pub fn sample_event(kind: EventKind) -> Option<Event> {
                 entity_id: id,
                 detected_at: now,
                 changes: crate::detect::diff::changes(&old, &new),
-                record: new,
+                record: new.into(),
                 previous: Some(old.into()),
                 data: serde_json::json!({
                     "action": "accept", "done": "Accepted", "by": "@alice (123456789)",
@@ -414,7 +414,7 @@ mod tests {
         let mut facts_seen = 0;
         for kind in EventKind::ALL {
             let mut event = sample_event(*kind).unwrap();
-            hostile(&mut event.record);
+            hostile(event.record.value_mut());
             if let Some(previous) = event.previous.as_mut() {
                 hostile(previous.value_mut());
             }

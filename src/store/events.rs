@@ -58,19 +58,21 @@ impl Store {
 }
 
 /// An event as the log keeps it: its JSON, [packed](super::records::pack) (an event carries
-/// two whole records). A previous version still held as its stored text is written as that
-/// text, not parsed to be written again.
+/// two whole records). A record or previous version still held as its text ([`Doc`]) is
+/// written as that text, not parsed to be written again.
 pub(super) fn encode_event(event: &Event) -> Vec<u8> {
-    let json = match event.previous.as_ref().and_then(Doc::text) {
-        Some(text) => with_previous_text(event, text),
-        None => serde_json::to_vec(event).expect("events serialize"),
+    let previous = event.previous.as_ref();
+    let json = match (event.record.text(), previous.and_then(Doc::text)) {
+        (None, None) => serde_json::to_vec(event).expect("events serialize"),
+        _ => with_texts(event),
     };
     super::records::pack(&json)
 }
 
-/// The JSON of `event`, its `previous` written as `text` (JSON, as [`Doc`] holds it).
-fn with_previous_text(event: &Event, text: &[u8]) -> Vec<u8> {
-    /// Every field of [`Event`] but `previous`, as its derived `Serialize` writes them.
+/// The JSON of `event`, its `record` and `previous` written as their texts where they have
+/// them.
+fn with_texts(event: &Event) -> Vec<u8> {
+    /// Every field of [`Event`] but the two documents, as its derived `Serialize` writes them.
     #[derive(serde::Serialize)]
     struct Rest<'a> {
         id: &'a str,
@@ -78,7 +80,6 @@ fn with_previous_text(event: &Event, text: &[u8]) -> Vec<u8> {
         source: &'a str,
         entity_id: &'a str,
         detected_at: &'a Timestamp,
-        record: &'a serde_json::Value,
         changes: &'a [Change],
         data: &'a serde_json::Value,
     }
@@ -89,7 +90,7 @@ fn with_previous_text(event: &Event, text: &[u8]) -> Vec<u8> {
         entity_id,
         detected_at,
         record,
-        previous: _,
+        previous,
         changes,
         data,
     } = event;
@@ -99,15 +100,23 @@ fn with_previous_text(event: &Event, text: &[u8]) -> Vec<u8> {
         source,
         entity_id,
         detected_at,
-        record,
         changes,
         data,
     };
     let mut json = serde_json::to_vec(&rest).expect("events serialize");
     debug_assert_eq!(json.last(), Some(&b'}'));
     json.pop();
+    let write = |json: &mut Vec<u8>, doc: &Doc| match doc.text() {
+        Some(text) => json.extend_from_slice(text),
+        None => serde_json::to_writer(json, doc.value()).expect("events serialize"),
+    };
+    json.extend_from_slice(b",\"record\":");
+    write(&mut json, record);
     json.extend_from_slice(b",\"previous\":");
-    json.extend_from_slice(text);
+    match previous {
+        Some(doc) => write(&mut json, doc),
+        None => json.extend_from_slice(b"null"),
+    }
     json.push(b'}');
     json
 }
@@ -127,41 +136,63 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_previous_version_kept_as_text_is_logged_as_that_text() {
-        let text = br#"{"id": "r1", "status": "Active", "details": {"dealValue": 100}}"#;
-        let event = Event {
-            id: "e1".into(),
-            kind: EventKind::ReferralChanged,
-            source: "referrals".into(),
-            entity_id: "r1".into(),
-            detected_at: "2026-12-04T05:00:00Z".parse().unwrap(),
-            record: json!({"id": "r1", "status": "Active", "details": {"dealValue": 200}}),
-            previous: Some(Doc::from_text(&text[..])),
-            changes: vec![Change {
-                path: "/details/dealValue".into(),
-                old: json!(100),
-                new: json!(200),
-            }],
-            data: json!({"x": 1}),
-        };
-        let encoded = encode_event(&event);
-        assert!(
-            !event.previous.as_ref().unwrap().is_parsed(),
-            "written without being parsed"
-        );
-        let json =
-            super::super::records::unpack("event", &sled::IVec::from(encoded.clone())).unwrap();
-        // Every field, as the derived serialization writes the event: none left out.
-        assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
-            serde_json::to_value(&event).unwrap()
-        );
-        assert!(
-            json.windows(text.len()).any(|w| w == text),
-            "the stored text, as it is"
-        );
-        let back = decode_event(&sled::IVec::from(encoded)).unwrap();
-        assert_eq!(back, event);
-        assert_eq!(back.previous.unwrap()["details"]["dealValue"], 100);
+    fn documents_kept_as_text_are_logged_as_that_text() {
+        let old = br#"{"id": "r1", "status": "Active", "details": {"dealValue": 100}}"#;
+        let new = br#"{"id":"r1","status":"Active","details":{"dealValue":200}}"#;
+        let parsed =
+            |text: &[u8]| Doc::from(serde_json::from_slice::<serde_json::Value>(text).unwrap());
+        let cases = [
+            (Doc::from_text(&new[..]), Some(Doc::from_text(&old[..]))),
+            (Doc::from_text(&new[..]), None),
+            (parsed(new), Some(Doc::from_text(&old[..]))),
+            (Doc::from_text(&new[..]), Some(parsed(old))),
+        ];
+        for (record, previous) in cases {
+            let event = Event {
+                id: "e1".into(),
+                kind: EventKind::ReferralChanged,
+                source: "referrals".into(),
+                entity_id: "r1".into(),
+                detected_at: "2026-12-04T05:00:00Z".parse().unwrap(),
+                record,
+                previous,
+                changes: vec![Change {
+                    path: "/details/dealValue".into(),
+                    old: json!(100),
+                    new: json!(200),
+                }],
+                data: json!({"x": 1}),
+            };
+            let texts: Vec<&[u8]> = [Some(&event.record), event.previous.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(Doc::text)
+                .collect();
+            let encoded = encode_event(&event);
+            for doc in [Some(&event.record), event.previous.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    !doc.is_parsed() || doc.text().is_none(),
+                    "written without being parsed"
+                );
+            }
+            let json =
+                super::super::records::unpack("event", &sled::IVec::from(encoded.clone())).unwrap();
+            // Every field, as the derived serialization writes the event: none left out.
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
+                serde_json::to_value(&event).unwrap()
+            );
+            for text in texts {
+                assert!(
+                    json.windows(text.len()).any(|w| w == text),
+                    "the text as it is"
+                );
+            }
+            let back = decode_event(&sled::IVec::from(encoded)).unwrap();
+            assert_eq!(back, event);
+        }
     }
 }

@@ -314,7 +314,7 @@ mod tests {
             source: "referrals".into(),
             entity_id: format!("r{n}"),
             detected_at: at,
-            record: serde_json::json!({}),
+            record: serde_json::json!({}).into(),
             previous: None,
             changes: Vec::new(),
             data: serde_json::Value::Null,
@@ -355,7 +355,7 @@ mod tests {
         let record = crate::sim::referrals::new_referral(&mut rng, at, "https://example.test");
         let raw = serde_json::to_vec(&record).unwrap();
         let mut first = event(1, at);
-        first.record = record.clone();
+        first.record = record.clone().into();
         let commit = SweepCommit {
             dataset: "referrals".into(),
             upserts: vec![("r1".into(), content_hash(&raw), raw.clone())],
@@ -391,7 +391,7 @@ mod tests {
 
         // As logs and histories before packing kept them: JSON as it is.
         let mut old = event(2, at);
-        old.record = record.clone();
+        old.record = record.clone().into();
         t.events
             .insert(99u64.to_be_bytes(), serde_json::to_vec(&old).unwrap())
             .unwrap();
