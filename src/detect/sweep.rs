@@ -4,7 +4,10 @@
 //! The store keeps a content-hash index per dataset ([`Index`]); the sweep loads it and marks
 //! each id seen as its record arrives. An unchanged record therefore costs one hash of its
 //! bytes and one map lookup — it is never parsed and never written. What is unseen at the end
-//! of a *complete* sweep was removed. Only new and changed records are parsed and kept.
+//! of a *complete* sweep was removed. Only new and changed records are kept, and they are
+//! kept as text: a change is found by comparing the two versions' texts member by member
+//! ([`super::diff::changes_in_text`]), and a version is parsed only when something reads
+//! more of it than the few fields a detector asks for ([`Doc`]).
 //!
 //! A baseline sweep announces nothing, so its records are not held until the end: each is
 //! appended to a spool file as it arrives (one unnamed file in the state folder, gone with
@@ -303,12 +306,12 @@ impl SweepDiff {
         Ok(())
     }
 
-    /// Reads in full and compares the new and changed records of a sweep that is not a
-    /// baseline, once its pages are done. Not as each arrives: a change held as a JSON tree
-    /// is some 10 KB, where its bytes are 1.5, and a thousand of them held while
-    /// pages stream in keep the memory the pages passed through from being used again (a
-    /// steady sweep of 100,000 referrals with 1 % changed grew by 50 MB as it read them).
-    /// The changes keep the order in which the records came.
+    /// Compares the new and changed records of a sweep that is not a baseline with their
+    /// stored versions, once its pages are done: a stored version read while pages stream
+    /// in lands in memory the pages passed through, and is held to the end of the sweep.
+    /// (When the versions were held as JSON trees, some 20 KB a change where its bytes are
+    /// 1.5, a steady sweep of 100,000 referrals with 1 % changed grew by 50 MB as it read
+    /// its pages.) The changes keep the order in which the records came.
     fn compare(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending);
         for (at, known) in pending {
