@@ -82,9 +82,14 @@ async fn bench() {
     }
     let baseline = started.elapsed().as_secs_f64();
 
-    let (seconds, _) = round(&url, "plain").await;
+    // As the daemon delivers: on the thread that sweeps.
+    let on_sweep_thread = |prefix: &'static str| {
+        let url = url.clone();
+        partnerwatch::cli::on_sweep_thread(move || async move { round(&url, prefix).await })
+    };
+    let (seconds, _) = on_sweep_thread("plain").await.unwrap();
     state.throttle_every.store(3, Ordering::SeqCst);
-    let (with_429, passes) = round(&url, "throttled").await;
+    let (with_429, passes) = on_sweep_thread("throttled").await.unwrap();
 
     let received = state.received.lock().unwrap();
     let delivered = |prefix: &str| {

@@ -335,11 +335,13 @@ fn sweep(base_url: &str, state: &Path) {
     }
     let (cpu0, _) = common::rusage();
     let start = std::time::Instant::now();
-    // As a command runs it: on a worker of the command's runtime.
-    let report = partnerwatch::cli::run_on_worker(&rt, async move {
-        pipeline.poll(&pipeline.sources[0], false).await
-    })
-    .unwrap();
+    // As the daemon and `poll` run it: on the thread that sweeps.
+    let report = rt
+        .block_on(partnerwatch::cli::on_sweep_thread(move || async move {
+            pipeline.poll(&pipeline.sources[0], false).await
+        }))
+        .unwrap()
+        .unwrap();
     let (cpu1, peak) = common::rusage();
     if std::env::var("PW_BENCH_WINDOW").is_ok() {
         // For a profile of the sweep alone: `perf record -k CLOCK_MONOTONIC` stamps its

@@ -174,6 +174,43 @@ where
     })
 }
 
+/// Runs the work `make` starts on a thread of its own, on a runtime of one thread, and waits
+/// for its end: where the daemon sweeps and delivers, and where `poll` does. A sweep and the
+/// connection that reads its pages then pass each chunk within one thread. On the two workers
+/// of the command runtime the idle one kept being woken to take the connection's task: a
+/// steady sweep of 100,000 referrals took about 5 % more CPU (0.170 s against 0.161 s, eight
+/// alternated pairs). The command runtime's workers stay free for the health endpoint, the
+/// daemon's API and the Telegram listener. A panic of the work goes on as the panic it was.
+pub async fn on_sweep_thread<F, Fut>(make: F) -> anyhow::Result<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future,
+    Fut::Output: Send + 'static,
+{
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("partnerwatch-sweeps".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .map(|runtime| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        runtime.block_on(make())
+                    }))
+                });
+            let _ = done.send(outcome);
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the thread that sweeps: {e}"))?;
+    match result.await {
+        Ok(Ok(Ok(output))) => Ok(output),
+        Ok(Ok(Err(panic))) => std::panic::resume_unwind(panic),
+        Ok(Err(e)) => Err(e.context("cannot start the runtime that sweeps")),
+        Err(_) => anyhow::bail!("the thread that sweeps ended without an answer"),
+    }
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::demo(args).await,
@@ -329,4 +366,31 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Config> 
         );
     }
     Ok(crate::config::Config::load(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_run_on_their_own_thread_and_a_panic_goes_on() {
+        let runtime = runtime().unwrap();
+        let caller = std::thread::current().id();
+        let (name, id, flavor) = runtime
+            .block_on(on_sweep_thread(|| async {
+                let this = std::thread::current();
+                let flavor = tokio::runtime::Handle::current().runtime_flavor();
+                (this.name().map(str::to_string), this.id(), flavor)
+            }))
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("partnerwatch-sweeps"));
+        assert_ne!(id, caller);
+        assert_eq!(flavor, tokio::runtime::RuntimeFlavor::CurrentThread);
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(on_sweep_thread(|| async { panic!("in the sweep") }))
+        }));
+        let payload = panicked.expect_err("the panic reaches the caller");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"in the sweep"));
+    }
 }

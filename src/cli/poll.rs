@@ -42,6 +42,12 @@ pub async fn poll(config_path: &Path, args: PollArgs) -> anyhow::Result<ExitCode
             config_path.display()
         );
     }
+    // On a thread of its own, as the daemon sweeps ([`super::on_sweep_thread`]).
+    super::on_sweep_thread(move || async move { sweep_and_deliver(&pipeline, &args).await }).await?
+}
+
+/// The poll itself: every source asked for, then the deliveries (without `--dry-run`).
+async fn sweep_and_deliver(pipeline: &Pipeline, args: &PollArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for source in &pipeline.sources {
         if args

@@ -55,18 +55,36 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
         "partnerwatch running; Ctrl-C or SIGTERM stops it"
     );
 
+    // Sweeps and deliveries on a thread of their own ([`super::on_sweep_thread`]).
+    let (sweeps, counts, stopped) = (
+        Arc::clone(&pipeline),
+        Arc::clone(&metrics),
+        Arc::clone(&stop),
+    );
+    super::on_sweep_thread(move || async move { schedule(&sweeps, &counts, &stopped).await })
+        .await?;
+    pipeline.store.flush()?;
+    tracing::info!("stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sweeps, queues digests and delivers on schedule until `stop`.
+async fn schedule(
+    pipeline: &Pipeline,
+    metrics: &crate::health::Metrics,
+    stop: &tokio::sync::Notify,
+) {
     // A channel that hangs delivers on in the background; sweeps keep their schedule.
-    let mut schedule =
-        Scheduler::new(&pipeline).with_delivery_wait(crate::scheduler::DELIVERY_WAIT);
+    let mut schedule = Scheduler::new(pipeline).with_delivery_wait(crate::scheduler::DELIVERY_WAIT);
     for (digest, next) in schedule.next_digests() {
         tracing::info!(digest, next = %next.to_zoned(pipeline.config.timezone.clone()), "digest scheduled");
     }
     // Deliveries left pending by an earlier run (a crash, a stop) go out first, with a
     // digest whose slot passed while the service was down (less than a day ago).
-    observe(&schedule.resume().await, &metrics, &pipeline);
+    observe(&schedule.resume().await, metrics, pipeline);
     loop {
         let tick = schedule.tick().await;
-        observe(&tick, &metrics, &pipeline);
+        observe(&tick, metrics, pipeline);
         // A channel that asked to wait (Retry-After) is tried again as soon as it may be.
         let wait = tick.wake.duration_since(pipeline.clock.now());
         let wait = Duration::try_from(wait).unwrap_or(Duration::ZERO);
@@ -75,9 +93,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             _ = stop.notified() => break,
         }
     }
-    pipeline.store.flush()?;
-    tracing::info!("stopped cleanly");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Counts a step of the schedule in the metrics and logs its deliveries.
